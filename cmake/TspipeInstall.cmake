@@ -1,0 +1,26 @@
+# Installs the headers and exports tspipe::tspipe (and tspipe::cpu when built) so that
+#   find_package(tspipe REQUIRED)
+#   target_link_libraries(app PRIVATE tspipe::tspipe)
+# works from any CMake project after `cmake --install`.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+install(DIRECTORY include/tspipe DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+set(_tspipe_export_targets tspipe)
+if(TARGET tspipe_cpu)
+  list(APPEND _tspipe_export_targets tspipe_cpu)
+endif()
+install(TARGETS ${_tspipe_export_targets} EXPORT tspipeTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT tspipeTargets NAMESPACE tspipe:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tspipe)
+
+configure_package_config_file(cmake/tspipeConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/tspipeConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tspipe)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/tspipeConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tspipeConfig.cmake
+              ${CMAKE_CURRENT_BINARY_DIR}/tspipeConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tspipe)
