@@ -7,22 +7,17 @@
 
 namespace tspipe::kernels {
 
-TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE float row_max(const float* x, int n) {
-  float m = x[0];
-  for (int i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+/// Largest x[i] * scale of one row (the shift that keeps exp() from overflowing).
+TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE float scaled_row_max(const float* x, int n, float scale) {
+  float m = x[0] * scale;
+  for (int i = 1; i < n; ++i) m = x[i] * scale > m ? x[i] * scale : m;
   return m;
 }
 
 /// y = softmax(x * scale) over one row; x and y may alias.
 TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE void softmax_row(const float* x, float* y, int n,
                                                        float scale = 1.0f) {
-  const float m = row_max(x, n) * (scale >= 0.0f ? scale : 1.0f);
-  // For a negative scale the max of x*scale is not max(x)*scale; fall back to a scan.
-  float shift = m;
-  if (scale < 0.0f) {
-    shift = x[0] * scale;
-    for (int i = 1; i < n; ++i) shift = x[i] * scale > shift ? x[i] * scale : shift;
-  }
+  const float shift = scaled_row_max(x, n, scale);
   float sum = 0.0f;
   for (int i = 0; i < n; ++i) {
     y[i] = expf(x[i] * scale - shift);
@@ -35,8 +30,7 @@ TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE void softmax_row(const float* x, float* y,
 /// y = log_softmax(x * scale) over one row; x and y may alias.
 TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE void log_softmax_row(const float* x, float* y, int n,
                                                            float scale = 1.0f) {
-  float shift = x[0] * scale;
-  for (int i = 1; i < n; ++i) shift = x[i] * scale > shift ? x[i] * scale : shift;
+  const float shift = scaled_row_max(x, n, scale);
   float sum = 0.0f;
   for (int i = 0; i < n; ++i) sum += expf(x[i] * scale - shift);
   const float log_z = shift + logf(sum);
