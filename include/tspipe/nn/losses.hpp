@@ -1,0 +1,335 @@
+#pragma once
+// Host-side losses over whole batches (the loss contract of DESIGN §1): a loss sees the student's
+// outputs for every view, the teacher's outputs for every view and the labels, and returns the
+// scalar loss plus d(loss)/d(student output) for every view. Teacher outputs get no gradient.
+//
+// Matrices are row-major, one row per sample. The row math lives in kernels/losses.hpp so that
+// the CUDA backend computes the same thing; this file adds the batch reductions (accumulated in
+// double), input validation and the recipes of DESIGN §6.
+#include <tspipe/error.hpp>
+#include <tspipe/kernels/losses.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tspipe::nn {
+
+/// A read-only row-major matrix borrowed from its owner (a tensor, a std::vector, ...).
+struct MatrixView {
+  const float* data = nullptr;
+  int rows = 0;
+  int cols = 0;
+
+  std::size_t size() const { return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols); }
+  const float* row(int r) const { return data + static_cast<std::size_t>(r) * static_cast<std::size_t>(cols); }
+};
+
+struct LossInput {
+  std::vector<MatrixView> student;  ///< student outputs, one matrix per view
+  std::vector<MatrixView> teacher;  ///< teacher outputs, one matrix per view (no gradient)
+  std::span<const int> labels;      ///< class per sample, for supervised losses
+};
+
+struct LossOutput {
+  double loss = 0.0;
+  std::vector<std::vector<float>> d_student;  ///< d(loss)/d(student[v]), same shape as student[v]
+};
+
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  virtual std::string_view name() const = 0;
+  /// Throws tspipe::Error naming the offending input when views, shapes or labels do not fit the
+  /// loss, or when any input holds NaN/Inf (a diverged step caught here names where it started).
+  virtual LossOutput compute(const LossInput& input) const = 0;
+};
+
+namespace detail {
+
+inline std::string shape_text(const MatrixView& m) {
+  return std::to_string(m.rows) + "x" + std::to_string(m.cols);
+}
+
+inline void require_views(std::string_view loss, std::string_view side,
+                          const std::vector<MatrixView>& views, std::size_t expected) {
+  if (views.size() != expected)
+    throw Error(std::string(loss) + ": expected " + std::to_string(expected) + " " +
+                std::string(side) + " view(s), got " + std::to_string(views.size()));
+  for (std::size_t v = 0; v < views.size(); ++v) {
+    const MatrixView& m = views[v];
+    if (m.rows <= 0 || m.cols <= 0 || m.data == nullptr)
+      throw Error(std::string(loss) + ": " + std::string(side) + " output view " +
+                  std::to_string(v) + " is empty (" + shape_text(m) + ")");
+  }
+}
+
+inline void require_finite(std::string_view loss, std::string_view side,
+                           const std::vector<MatrixView>& views) {
+  for (std::size_t v = 0; v < views.size(); ++v) {
+    const MatrixView& m = views[v];
+    for (int r = 0; r < m.rows; ++r)
+      for (int c = 0; c < m.cols; ++c) {
+        const float x = m.row(r)[c];
+        if (!std::isfinite(x))
+          throw Error(std::string(loss) + ": " + std::string(side) + " output view " +
+                      std::to_string(v) + " row " + std::to_string(r) + " col " +
+                      std::to_string(c) + " is " + (std::isnan(x) ? "NaN" : "Inf"));
+      }
+  }
+}
+
+inline void require_same_shape(std::string_view loss, const MatrixView& a, std::string_view a_name,
+                               const MatrixView& b, std::string_view b_name) {
+  if (a.rows != b.rows || a.cols != b.cols)
+    throw Error(std::string(loss) + ": " + std::string(a_name) + " is " + shape_text(a) + " but " +
+                std::string(b_name) + " is " + shape_text(b));
+}
+
+inline void require_labels(std::string_view loss, std::span<const int> labels,
+                           const MatrixView& logits) {
+  if (labels.size() != static_cast<std::size_t>(logits.rows))
+    throw Error(std::string(loss) + ": " + std::to_string(labels.size()) + " labels for a batch of " +
+                std::to_string(logits.rows));
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < 0 || labels[i] >= logits.cols)
+      throw Error(std::string(loss) + ": label " + std::to_string(i) + " is " +
+                  std::to_string(labels[i]) + ", outside [0, " + std::to_string(logits.cols) + ")");
+}
+
+/// Mean over the batch of −log softmax(x)[label]; adds the gradient (times `weight`) into dx.
+inline double cross_entropy_mean(const MatrixView& logits, std::span<const int> labels,
+                                 float weight, std::vector<float>& dx) {
+  std::vector<float> row_grad(static_cast<std::size_t>(logits.cols));
+  const float grad_weight = weight / static_cast<float>(logits.rows);
+  double sum = 0.0;
+  for (int r = 0; r < logits.rows; ++r) {
+    sum += kernels::cross_entropy_row(logits.row(r), row_grad.data(), logits.cols,
+                                      labels[static_cast<std::size_t>(r)], 1.0f, grad_weight);
+    float* out = dx.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(logits.cols);
+    for (int c = 0; c < logits.cols; ++c) out[c] += row_grad[static_cast<std::size_t>(c)];
+  }
+  return sum / logits.rows;
+}
+
+}  // namespace detail
+
+/// Cross-entropy of the student's logits (one view) against the labels, mean over the batch.
+class CrossEntropyLoss final : public Loss {
+ public:
+  std::string_view name() const override { return "cross-entropy loss"; }
+  LossOutput compute(const LossInput& input) const override {
+    detail::require_views(name(), "student", input.student, 1);
+    detail::require_finite(name(), "student", input.student);
+    const MatrixView& logits = input.student[0];
+    detail::require_labels(name(), input.labels, logits);
+    LossOutput out;
+    out.d_student.assign(1, std::vector<float>(logits.size(), 0.0f));
+    out.loss = detail::cross_entropy_mean(logits, input.labels, 1.0f, out.d_student[0]);
+    return out;
+  }
+};
+
+/// Soft-target knowledge distillation (Hinton et al. 2015), as in DESIGN §6:
+///   CE(s, y) + λ·T²·KL(softmax(t/T) ‖ softmax(s/T)),
+/// both terms averaged over the batch (KL summed over classes, then the batch mean — PyTorch's
+/// reduction="batchmean"). The T² keeps the soft term's gradient, which scales as 1/T², on the
+/// same footing as the hard term's when T changes.
+class SoftTargetKDLoss final : public Loss {
+ public:
+  explicit SoftTargetKDLoss(float temperature = 4.0f, float soft_weight = 0.1f)
+      : temperature_(temperature), soft_weight_(soft_weight) {
+    if (!(temperature > 0.0f) || !std::isfinite(temperature))
+      throw Error("KD loss: temperature must be positive and finite, got " + std::to_string(temperature));
+    if (!(soft_weight >= 0.0f) || !std::isfinite(soft_weight))
+      throw Error("KD loss: soft-target weight λ must be ≥ 0 and finite, got " + std::to_string(soft_weight));
+  }
+  float temperature() const { return temperature_; }
+  float soft_weight() const { return soft_weight_; }
+
+  std::string_view name() const override { return "KD loss"; }
+  LossOutput compute(const LossInput& input) const override {
+    detail::require_views(name(), "student", input.student, 1);
+    detail::require_views(name(), "teacher", input.teacher, 1);
+    detail::require_finite(name(), "student", input.student);
+    detail::require_finite(name(), "teacher", input.teacher);
+    const MatrixView& s = input.student[0];
+    const MatrixView& t = input.teacher[0];
+    detail::require_same_shape(name(), s, "student output view 0", t, "teacher output view 0");
+    detail::require_labels(name(), input.labels, s);
+
+    LossOutput out;
+    out.d_student.assign(1, std::vector<float>(s.size(), 0.0f));
+    std::vector<float>& ds = out.d_student[0];
+    const double hard = detail::cross_entropy_mean(s, input.labels, 1.0f, ds);
+
+    const float soft_scale = soft_weight_ * temperature_ * temperature_;
+    const float grad_weight = soft_scale / static_cast<float>(s.rows);
+    std::vector<float> row_grad(static_cast<std::size_t>(s.cols));
+    std::vector<float> teacher_log_probs(static_cast<std::size_t>(s.cols));
+    double kl_sum = 0.0;
+    for (int r = 0; r < s.rows; ++r) {
+      kl_sum += kernels::kl_softened_row(t.row(r), s.row(r), row_grad.data(),
+                                         teacher_log_probs.data(), s.cols, temperature_,
+                                         grad_weight);
+      float* dst = ds.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(s.cols);
+      for (int c = 0; c < s.cols; ++c) dst[c] += row_grad[static_cast<std::size_t>(c)];
+    }
+    out.loss = hard + static_cast<double>(soft_scale) * kl_sum / s.rows;
+    return out;
+  }
+
+ private:
+  float temperature_;
+  float soft_weight_;
+};
+
+/// BYOL (Grill et al. 2020), symmetric: student views are the online predictions q(v1), q(v2),
+/// teacher views the target projections z(v1), z(v2);
+///   loss = mean_i [2 − 2·cos(q1_i, z2_i)] + mean_i [2 − 2·cos(q2_i, z1_i)],
+/// each view's prediction matched against the other view's target.
+class ByolLoss final : public Loss {
+ public:
+  std::string_view name() const override { return "BYOL loss"; }
+  LossOutput compute(const LossInput& input) const override {
+    detail::require_views(name(), "student", input.student, 2);
+    detail::require_views(name(), "teacher", input.teacher, 2);
+    detail::require_finite(name(), "student", input.student);
+    detail::require_finite(name(), "teacher", input.teacher);
+    detail::require_same_shape(name(), input.student[0], "student output view 0", input.teacher[1],
+                               "teacher output view 1");
+    detail::require_same_shape(name(), input.student[1], "student output view 1", input.teacher[0],
+                               "teacher output view 0");
+
+    LossOutput out;
+    out.loss = 0.0;
+    for (int v = 0; v < 2; ++v) {
+      const MatrixView& q = input.student[static_cast<std::size_t>(v)];
+      const MatrixView& z = input.teacher[static_cast<std::size_t>(1 - v)];
+      std::vector<float> dq(q.size());
+      std::vector<float> q_unit(static_cast<std::size_t>(q.cols));
+      std::vector<float> z_unit(static_cast<std::size_t>(q.cols));
+      // d(2 − 2cos)/dq = −2·dcos/dq, and the batch mean divides by N.
+      const float grad_weight = -2.0f / static_cast<float>(q.rows);
+      double cos_sum = 0.0;
+      for (int r = 0; r < q.rows; ++r)
+        cos_sum += kernels::cosine_similarity_row(
+            q.row(r), z.row(r), dq.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(q.cols),
+            q_unit.data(), z_unit.data(), q.cols, grad_weight);
+      out.loss += 2.0 - 2.0 * cos_sum / q.rows;
+      out.d_student.push_back(std::move(dq));
+    }
+    return out;
+  }
+};
+
+/// MoCo-v3 contrastive loss (Chen et al. 2021), symmetric:
+///   loss = ctr(q1, k2) + ctr(q2, k1),  ctr(q, k) = 2T·CE(q̂·k̂ᵀ/T, arange(N)),
+/// with q the student's (predictor) outputs, k the teacher's, both L2-normalised. Sample i's
+/// positive is k_i; the other N−1 rows of the batch are its negatives, which is why the loss
+/// needs the whole batch at once.
+class MocoV3Loss final : public Loss {
+ public:
+  explicit MocoV3Loss(float temperature = 0.2f) : temperature_(temperature) {
+    if (!(temperature > 0.0f) || !std::isfinite(temperature))
+      throw Error("MoCo-v3 loss: temperature must be positive and finite, got " +
+                  std::to_string(temperature));
+  }
+  float temperature() const { return temperature_; }
+
+  std::string_view name() const override { return "MoCo-v3 loss"; }
+  LossOutput compute(const LossInput& input) const override {
+    detail::require_views(name(), "student", input.student, 2);
+    detail::require_views(name(), "teacher", input.teacher, 2);
+    detail::require_finite(name(), "student", input.student);
+    detail::require_finite(name(), "teacher", input.teacher);
+    detail::require_same_shape(name(), input.student[0], "student output view 0", input.teacher[1],
+                               "teacher output view 1");
+    detail::require_same_shape(name(), input.student[1], "student output view 1", input.teacher[0],
+                               "teacher output view 0");
+    LossOutput out;
+    for (int v = 0; v < 2; ++v) {
+      std::vector<float> dq;
+      out.loss += contrastive(input.student[static_cast<std::size_t>(v)],
+                              input.teacher[static_cast<std::size_t>(1 - v)], dq);
+      out.d_student.push_back(std::move(dq));
+    }
+    return out;
+  }
+
+ private:
+  /// ctr(q, k) and its gradient with respect to q (written to dq).
+  double contrastive(const MatrixView& q, const MatrixView& k, std::vector<float>& dq) const {
+    const int n = q.rows;
+    const int dim = q.cols;
+    const auto at = [dim](std::vector<float>& m, int r) {
+      return m.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(dim);
+    };
+    std::vector<float> q_unit(q.size()), k_unit(k.size()), q_norm(static_cast<std::size_t>(n));
+    for (int r = 0; r < n; ++r) {
+      q_norm[static_cast<std::size_t>(r)] = kernels::l2_normalize_row(q.row(r), at(q_unit, r), dim);
+      kernels::l2_normalize_row(k.row(r), at(k_unit, r), dim);
+    }
+    // Row r of the similarity matrix holds ⟨q̂_r, k̂_j⟩ for all j; its CE against class r
+    // (scale 1/T) gives d(loss)/d(similarity) directly. The 2T factor times the 1/T inside
+    // cross_entropy_row's gradient leaves 2/N per row.
+    const float loss_scale = 2.0f * temperature_;
+    std::vector<float> similarity(static_cast<std::size_t>(n));
+    std::vector<float> d_similarity(static_cast<std::size_t>(n));
+    std::vector<float> d_q_unit(static_cast<std::size_t>(dim));
+    dq.assign(q.size(), 0.0f);
+    double ce_sum = 0.0;
+    for (int r = 0; r < n; ++r) {
+      for (int j = 0; j < n; ++j)
+        similarity[static_cast<std::size_t>(j)] = kernels::dot_row(at(q_unit, r), at(k_unit, j), dim);
+      ce_sum += kernels::cross_entropy_row(similarity.data(), d_similarity.data(), n, r,
+                                           1.0f / temperature_, loss_scale / static_cast<float>(n));
+      // d q̂_r = Σ_j dS_rj · k̂_j, then back through the normalisation of q_r.
+      for (int c = 0; c < dim; ++c) d_q_unit[static_cast<std::size_t>(c)] = 0.0f;
+      for (int j = 0; j < n; ++j) {
+        const float w = d_similarity[static_cast<std::size_t>(j)];
+        const float* kj = at(k_unit, j);
+        for (int c = 0; c < dim; ++c) d_q_unit[static_cast<std::size_t>(c)] += w * kj[c];
+      }
+      kernels::l2_normalize_row_backward(at(q_unit, r), d_q_unit.data(), at(dq, r), dim,
+                                         q_norm[static_cast<std::size_t>(r)]);
+    }
+    return static_cast<double>(loss_scale) * ce_sum / n;
+  }
+
+  float temperature_;
+};
+
+/// Mean squared error between each student view and the teacher view of the same index
+/// (feature/logit regression), summed over views: Σ_v mean_{i,j} (s_v − t_v)².
+class MseLoss final : public Loss {
+ public:
+  std::string_view name() const override { return "MSE loss"; }
+  LossOutput compute(const LossInput& input) const override {
+    if (input.student.empty()) throw Error("MSE loss: no student views");
+    detail::require_views(name(), "student", input.student, input.student.size());
+    detail::require_views(name(), "teacher", input.teacher, input.student.size());
+    detail::require_finite(name(), "student", input.student);
+    detail::require_finite(name(), "teacher", input.teacher);
+    LossOutput out;
+    for (std::size_t v = 0; v < input.student.size(); ++v) {
+      const MatrixView& s = input.student[v];
+      const MatrixView& t = input.teacher[v];
+      detail::require_same_shape(name(), s, "student output view " + std::to_string(v), t,
+                                 "teacher output view " + std::to_string(v));
+      std::vector<float> ds(s.size());
+      const float grad_weight = 1.0f / static_cast<float>(s.size());
+      double sum = 0.0;
+      for (std::size_t i = 0; i < s.size(); ++i)
+        sum += kernels::squared_error(s.data[i], t.data[i], grad_weight, ds[i]);
+      out.loss += sum / static_cast<double>(s.size());
+      out.d_student.push_back(std::move(ds));
+    }
+    return out;
+  }
+};
+
+}  // namespace tspipe::nn
