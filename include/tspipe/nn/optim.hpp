@@ -1,0 +1,271 @@
+#pragma once
+// Optimizers (SGD with momentum/Nesterov, AdamW, LARS) and the fused momentum-teacher update,
+// over parameter slots borrowed from whatever owns the tensors. Optimizer state lives here, keyed
+// by parameter name, so that it survives re-partitioning and can be checkpointed as a
+// name → values map (the same shape safetensors stores).
+//
+// The element math is kernels/optim.hpp and kernels/ema.hpp, shared with the CUDA backend.
+#include <tspipe/error.hpp>
+#include <tspipe/kernels/ema.hpp>
+#include <tspipe/kernels/optim.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace tspipe::nn {
+
+/// One parameter tensor as an optimizer sees it. `no_weight_decay` marks biases and
+/// normalisation parameters: no weight decay, and no LARS trust-ratio adaptation.
+struct ParamSlot {
+  std::string name;
+  std::span<float> value;
+  std::span<float> grad;
+  bool no_weight_decay = false;
+};
+
+/// Optimizer state for checkpoints: "<parameter name>/<what>" → values (e.g. "fc.weight/momentum").
+using OptimizerState = std::map<std::string, std::vector<float>>;
+
+class Optimizer {
+ public:
+  explicit Optimizer(double learning_rate) { set_learning_rate(learning_rate); }
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = default;
+  Optimizer& operator=(const Optimizer&) = default;
+
+  virtual std::string_view name() const = 0;
+
+  /// Applies one update to every slot from its accumulated gradient. Gradients are read, not
+  /// zeroed: the caller zeroes them after OPT (DESIGN §1, gradients accumulate over a batch).
+  void step(std::span<const ParamSlot> params) {
+    std::set<std::string_view> seen;
+    for (const ParamSlot& p : params) {
+      if (p.value.size() != p.grad.size())
+        throw Error(std::string(name()) + ": parameter '" + p.name + "' has " +
+                    std::to_string(p.value.size()) + " values but " +
+                    std::to_string(p.grad.size()) + " gradients");
+      if (!seen.insert(p.name).second)
+        throw Error(std::string(name()) + ": parameter name '" + p.name +
+                    "' appears twice (state is keyed by name)");
+    }
+    for (const ParamSlot& p : params) update(p);
+  }
+
+  /// For schedules: called before step() whenever the rate changes.
+  void set_learning_rate(double learning_rate) {
+    if (!(learning_rate >= 0.0) || !std::isfinite(learning_rate))
+      throw Error(std::string("optimizer: learning rate must be finite and ≥ 0, got ") +
+                  std::to_string(learning_rate));
+    learning_rate_ = learning_rate;
+  }
+  double learning_rate() const { return learning_rate_; }
+
+  OptimizerState export_state() const { return state_; }
+
+  /// Replaces the state (from a checkpoint). Entries of a kind this optimizer does not keep are
+  /// rejected, so loading, say, AdamW state into SGD fails here rather than silently restarting.
+  /// Sizes are checked against the parameters at the next step().
+  void import_state(OptimizerState state) {
+    const auto kinds = state_kinds();
+    for (const auto& [key, values] : state) {
+      const auto slash = key.rfind('/');
+      const std::string_view kind = slash == std::string::npos
+                                        ? std::string_view{}
+                                        : std::string_view(key).substr(slash + 1);
+      bool known = false;
+      for (std::string_view k : kinds) known = known || k == kind;
+      if (!known)
+        throw Error(std::string(name()) + ": state entry '" + key + "' is not state this optimizer keeps");
+    }
+    state_ = std::move(state);
+  }
+
+ protected:
+  virtual void update(const ParamSlot& p) = 0;
+  /// The "<what>" suffixes of this optimizer's state keys.
+  virtual std::vector<std::string_view> state_kinds() const = 0;
+
+  /// The state vector `kind` of parameter p, created as zeros on first use.
+  std::vector<float>& state_for(const ParamSlot& p, std::string_view kind, std::size_t size) {
+    const std::string key = p.name + "/" + std::string(kind);
+    auto [it, inserted] = state_.try_emplace(key, size, 0.0f);
+    if (!inserted && it->second.size() != size)
+      throw Error(std::string(name()) + ": state '" + key + "' has " +
+                  std::to_string(it->second.size()) + " values but parameter '" + p.name +
+                  "' needs " + std::to_string(size));
+    return it->second;
+  }
+
+  float lr() const { return static_cast<float>(learning_rate_); }
+
+ private:
+  double learning_rate_ = 0.0;
+  OptimizerState state_;
+};
+
+struct SgdOptions {
+  double learning_rate = 0.1;
+  float momentum = 0.9f;
+  float weight_decay = 0.0f;
+  bool nesterov = false;
+};
+
+/// SGD with momentum (heavy ball or Nesterov) and L2 weight decay; see kernels::sgd_update.
+class Sgd final : public Optimizer {
+ public:
+  explicit Sgd(const SgdOptions& options) : Optimizer(options.learning_rate), options_(options) {
+    if (!(options.momentum >= 0.0f && options.momentum < 1.0f))
+      throw Error("SGD: momentum must be in [0, 1), got " + std::to_string(options.momentum));
+    if (options.nesterov && options.momentum == 0.0f)
+      throw Error("SGD: Nesterov needs a momentum > 0");
+  }
+  std::string_view name() const override { return "SGD"; }
+
+ private:
+  void update(const ParamSlot& p) override {
+    auto& velocity = state_for(p, "momentum", p.value.size());
+    const float wd = p.no_weight_decay ? 0.0f : options_.weight_decay;
+    for (std::size_t i = 0; i < p.value.size(); ++i)
+      kernels::sgd_update(p.value[i], velocity[i], p.grad[i], lr(), options_.momentum, wd,
+                          options_.nesterov);
+  }
+  std::vector<std::string_view> state_kinds() const override { return {"momentum"}; }
+
+  SgdOptions options_;
+};
+
+struct AdamWOptions {
+  double learning_rate = 1e-3;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.01f;
+};
+
+/// AdamW with per-parameter step counts (so parameters that join later get their own bias
+/// correction); see kernels::adamw_update. The step count is stored as a float in the state map,
+/// exact up to 2^24 steps, beyond which the bias corrections are 1 anyway.
+class AdamW final : public Optimizer {
+ public:
+  explicit AdamW(const AdamWOptions& options) : Optimizer(options.learning_rate), options_(options) {
+    if (!(options.beta1 >= 0.0f && options.beta1 < 1.0f) || !(options.beta2 >= 0.0f && options.beta2 < 1.0f))
+      throw Error("AdamW: betas must be in [0, 1), got " + std::to_string(options.beta1) + ", " +
+                  std::to_string(options.beta2));
+    if (!(options.eps > 0.0f)) throw Error("AdamW: eps must be > 0, got " + std::to_string(options.eps));
+  }
+  std::string_view name() const override { return "AdamW"; }
+
+ private:
+  void update(const ParamSlot& p) override {
+    auto& step_count = state_for(p, "step", 1);
+    auto& first = state_for(p, "exp_avg", p.value.size());
+    auto& second = state_for(p, "exp_avg_sq", p.value.size());
+    step_count[0] += 1.0f;
+    const auto correction = kernels::adam_bias_correction(options_.beta1, options_.beta2,
+                                                          static_cast<long>(step_count[0]));
+    const float wd = p.no_weight_decay ? 0.0f : options_.weight_decay;
+    for (std::size_t i = 0; i < p.value.size(); ++i)
+      kernels::adamw_update(p.value[i], first[i], second[i], p.grad[i], lr(), options_.beta1,
+                            options_.beta2, options_.eps, wd, correction);
+  }
+  std::vector<std::string_view> state_kinds() const override {
+    return {"step", "exp_avg", "exp_avg_sq"};
+  }
+
+  AdamWOptions options_;
+};
+
+struct LarsOptions {
+  double learning_rate = 0.1;
+  float momentum = 0.9f;
+  float weight_decay = 1.5e-6f;  ///< BYOL's setting (DESIGN §6)
+  float eta = 1e-3f;             ///< trust coefficient η
+};
+
+/// LARS: per-tensor trust ratio η·‖w‖/(‖g‖ + wd·‖w‖) scaling a momentum-SGD step; tensors marked
+/// no_weight_decay (biases, norm parameters) get neither weight decay nor adaptation, as in BYOL.
+/// See kernels::lars_trust_ratio and kernels::lars_update.
+class Lars final : public Optimizer {
+ public:
+  explicit Lars(const LarsOptions& options) : Optimizer(options.learning_rate), options_(options) {
+    if (!(options.momentum >= 0.0f && options.momentum < 1.0f))
+      throw Error("LARS: momentum must be in [0, 1), got " + std::to_string(options.momentum));
+    if (!(options.eta > 0.0f)) throw Error("LARS: eta must be > 0, got " + std::to_string(options.eta));
+  }
+  std::string_view name() const override { return "LARS"; }
+
+  /// The trust ratio step() would use for p now (for logging and tests).
+  float trust_ratio(const ParamSlot& p) const {
+    const long n = static_cast<long>(p.value.size());
+    const auto weight_norm = static_cast<float>(std::sqrt(kernels::squared_norm(p.value.data(), n)));
+    const auto grad_norm = static_cast<float>(std::sqrt(kernels::squared_norm(p.grad.data(), n)));
+    return kernels::lars_trust_ratio(weight_norm, grad_norm, options_.eta, options_.weight_decay,
+                                     p.no_weight_decay);
+  }
+
+ private:
+  void update(const ParamSlot& p) override {
+    auto& velocity = state_for(p, "momentum", p.value.size());
+    const float trust = trust_ratio(p);
+    for (std::size_t i = 0; i < p.value.size(); ++i)
+      kernels::lars_update(p.value[i], velocity[i], p.grad[i], lr(), options_.momentum,
+                           options_.weight_decay, trust, p.no_weight_decay);
+  }
+  std::vector<std::string_view> state_kinds() const override { return {"momentum"}; }
+
+  LarsOptions options_;
+};
+
+/// A teacher parameter tensor, paired with the student's by name.
+struct TeacherSlot {
+  std::string name;
+  std::span<float> value;
+};
+
+/// The momentum-teacher update ξ ← τ·ξ + (1−τ)·θ over every teacher parameter, θ being the
+/// student parameter of the same name. Teacher and student are paired by name, not position
+/// (DESIGN §3), and every pair is checked before anything is written, so a mismatch leaves the
+/// teacher untouched.
+inline void momentum_teacher_update(std::span<const TeacherSlot> teacher,
+                                    std::span<const ParamSlot> student, float tau) {
+  if (!(tau >= 0.0f && tau <= 1.0f))
+    throw Error("momentum teacher update: τ must be in [0, 1], got " + std::to_string(tau));
+  std::unordered_map<std::string_view, const ParamSlot*> student_by_name;
+  for (const ParamSlot& s : student)
+    if (!student_by_name.emplace(s.name, &s).second)
+      throw Error("momentum teacher update: student parameter '" + s.name + "' appears twice");
+  std::set<std::string_view> teacher_names;
+  for (const TeacherSlot& t : teacher)
+    if (!teacher_names.insert(t.name).second)
+      throw Error("momentum teacher update: teacher parameter '" + t.name + "' appears twice");
+  for (const ParamSlot& s : student)
+    if (!teacher_names.count(s.name))
+      throw Error("momentum teacher update: student parameter '" + s.name +
+                  "' has no teacher parameter of that name");
+  std::vector<const ParamSlot*> partner;
+  partner.reserve(teacher.size());
+  for (const TeacherSlot& t : teacher) {
+    const auto it = student_by_name.find(t.name);
+    if (it == student_by_name.end())
+      throw Error("momentum teacher update: teacher parameter '" + t.name +
+                  "' has no student parameter of that name");
+    if (it->second->value.size() != t.value.size())
+      throw Error("momentum teacher update: parameter '" + t.name + "' has " +
+                  std::to_string(t.value.size()) + " values in the teacher but " +
+                  std::to_string(it->second->value.size()) + " in the student");
+    partner.push_back(it->second);
+  }
+  for (std::size_t i = 0; i < teacher.size(); ++i)
+    kernels::ema_update(teacher[i].value.data(), partner[i]->value.data(),
+                        static_cast<long>(teacher[i].value.size()), tau);
+}
+
+}  // namespace tspipe::nn
