@@ -1,0 +1,103 @@
+#include <tspipe/cpu/layers/pooling.hpp>
+
+namespace tspipe::cpu {
+
+Pool2d::Pool2d(Mode mode, const nn::Pool2dOptions& options, std::string label)
+    : mode_(mode), opt_(options), label_(std::move(label)) {
+  if (opt_.kernel <= 0 || opt_.stride <= 0 || opt_.padding < 0 || 2 * opt_.padding > opt_.kernel)
+    throw Error(who() + ": invalid options kernel=" + std::to_string(opt_.kernel) + " stride=" +
+                std::to_string(opt_.stride) + " padding=" + std::to_string(opt_.padding) +
+                " (padding must be at most half the kernel)");
+}
+
+kernels::PoolGeometry Pool2d::geometry(const Tensor& x) const {
+  detail::check_input(who(), x, 4);
+  kernels::PoolGeometry g{x.size(2), x.size(3), opt_.kernel, opt_.stride, opt_.padding};
+  if (g.height + 2 * g.pad < g.kernel || g.width + 2 * g.pad < g.kernel)
+    throw Error(who() + ": input " + nn::to_string(x.shape()) + " is smaller than the kernel " +
+                std::to_string(opt_.kernel));
+  return g;
+}
+
+Tensor Pool2d::infer(const Tensor& x) {
+  const auto g = geometry(x);
+  const int64_t planes = x.size(0) * x.size(1), in_plane = g.height * g.width, out_plane = g.out_h() * g.out_w();
+  Tensor y({x.size(0), x.size(1), g.out_h(), g.out_w()});
+  for (int64_t p = 0; p < planes; ++p) {
+    if (mode_ == Mode::max)
+      kernels::maxpool_plane_forward(x.data() + p * in_plane, g, y.data() + p * out_plane);
+    else
+      kernels::avgpool_plane_forward(x.data() + p * in_plane, g, y.data() + p * out_plane);
+  }
+  return y;
+}
+
+std::pair<Tensor, Context> Pool2d::forward(const Tensor& x) {
+  Context ctx;
+  Tensor y = infer(x);
+  ctx.tensors = {x};
+  return {std::move(y), std::move(ctx)};
+}
+
+Tensor Pool2d::backward(Context& ctx, const Tensor& dy) {
+  detail::check_saved(who(), ctx, 1);
+  const Tensor& x = ctx.tensors[0];
+  const auto g = geometry(x);
+  detail::check_grad(who(), dy, {x.size(0), x.size(1), g.out_h(), g.out_w()});
+  const int64_t planes = x.size(0) * x.size(1), in_plane = g.height * g.width, out_plane = g.out_h() * g.out_w();
+  Tensor dx = Tensor::zeros(x.shape());
+  for (int64_t p = 0; p < planes; ++p) {
+    if (mode_ == Mode::max)
+      kernels::maxpool_plane_backward(x.data() + p * in_plane, dy.data() + p * out_plane, g, dx.data() + p * in_plane);
+    else
+      kernels::avgpool_plane_backward(dy.data() + p * out_plane, g, dx.data() + p * in_plane);
+  }
+  return dx;
+}
+
+Tensor GlobalAvgPool::infer(const Tensor& x) {
+  detail::check_input(detail::describe(kind(), label_), x, 4);
+  const int64_t planes = x.size(0) * x.size(1), plane = x.size(2) * x.size(3);
+  Tensor y({x.size(0), x.size(1)});
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* src = x.data() + p * plane;
+    float s = 0.0f;
+    for (int64_t i = 0; i < plane; ++i) s += src[i];
+    y[p] = s / static_cast<float>(plane);
+  }
+  return y;
+}
+
+std::pair<Tensor, Context> GlobalAvgPool::forward(const Tensor& x) {
+  Context ctx;
+  Tensor y = infer(x);
+  ctx.tensors = {x};
+  return {std::move(y), std::move(ctx)};
+}
+
+Tensor GlobalAvgPool::backward(Context& ctx, const Tensor& dy) {
+  const std::string who = detail::describe(kind(), label_);
+  detail::check_saved(who, ctx, 1);
+  const Tensor& x = ctx.tensors[0];
+  detail::check_grad(who, dy, {x.size(0), x.size(1)});
+  const int64_t planes = x.size(0) * x.size(1), plane = x.size(2) * x.size(3);
+  Tensor dx(x.shape());
+  for (int64_t p = 0; p < planes; ++p) {
+    const float share = dy[p] / static_cast<float>(plane);
+    float* dst = dx.data() + p * plane;
+    for (int64_t i = 0; i < plane; ++i) dst[i] = share;
+  }
+  return dx;
+}
+
+Backend::LayerPtr Backend::max_pool2d(const nn::Pool2dOptions& options, std::string label) {
+  return std::make_unique<Pool2d>(Pool2d::Mode::max, options, std::move(label));
+}
+Backend::LayerPtr Backend::avg_pool2d(const nn::Pool2dOptions& options, std::string label) {
+  return std::make_unique<Pool2d>(Pool2d::Mode::average, options, std::move(label));
+}
+Backend::LayerPtr Backend::global_avg_pool(std::string label) {
+  return std::make_unique<GlobalAvgPool>(std::move(label));
+}
+
+}  // namespace tspipe::cpu
