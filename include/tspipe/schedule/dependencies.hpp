@@ -1,0 +1,187 @@
+#pragma once
+// The dependency structure of DESIGN §1–2, written once: which actions a workload expects (as a
+// dense index), which device runs each, and what each action must wait for. The validator, the
+// simulator and the generators all read it from here.
+#include <tspipe/schedule/workload.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace tspipe::schedule {
+
+/// Why one action must follow another.
+enum class DependencyKind : std::uint8_t {
+  data,     ///< the consumer reads what the producer computed (activation, gradient, loss)
+  version,  ///< the consumer reads parameters the producer wrote (OPT → FS, EMA → FT)
+  overwrite ///< the producer reads a teacher version the consumer (an EMA) overwrites
+};
+
+/// Dense numbering of every action a workload expects, so per-action state lives in flat arrays.
+class ActionIndex {
+ public:
+  explicit ActionIndex(const Workload& w) : w_(w) {
+    const std::size_t S = static_cast<std::size_t>(w.stages), N = static_cast<std::size_t>(w.batches);
+    const std::size_t V = static_cast<std::size_t>(w.views);
+    const std::size_t M = static_cast<std::size_t>(w.micro_batches);
+    const std::size_t B = static_cast<std::size_t>(w.backward_slices());
+    sizes_[k(ActionKind::TeacherForward)] = S * N * V * M;
+    sizes_[k(ActionKind::StudentForward)] = S * N * V * M;
+    const bool split = w.split == BackwardSplit::input_weight;
+    sizes_[k(ActionKind::StudentBackward)] = split ? 0 : S * N * V * B;
+    sizes_[k(ActionKind::BackwardInput)] = split ? S * N * V * M : 0;
+    sizes_[k(ActionKind::BackwardWeight)] = split ? S * N * V * M : 0;
+    sizes_[k(ActionKind::Loss)] = N;
+    sizes_[k(ActionKind::Optimizer)] = S * N;
+    sizes_[k(ActionKind::Ema)] = w.momentum() ? S * N : 0;
+    std::size_t offset = 0;
+    for (int kind = 0; kind < kActionKinds; ++kind) {
+      offsets_[static_cast<std::size_t>(kind)] = offset;
+      offset += sizes_[static_cast<std::size_t>(kind)];
+    }
+    total_ = offset;
+  }
+
+  std::size_t size() const { return total_; }
+
+  /// The dense index of `a`, or nothing when the workload does not expect such an action.
+  std::optional<std::size_t> find(const Action& a) const {
+    if (!why_unexpected(a).empty()) return std::nullopt;
+    return index_unchecked(a);
+  }
+
+  /// Empty when `a` belongs to the workload; otherwise says why not (for the validator).
+  std::string why_unexpected(const Action& a) const {
+    const std::size_t kind = k(a.kind);
+    if (sizes_[kind] == 0) {
+      if (a.kind == ActionKind::Ema) return "the teacher is frozen, so there is no EMA";
+      if (a.kind == ActionKind::StudentBackward) return "the workload splits the backward into BI/BW";
+      return "the workload does not split the backward into BI/BW";
+    }
+    if (a.batch < 0 || a.batch >= w_.batches)
+      return "batch " + std::to_string(a.batch) + " outside [0, " + std::to_string(w_.batches) + ")";
+    if (a.kind == ActionKind::Loss) return {};
+    if (a.stage < 0 || a.stage >= w_.stages)
+      return "stage " + std::to_string(a.stage) + " outside [0, " + std::to_string(w_.stages) + ")";
+    if (!is_sliced(a.kind)) return {};
+    if (a.view < 0 || a.view >= w_.views)
+      return "view " + std::to_string(a.view) + " outside [0, " + std::to_string(w_.views) + ")";
+    const int slices = slices_of(a.kind);
+    if (a.micro_batch < 0 || a.micro_batch >= slices)
+      return "micro-batch " + std::to_string(a.micro_batch) + " outside [0, " + std::to_string(slices) + ")";
+    return {};
+  }
+
+  /// Index of an action known to belong to the workload.
+  std::size_t index_unchecked(const Action& a) const {
+    const std::size_t kind = k(a.kind);
+    const std::size_t b = static_cast<std::size_t>(a.batch), s = static_cast<std::size_t>(a.stage);
+    const std::size_t S = static_cast<std::size_t>(w_.stages);
+    if (a.kind == ActionKind::Loss) return offsets_[kind] + b;
+    if (!is_sliced(a.kind)) return offsets_[kind] + b * S + s;
+    const std::size_t V = static_cast<std::size_t>(w_.views);
+    const std::size_t U = static_cast<std::size_t>(slices_of(a.kind));
+    return offsets_[kind] + ((b * S + s) * V + static_cast<std::size_t>(a.view)) * U +
+           static_cast<std::size_t>(a.micro_batch);
+  }
+
+  /// The action with dense index `i`.
+  Action action_at(std::size_t i) const {
+    int kind = kActionKinds - 1;
+    while (offsets_[static_cast<std::size_t>(kind)] > i || sizes_[static_cast<std::size_t>(kind)] == 0) --kind;
+    const ActionKind ak = static_cast<ActionKind>(kind);
+    std::size_t r = i - offsets_[static_cast<std::size_t>(kind)];
+    const std::size_t S = static_cast<std::size_t>(w_.stages);
+    if (ak == ActionKind::Loss) return loss(w_.last_stage(), static_cast<int>(r));
+    if (!is_sliced(ak)) return {ak, static_cast<int>(r % S), static_cast<int>(r / S), 0, 0};
+    const std::size_t V = static_cast<std::size_t>(w_.views), U = static_cast<std::size_t>(slices_of(ak));
+    const int u = static_cast<int>(r % U);
+    r /= U;
+    const int v = static_cast<int>(r % V);
+    r /= V;
+    return {ak, static_cast<int>(r % S), static_cast<int>(r / S), v, u};
+  }
+
+  /// Micro-batch slots of a sliced kind: 2M for the reference's backward halves, else M.
+  int slices_of(ActionKind kind) const {
+    return kind == ActionKind::StudentBackward ? w_.backward_slices() : w_.micro_batches;
+  }
+
+  const Workload& workload() const { return w_; }
+
+ private:
+  static std::size_t k(ActionKind kind) { return static_cast<std::size_t>(kind); }
+  const Workload& w_;
+  std::array<std::size_t, kActionKinds> sizes_{};
+  std::array<std::size_t, kActionKinds> offsets_{};
+  std::size_t total_ = 0;
+};
+
+/// The device that runs an action: stage s on device s, LOSS on the last stage's device.
+inline int device_of(const Workload& w, const Action& a) {
+  return a.kind == ActionKind::Loss ? w.last_stage() : a.stage;
+}
+
+/// Calls `visit(producer, kind)` for every action `a` must follow. `visit` returns false to stop
+/// early. Dependencies on actions outside the workload (batch −1, stage −1) are not reported.
+template <class Visit>
+void for_each_dependency(const Workload& w, const Action& a, Visit&& visit) {
+  const int s = a.stage, b = a.batch, v = a.view, u = a.micro_batch;
+  const int S = w.stages, M = w.micro_batches;
+  switch (a.kind) {
+    case ActionKind::TeacherForward: {
+      if (s > 0 && !visit(teacher_forward(s - 1, b, v, u), DependencyKind::data)) return;
+      const int version = w.teacher_version_read(b);
+      if (w.momentum() && version >= 1) visit(ema_update(s, version - 1), DependencyKind::version);
+      return;
+    }
+    case ActionKind::StudentForward:
+      if (s > 0 && !visit(student_forward(s - 1, b, v, u), DependencyKind::data)) return;
+      if (b > 0) visit(optimizer_step(s, b - 1), DependencyKind::version);
+      return;
+    case ActionKind::StudentBackward:
+    case ActionKind::BackwardInput: {
+      const int forward_slice = w.split == BackwardSplit::halves ? u / 2 : u;
+      if (!visit(student_forward(s, b, v, forward_slice), DependencyKind::data)) return;
+      if (s == S - 1) visit(loss(S - 1, b), DependencyKind::data);
+      else visit(Action{a.kind, s + 1, b, v, u}, DependencyKind::data);
+      return;
+    }
+    case ActionKind::BackwardWeight:
+      visit(backward_input(s, b, v, u), DependencyKind::data);
+      return;
+    case ActionKind::Loss:
+      for (int view = 0; view < w.views; ++view)
+        for (int m = 0; m < M; ++m) {
+          if (!visit(teacher_forward(S - 1, b, view, m), DependencyKind::data)) return;
+          if (!visit(student_forward(S - 1, b, view, m), DependencyKind::data)) return;
+        }
+      return;
+    case ActionKind::Optimizer: {
+      const ActionKind last_backward =
+          w.split == BackwardSplit::input_weight ? ActionKind::BackwardWeight : ActionKind::StudentBackward;
+      for (int view = 0; view < w.views; ++view)
+        for (int m = 0; m < w.backward_slices(); ++m)
+          if (!visit(Action{last_backward, s, b, view, m}, DependencyKind::data)) return;
+      return;
+    }
+    case ActionKind::Ema: {
+      if (!visit(optimizer_step(s, b), DependencyKind::data)) return;
+      // EMA:s.b writes ξ_{b+1} into the buffer that held ξ_{b+1−k}: every reader of that
+      // version must be done first.
+      const int overwritten = b + 1 - w.teacher_buffers();
+      if (overwritten < 0) return;
+      for (int reader = overwritten; reader <= overwritten + w.staleness && reader < w.batches; ++reader) {
+        if (w.teacher_version_read(reader) != overwritten) continue;
+        for (int view = 0; view < w.views; ++view)
+          for (int m = 0; m < M; ++m)
+            if (!visit(teacher_forward(s, reader, view, m), DependencyKind::overwrite)) return;
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace tspipe::schedule

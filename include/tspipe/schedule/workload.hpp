@@ -1,0 +1,179 @@
+#pragma once
+// What a schedule is for (DESIGN §2): pipeline depth, micro-batches, views, the teacher's kind and
+// staleness, how the student backward is split, and what every action costs.
+#include <tspipe/error.hpp>
+#include <tspipe/schedule/action.hpp>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tspipe::schedule {
+
+enum class TeacherKind { frozen, momentum };
+
+/// How a student backward is expressed.
+enum class BackwardSplit {
+  full,          ///< one BS per micro-batch (input grad + weight grad)
+  input_weight,  ///< BI then BW per micro-batch (zero-bubble style: BW may be deferred)
+  halves,        ///< the reference implementation's two halves per micro-batch: BS u ∈ [0, 2M)
+};
+
+constexpr std::string_view to_string(TeacherKind kind) {
+  return kind == TeacherKind::frozen ? "frozen" : "momentum";
+}
+constexpr std::string_view to_string(BackwardSplit split) {
+  switch (split) {
+    case BackwardSplit::full: return "full";
+    case BackwardSplit::input_weight: return "input-weight";
+    case BackwardSplit::halves: return "halves";
+  }
+  return "?";
+}
+
+/// Costs of one stage, in any consistent time unit, for the WHOLE batch of one view.
+/// A micro-batch action costs 1/M of it, so schedules with different M compare fairly.
+struct StageCost {
+  double teacher_forward = 1.0;
+  double student_forward = 1.0;
+  double student_backward = 2.0;
+  double backward_input_share = 0.5;  ///< BI's share of student_backward under the BI/BW split
+  double loss = 0.0;                  ///< per batch; only the last stage's value is used
+  double optimizer = 0.0;             ///< per batch
+  double ema = 0.0;                   ///< per batch
+  double transfer = 0.0;              ///< sending stage s → s+1 activations (or the gradient back)
+  double activation_memory = 1.0;     ///< student activations FS saves for BS, whole batch of a view
+  double teacher_output_memory = 0.0; ///< last-stage teacher output held until LOSS, whole view
+};
+
+/// Per-stage cost table plus a fixed runtime overhead per compute action.
+struct CostModel {
+  std::vector<StageCost> stages;
+  double per_action_overhead = 0.0;
+
+  /// FT = FS = 1, BS = 2 per stage and view (the unit costs of DESIGN §2's oracles).
+  static CostModel unit(int num_stages) { return teacher_ratio(num_stages, 1.0); }
+  /// Unit student costs with a teacher `ratio` times heavier per stage (ViT-L → ResNet-152: 3).
+  static CostModel teacher_ratio(int num_stages, double ratio) {
+    CostModel model;
+    model.stages.assign(static_cast<std::size_t>(std::max(num_stages, 0)), StageCost{});
+    for (auto& stage : model.stages) stage.teacher_forward = ratio;
+    return model;
+  }
+};
+
+/// A pipeline training workload. Stage s lives on device s.
+struct Workload {
+  int stages = 1;
+  int micro_batches = 1;
+  int views = 1;
+  int batches = 4;  ///< how many batches a generated schedule covers
+  TeacherKind teacher = TeacherKind::frozen;
+  int staleness = 0;         ///< δ: batch b's teacher reads ξ_{max(0, b−δ)} (momentum only)
+  int warmup = 0;            ///< K: batches b < K read ξ_b (δ = 0)
+  int teacher_versions = 0;  ///< teacher parameter copies a stage holds; 0 = δ + 1, as the runtime
+                            ///< keeps (1 = updated in place)
+  int teacher_lookahead = 1; ///< frozen teacher: batches its forwards may run ahead of the student
+  BackwardSplit split = BackwardSplit::full;
+  CostModel costs;
+
+  int last_stage() const { return stages - 1; }
+  /// Backward slices per view: M, or 2M for the reference implementation's halves.
+  int backward_slices() const { return split == BackwardSplit::halves ? 2 * micro_batches : micro_batches; }
+  bool momentum() const { return teacher == TeacherKind::momentum; }
+  /// Teacher parameter buffers per stage: EMA:s.b writes ξ_{b+1} over ξ_{b+1−buffers}.
+  int teacher_buffers() const { return teacher_versions > 0 ? teacher_versions : staleness + 1; }
+
+  /// The teacher version ξ_r that batch b's forward reads (DESIGN §1). A frozen teacher has one.
+  int teacher_version_read(int batch) const {
+    if (!momentum()) return 0;
+    if (batch < warmup) return batch;
+    return std::max(0, batch - staleness);
+  }
+
+  /// Rejects impossible shapes with a message naming the field and its value.
+  Status check() const {
+    const auto bad = [](std::string_view field, int value, std::string_view need) {
+      return Status::failure("workload: " + std::string(field) + " = " + std::to_string(value) +
+                             " is invalid (" + std::string(need) + ")");
+    };
+    if (stages < 1) return bad("stages", stages, "need at least 1");
+    if (micro_batches < 1) return bad("micro_batches", micro_batches, "need at least 1");
+    if (views < 1) return bad("views", views, "need at least 1");
+    if (batches < 1) return bad("batches", batches, "need at least 1");
+    if (staleness < 0) return bad("staleness", staleness, "must be ≥ 0");
+    if (warmup < 0) return bad("warmup", warmup, "must be ≥ 0");
+    if (teacher_versions < 0) return bad("teacher_versions", teacher_versions, "need ≥ 1, or 0 for δ + 1");
+    if (teacher_lookahead < 0) return bad("teacher_lookahead", teacher_lookahead, "must be ≥ 0");
+    if (static_cast<int>(costs.stages.size()) != stages)
+      return Status::failure("workload: cost table has " + std::to_string(costs.stages.size()) +
+                             " stages but the workload has " + std::to_string(stages));
+    for (std::size_t s = 0; s < costs.stages.size(); ++s) {
+      const StageCost& c = costs.stages[s];
+      const double values[] = {c.teacher_forward, c.student_forward, c.student_backward, c.loss,
+                               c.optimizer, c.ema, c.transfer, c.activation_memory,
+                               c.teacher_output_memory};
+      for (double v : values)
+        if (!(v >= 0.0))
+          return Status::failure("workload: stage " + std::to_string(s) +
+                                 " has a negative or NaN cost");
+      if (!(c.backward_input_share >= 0.0 && c.backward_input_share <= 1.0))
+        return Status::failure("workload: stage " + std::to_string(s) +
+                               " backward_input_share must lie in [0, 1]");
+    }
+    if (!(costs.per_action_overhead >= 0.0))
+      return Status::failure("workload: per_action_overhead must be ≥ 0");
+    return {};
+  }
+
+  /// The time one action takes under the cost model.
+  double action_cost(const Action& a) const {
+    const StageCost& c = costs.stages[static_cast<std::size_t>(a.stage)];
+    const double slice = 1.0 / micro_batches;
+    const double overhead = is_sliced(a.kind) ? costs.per_action_overhead : 0.0;
+    switch (a.kind) {
+      case ActionKind::TeacherForward: return c.teacher_forward * slice + overhead;
+      case ActionKind::StudentForward: return c.student_forward * slice + overhead;
+      case ActionKind::StudentBackward:
+        return c.student_backward * slice * (split == BackwardSplit::halves ? 0.5 : 1.0) + overhead;
+      case ActionKind::BackwardInput: return c.student_backward * c.backward_input_share * slice + overhead;
+      case ActionKind::BackwardWeight:
+        return c.student_backward * (1.0 - c.backward_input_share) * slice + overhead;
+      case ActionKind::Loss: return c.loss;
+      case ActionKind::Optimizer: return c.optimizer;
+      case ActionKind::Ema: return c.ema;
+    }
+    return 0.0;
+  }
+
+  /// Time to move one micro-batch's activation (or gradient) across the boundary s | s+1.
+  double transfer_cost(int lower_stage) const {
+    return costs.stages[static_cast<std::size_t>(lower_stage)].transfer / micro_batches;
+  }
+};
+
+/// SSL with a momentum teacher as the reference runs it: V = 2, δ = 1, M = S − 1 (at least 1).
+inline Workload ssl_workload(int stages) {
+  Workload w;
+  w.stages = stages;
+  w.micro_batches = std::max(1, stages - 1);
+  w.views = 2;
+  w.teacher = TeacherKind::momentum;
+  w.staleness = 1;
+  w.costs = CostModel::unit(stages);
+  return w;
+}
+
+/// KD with a frozen teacher: V = 1, M = S − 1 (at least 1).
+inline Workload kd_workload(int stages) {
+  Workload w;
+  w.stages = stages;
+  w.micro_batches = std::max(1, stages - 1);
+  w.views = 1;
+  w.teacher = TeacherKind::frozen;
+  w.costs = CostModel::unit(stages);
+  return w;
+}
+
+}  // namespace tspipe::schedule

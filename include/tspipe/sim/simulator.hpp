@@ -1,0 +1,221 @@
+#pragma once
+// The schedule simulator of DESIGN §2: every device executes its list in order; an action starts
+// when the device is free and its inputs have arrived (plus a transfer cost across devices).
+// Reports steady-state time per batch, utilisation, bubbles, peak memory and versions held.
+#include <tspipe/schedule/replay.hpp>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tspipe::sim {
+
+using schedule::Action;
+using schedule::ActionKind;
+using schedule::Schedule;
+using schedule::Workload;
+
+struct TimedAction {
+  Action action;
+  double start = 0.0;
+  double end = 0.0;
+};
+
+struct SimulationResult {
+  Workload workload;
+  std::string generator;
+  std::vector<std::vector<TimedAction>> timeline;  ///< per device, in list order
+  double makespan = 0.0;
+
+  // Steady state: measured between the ends of two batches in the second half of the run
+  // (batch b ends when its last OPT/EMA finishes), so warm-up and drain do not count.
+  int window_first_batch = 0, window_last_batch = 0;
+  double time_per_batch = 0.0;
+  double throughput = 0.0;  ///< batches per time unit
+  std::vector<double> utilisation_per_device;
+  double utilisation = 0.0;  ///< mean over devices
+  double bubble_fraction = 0.0;
+  double serial_time_per_batch = 0.0;  ///< every action of a batch one after another
+  double speedup_vs_serial = 0.0;      ///< = utilisation × S
+
+  std::vector<double> peak_activation_memory;  ///< per device: student activations + teacher outputs
+  std::vector<int> peak_teacher_outputs;       ///< per device: teacher output slices held for LOSS
+  std::vector<int> teacher_versions_held;      ///< per device: most teacher versions alive at once
+};
+
+namespace detail {
+
+/// When each batch is complete: the latest end of its OPT/EMA over all stages.
+inline std::vector<double> batch_ends(const SimulationResult& r) {
+  std::vector<double> ends(static_cast<std::size_t>(r.workload.batches), 0.0);
+  for (const auto& device : r.timeline)
+    for (const TimedAction& t : device)
+      if (t.action.kind == ActionKind::Optimizer || t.action.kind == ActionKind::Ema)
+        ends[static_cast<std::size_t>(t.action.batch)] = std::max(ends[static_cast<std::size_t>(t.action.batch)], t.end);
+  return ends;
+}
+
+inline void steady_state(SimulationResult& r) {
+  const int N = r.workload.batches;
+  const std::vector<double> ends = batch_ends(r);
+  double from = 0.0, to = r.makespan;
+  int batches_in_window = N;
+  // The last batch drains (nothing of the next batch overlaps it), so the window stops one
+  // batch short of it; it starts halfway, after the pipeline has filled.
+  if (N >= 4) {
+    r.window_first_batch = (N - 1) / 2;
+    r.window_last_batch = N - 2;
+    from = ends[static_cast<std::size_t>(r.window_first_batch)];
+    to = ends[static_cast<std::size_t>(r.window_last_batch)];
+    batches_in_window = r.window_last_batch - r.window_first_batch;
+  } else {
+    r.window_first_batch = -1;
+    r.window_last_batch = N - 1;
+  }
+  const double span = to - from;
+  r.time_per_batch = span / batches_in_window;
+  r.throughput = r.time_per_batch > 0.0 ? 1.0 / r.time_per_batch : 0.0;
+  r.utilisation_per_device.assign(r.timeline.size(), 0.0);
+  double total = 0.0;
+  for (std::size_t j = 0; j < r.timeline.size(); ++j) {
+    double busy = 0.0;
+    for (const TimedAction& t : r.timeline[j]) busy += std::max(0.0, std::min(t.end, to) - std::max(t.start, from));
+    r.utilisation_per_device[j] = span > 0.0 ? busy / span : 0.0;
+    total += r.utilisation_per_device[j];
+  }
+  r.utilisation = r.timeline.empty() ? 0.0 : total / static_cast<double>(r.timeline.size());
+  r.bubble_fraction = 1.0 - r.utilisation;
+}
+
+/// Peak memory per device from acquire/release events, releases first at equal times.
+inline void memory(SimulationResult& r, const schedule::ActionIndex& index) {
+  const Workload& w = r.workload;
+  const std::size_t D = r.timeline.size();
+  struct Event { double time; double bytes; int slices; };
+  std::vector<std::vector<Event>> events(D);
+  // The end of the last action that needs each student forward's saved activations.
+  std::vector<double> release(index.size(), -1.0);
+  std::vector<double> loss_end(static_cast<std::size_t>(w.batches), 0.0);
+  for (const auto& device : r.timeline)
+    for (const TimedAction& t : device) {
+      const Action& a = t.action;
+      if (a.kind == ActionKind::Loss) loss_end[static_cast<std::size_t>(a.batch)] = t.end;
+      if (a.kind == ActionKind::StudentBackward || a.kind == ActionKind::BackwardWeight) {
+        const int u = w.split == schedule::BackwardSplit::halves ? a.micro_batch / 2 : a.micro_batch;
+        const std::size_t f = index.index_unchecked(schedule::student_forward(a.stage, a.batch, a.view, u));
+        release[f] = std::max(release[f], t.end);
+      }
+    }
+  for (std::size_t j = 0; j < D; ++j)
+    for (const TimedAction& t : r.timeline[j]) {
+      const Action& a = t.action;
+      const auto& cost = w.costs.stages[static_cast<std::size_t>(a.stage)];
+      if (a.kind == ActionKind::StudentForward) {
+        const double bytes = cost.activation_memory / w.micro_batches;
+        events[j].push_back({t.start, bytes, 0});
+        events[j].push_back({release[index.index_unchecked(a)], -bytes, 0});
+      } else if (a.kind == ActionKind::TeacherForward && a.stage == w.last_stage()) {
+        const double bytes = cost.teacher_output_memory / w.micro_batches;
+        events[j].push_back({t.end, bytes, 1});
+        events[j].push_back({loss_end[static_cast<std::size_t>(a.batch)], -bytes, -1});
+      }
+    }
+  r.peak_activation_memory.assign(D, 0.0);
+  r.peak_teacher_outputs.assign(D, 0);
+  for (std::size_t j = 0; j < D; ++j) {
+    auto& ev = events[j];
+    std::sort(ev.begin(), ev.end(), [](const Event& x, const Event& y) {
+      return x.time != y.time ? x.time < y.time : x.bytes < y.bytes;
+    });
+    double bytes = 0.0;
+    int slices = 0;
+    for (const Event& e : ev) {
+      bytes += e.bytes;
+      slices += e.slices;
+      r.peak_activation_memory[j] = std::max(r.peak_activation_memory[j], bytes);
+      r.peak_teacher_outputs[j] = std::max(r.peak_teacher_outputs[j], slices);
+    }
+  }
+}
+
+/// Teacher versions alive on each device: after EMA:s.b, ξ_{b+1} exists and every older version
+/// a later FT on that device still reads must be kept.
+inline void versions(SimulationResult& r) {
+  const Workload& w = r.workload;
+  r.teacher_versions_held.assign(r.timeline.size(), 1);
+  if (!w.momentum()) return;
+  for (std::size_t j = 0; j < r.timeline.size(); ++j) {
+    const auto& list = r.timeline[j];
+    int oldest_read_later = w.batches + 1;
+    int held = 1;
+    for (std::size_t p = list.size(); p-- > 0;) {
+      const Action& a = list[p].action;
+      if (a.kind == ActionKind::TeacherForward) oldest_read_later = std::min(oldest_read_later, w.teacher_version_read(a.batch));
+      if (a.kind == ActionKind::Ema) held = std::max(held, a.batch + 1 - std::min(oldest_read_later, a.batch + 1) + 1);
+    }
+    r.teacher_versions_held[j] = held;
+  }
+}
+
+}  // namespace detail
+
+/// Serial time of one batch: every action of batch 0 run one after another.
+inline double serial_time_per_batch(const Workload& w) {
+  const schedule::ActionIndex index(w);
+  double total = 0.0;
+  for (std::size_t i = 0; i < index.size(); ++i) {
+    const Action a = index.action_at(i);
+    if (a.batch == 0) total += w.action_cost(a);
+  }
+  return total;
+}
+
+/// Simulates `schedule` for `workload`. Fails (naming the stuck device and action) when the
+/// schedule cannot run to the end; validate first for a full report of what is wrong.
+inline Result<SimulationResult> simulate(const Schedule& schedule, const Workload& workload) {
+  if (Status ok = workload.check(); !ok) return Result<SimulationResult>::failure("simulate: " + ok.message());
+  if (static_cast<int>(schedule.devices.size()) != workload.stages)
+    return Result<SimulationResult>::failure("simulate: schedule has " + std::to_string(schedule.devices.size()) +
+                                             " devices, the workload " + std::to_string(workload.stages) + " stages");
+  SimulationResult r;
+  r.workload = workload;
+  r.generator = schedule.generator;
+  const schedule::ActionIndex index(r.workload);
+  const schedule::Placement placement(schedule, index);
+  std::size_t present = 0;
+  for (std::size_t i = 0; i < index.size(); ++i) present += placement.present(i) ? 1 : 0;
+  if (present != index.size() || present != schedule.num_actions())
+    return Result<SimulationResult>::failure(
+        "simulate: the schedule lists " + std::to_string(schedule.num_actions()) + " actions but the workload has " +
+        std::to_string(index.size()) + " distinct ones (validate first)");
+  r.timeline.resize(schedule.devices.size());
+  for (std::size_t j = 0; j < schedule.devices.size(); ++j) r.timeline[j].reserve(schedule.devices[j].size());
+  const Workload& w = r.workload;
+  const auto outcome = schedule::replay(
+      schedule, index, placement,
+      [&](int device, int, const Action& a, std::size_t, double start) {
+        const double end = start + w.action_cost(a);
+        r.timeline[static_cast<std::size_t>(device)].push_back({a, start, end});
+        r.makespan = std::max(r.makespan, end);
+        return end;
+      },
+      [&](const Action& producer, const Action& consumer, double finish) {
+        const bool crosses = schedule::device_of(w, producer) != schedule::device_of(w, consumer);
+        return crosses ? finish + w.transfer_cost(std::min(producer.stage, consumer.stage)) : finish;
+      });
+  if (!outcome.completed) {
+    const auto& s = outcome.stuck.front();
+    return Result<SimulationResult>::failure(
+        "simulate: device " + std::to_string(s.device) + " is stuck at position " + std::to_string(s.position) +
+        " waiting for " + schedule::to_token(s.waiting_for) + " (run the validator for the full report)");
+  }
+  detail::steady_state(r);
+  detail::memory(r, index);
+  detail::versions(r);
+  r.serial_time_per_batch = serial_time_per_batch(w);
+  r.speedup_vs_serial = r.time_per_batch > 0.0 ? r.serial_time_per_batch / r.time_per_batch : 0.0;
+  return r;
+}
+
+}  // namespace tspipe::sim
