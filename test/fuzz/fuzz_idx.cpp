@@ -36,6 +36,8 @@ void exercise(std::span<const std::uint8_t> bytes) {
     check_consistent(images);
     // Pair the images with all-zero labels and push the smallest ones through the dataset helpers
     // and an augmentation, which index pixels by the parsed dimensions.
+    // A header like 10^9×0×5 holds no bytes yet names a billion images: cap the labels we invent.
+    if (images.dims[0] > images.values.size() + 1) return;
     IdxArray labels{idx_labels_magic, {images.dims[0]}, std::vector<std::uint8_t>(images.dims[0], 0)};
     const Dataset ds = make_dataset(std::move(images), "fuzz images", std::move(labels), "fuzz labels");
     if (ds.count > 0 && ds.h <= 32 && ds.w <= 32) {
