@@ -34,8 +34,9 @@ TEST_CASE("IDX pair round-trips through raw and gzip files") {
   const TinySet set = tiny_set(5, 3, 4);
   for (bool gz : {false, true}) {
     CAPTURE(gz);
-    const auto [images, labels] = gz ? write_pair(dir, set, 5, 3, 4, write_gzip, ".gz")
-                                     : write_pair(dir, set, 5, 3, 4, write_raw);
+    const auto paths = gz ? write_pair(dir, set, 5, 3, 4, write_gzip, ".gz") : write_pair(dir, set, 5, 3, 4, write_raw);
+    const auto& images = paths.first;
+    const auto& labels = paths.second;
     const Dataset ds = load_idx_pair(images, labels);
     CHECK(ds.count == 5);
     CHECK(ds.h == 3);
@@ -87,6 +88,9 @@ TEST_CASE("load_fashion_mnist finds MNIST-named files, gzip first, raw as a fall
                            (dir / "train-labels-idx1-ubyte.gz").string();
   CHECK(load_from_flag(pair, Split::test).count == 6);  // explicit files win over the split
 
+  CHECK(error_of([&] { load_from_flag((dir / "t10k-images-idx3-ubyte").string(), Split::test); })
+            .find("is a file; the data flag takes a directory") != std::string::npos);
+
   const TempDir empty;
   const std::string msg = error_of([&] { load_fashion_mnist(empty.path(), Split::train); });
   CHECK(contains(msg, (empty / "train-images-idx3-ubyte.gz").string()));
@@ -96,7 +100,10 @@ TEST_CASE("load_fashion_mnist finds MNIST-named files, gzip first, raw as a fall
 TEST_CASE("bad input: each error names the file and the problem") {
   TempDir dir;
   const TinySet set = tiny_set(3, 2, 2);
-  const auto [images, labels] = write_pair(dir, set, 3, 2, 2, write_raw);
+  // Named references, not a structured binding: clang < 16 cannot capture bindings in lambdas.
+  const auto paths = write_pair(dir, set, 3, 2, 2, write_raw);
+  const auto& images = paths.first;
+  const auto& labels = paths.second;
 
   SUBCASE("missing file") {
     const std::string msg = error_of([&] { load_idx_pair(dir / "nope", labels); });

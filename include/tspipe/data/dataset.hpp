@@ -111,7 +111,12 @@ inline Dataset load_from_flag(std::string_view flag, Split split) {
   if (flag.empty()) return load_fashion_mnist(split);
   if (const std::size_t comma = flag.find(','); comma != std::string_view::npos)
     return load_idx_pair(std::string(flag.substr(0, comma)), std::string(flag.substr(comma + 1)));
-  return load_fashion_mnist(std::string(flag), split);
+  const std::filesystem::path dir(flag);
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+    throw Error(dir.string() + ": is a file; the data flag takes a directory of MNIST-named IDX files or "
+                "IMAGES,LABELS");
+  return load_fashion_mnist(dir, split);
 }
 
 /// The same images with `channels` copies of their single channel (grey → RGB for models built
