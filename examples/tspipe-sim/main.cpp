@@ -1,0 +1,331 @@
+// tspipe-sim: generate, validate, simulate and compare pipeline schedules from the command line.
+// Exit codes: 0 success, 1 an invalid schedule or a failed simulation, 2 bad command-line input.
+#include <tspipe/schedule/cost_table.hpp>
+#include <tspipe/schedule/generators.hpp>
+#include <tspipe/schedule/validator.hpp>
+#include <tspipe/sim/evaluate.hpp>
+#include <tspipe/sim/export.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace tspipe;
+using schedule::Workload;
+
+constexpr const char* kUsage = R"(usage: tspipe-sim COMMAND [options]
+
+commands:
+  actions   print every device's ordered action list ("d<j>: tok tok ...")
+  metrics   simulate one schedule and print its steady-state metrics
+  compare   simulate every generator on one workload, side by side
+  trace     simulate one schedule and write its timeline (--out FILE.json | FILE.svg | FILE.csv)
+  validate  check a schedule file (--file FILE, text or CSV form) against the workload
+
+workload:
+  --workload ssl|kd      ssl: 2 views, momentum teacher, staleness 1; kd: 1 view, frozen teacher
+  --stages S             pipeline stages (devices), S >= 1              (required)
+  --micro-batches M      micro-batches per batch                         (default S-1, at least 1)
+  --views V              views per batch                                 (default: 2 ssl, 1 kd)
+  --staleness D          teacher staleness delta (momentum teacher)      (default: 1 ssl, 0 kd)
+  --warmup K             first K batches use staleness 0                 (default 0)
+  --teacher-versions K   teacher buffers per stage, 0 = staleness + 1    (default 0)
+  --lookahead L          batches a frozen teacher may run ahead          (default 1)
+  --split full|halves|input-weight   how the student backward is split   (default full)
+  --batches N            batches to schedule                             (default 8)
+
+costs (per stage, whole batch of one view; FT = FS = 1, BS = 2 unless changed):
+  --teacher-cost R       teacher forward R times the student forward     (default 1)
+  --transfer T           activation/gradient transfer between stages     (default 0)
+  --overhead X           fixed cost added to every compute action        (default 0)
+  --costs FILE           per-stage cost table (CSV with a 'stage' column; see README)
+
+selection and output:
+  --schedule NAME        sequential | gpipe | 1f1b | tspipe-paper | tspipe   (default tspipe)
+  --format text|csv      actions: the text form or CSV                   (default text)
+  --json                 metrics/compare: one JSON object
+  --out FILE             trace: where to write (.json Chrome trace, .svg, .csv)
+  --file FILE            validate: the schedule to check
+  -h, --help             this text
+)";
+
+struct UsageError {
+  std::string message;
+};
+
+struct Options {
+  std::string command;
+  std::map<std::string, std::string> values;
+  bool json = false;
+};
+
+Options parse_arguments(int argc, char** argv) {
+  Options o;
+  if (argc < 2) throw UsageError{"missing COMMAND"};
+  o.command = argv[1];
+  if (o.command == "-h" || o.command == "--help") {
+    o.command = "help";
+    return o;
+  }
+  static const std::vector<std::string> with_value = {
+      "--workload", "--stages", "--micro-batches", "--views", "--staleness", "--warmup", "--teacher-versions",
+      "--lookahead", "--split", "--batches", "--teacher-cost", "--transfer", "--overhead", "--costs",
+      "--schedule", "--format", "--out", "--file"};
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      o.command = "help";
+      return o;
+    }
+    if (arg == "--json") {
+      o.json = true;
+      continue;
+    }
+    if (std::find(with_value.begin(), with_value.end(), arg) == with_value.end())
+      throw UsageError{"unknown option '" + arg + "'"};
+    if (i + 1 >= argc) throw UsageError{"option " + arg + " needs a value"};
+    o.values[arg] = argv[++i];
+  }
+  return o;
+}
+
+std::optional<std::string> value_of(const Options& o, const std::string& key) {
+  const auto it = o.values.find(key);
+  if (it == o.values.end()) return std::nullopt;
+  return it->second;
+}
+
+template <class T>
+T number(const Options& o, const std::string& key, T fallback) {
+  const auto text = value_of(o, key);
+  if (!text) return fallback;
+  T value{};
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (text->empty() || ec != std::errc{} || end != text->data() + text->size())
+    throw UsageError{key + " = '" + *text + "' is not a number"};
+  return value;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError{"cannot open '" + path + "'"};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Workload workload_from(const Options& o) {
+  const auto kind = value_of(o, "--workload");
+  if (!kind) throw UsageError{"--workload ssl|kd is required"};
+  if (*kind != "ssl" && *kind != "kd") throw UsageError{"--workload must be ssl or kd, got '" + *kind + "'"};
+  if (!value_of(o, "--stages")) throw UsageError{"--stages S is required"};
+  const int stages = number(o, "--stages", 0);
+  if (stages < 1) throw UsageError{"--stages must be at least 1, got " + std::to_string(stages)};
+  if (stages > 4096) throw UsageError{"--stages " + std::to_string(stages) + " is too many (at most 4096)"};
+  Workload w = *kind == "ssl" ? schedule::ssl_workload(stages) : schedule::kd_workload(stages);
+  w.micro_batches = number(o, "--micro-batches", w.micro_batches);
+  w.views = number(o, "--views", w.views);
+  w.staleness = number(o, "--staleness", w.staleness);
+  w.warmup = number(o, "--warmup", w.warmup);
+  w.teacher_versions = number(o, "--teacher-versions", w.teacher_versions);
+  w.teacher_lookahead = number(o, "--lookahead", w.teacher_lookahead);
+  w.batches = number(o, "--batches", 8);
+  if (const auto split = value_of(o, "--split")) {
+    if (*split == "full") w.split = schedule::BackwardSplit::full;
+    else if (*split == "halves") w.split = schedule::BackwardSplit::halves;
+    else if (*split == "input-weight") w.split = schedule::BackwardSplit::input_weight;
+    else throw UsageError{"--split must be full, halves or input-weight, got '" + *split + "'"};
+  }
+  if (const auto file = value_of(o, "--costs")) {
+    auto table = schedule::parse_cost_csv(read_file(*file));
+    if (!table) throw UsageError{*file + ": " + table.message()};
+    if (static_cast<int>(table.value().stages.size()) != stages)
+      throw UsageError{*file + " has " + std::to_string(table.value().stages.size()) + " stages, --stages is " +
+                       std::to_string(stages)};
+    w.costs = table.value();
+  } else {
+    const double ratio = number(o, "--teacher-cost", 1.0);
+    if (!(ratio >= 0.0)) throw UsageError{"--teacher-cost must be >= 0"};
+    w.costs = schedule::CostModel::teacher_ratio(stages, ratio);
+  }
+  const double transfer = number(o, "--transfer", -1.0);
+  if (value_of(o, "--transfer")) {
+    if (!(transfer >= 0.0)) throw UsageError{"--transfer must be >= 0"};
+    for (auto& s : w.costs.stages) s.transfer = transfer;
+  }
+  w.costs.per_action_overhead = number(o, "--overhead", 0.0);
+  // Every field error names the field and its value (Workload::check).
+  if (Status ok = w.check(); !ok) throw UsageError{ok.message()};
+  // Keep the CLI from being asked for more work than a terminal can show or memory can hold.
+  const double actions = 5.0 * stages * w.batches * w.views * w.micro_batches;
+  if (actions > 2e8) throw UsageError{"the workload has ~" + std::to_string(static_cast<long long>(actions)) + " actions; at most 2e8"};
+  return w;
+}
+
+std::string json_number(double x) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.6g", x);
+  return buffer;
+}
+template <class T>
+std::string json_array(const std::vector<T>& values) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + json_number(static_cast<double>(values[i]));
+  return out + "]";
+}
+
+std::string metrics_json(const std::string& name, const sim::Evaluation& e) {
+  const auto& r = e.result;
+  const auto& w = e.generated.workload;
+  return "{\"schedule\":\"" + name + "\",\"stages\":" + std::to_string(w.stages) +
+         ",\"micro_batches\":" + std::to_string(w.micro_batches) + ",\"views\":" + std::to_string(w.views) +
+         ",\"staleness\":" + std::to_string(w.staleness) + ",\"split\":\"" + std::string(schedule::to_string(w.split)) +
+         "\",\"batches\":" + std::to_string(w.batches) + ",\"time_per_batch\":" + json_number(r.time_per_batch) +
+         ",\"throughput\":" + json_number(r.throughput) + ",\"utilisation\":" + json_number(r.utilisation) +
+         ",\"utilisation_per_device\":" + json_array(r.utilisation_per_device) +
+         ",\"bubble_fraction\":" + json_number(r.bubble_fraction) +
+         ",\"speedup_vs_sequential\":" + json_number(e.speedup_vs_sequential) +
+         ",\"speedup_vs_serial\":" + json_number(r.speedup_vs_serial) + ",\"makespan\":" + json_number(r.makespan) +
+         ",\"peak_activation_memory\":" + json_array(r.peak_activation_memory) +
+         ",\"peak_teacher_outputs\":" + json_array(r.peak_teacher_outputs) +
+         ",\"teacher_versions_held\":" + json_array(r.teacher_versions_held) + "}";
+}
+
+void print_metrics(const std::string& name, const sim::Evaluation& e) {
+  const auto& r = e.result;
+  const auto& w = e.generated.workload;
+  std::printf("schedule               %s (S=%d M=%d V=%d staleness=%d split=%s, %d batches)\n", name.c_str(), w.stages,
+              w.micro_batches, w.views, w.staleness, std::string(schedule::to_string(w.split)).c_str(), w.batches);
+  std::printf("time per batch         %.4g (steady state)\n", r.time_per_batch);
+  std::printf("throughput             %.4g batches per time unit\n", r.throughput);
+  std::printf("utilisation            %.4f (bubble fraction %.4f)\n", r.utilisation, r.bubble_fraction);
+  std::printf("speed-up vs sequential %.3fx\n", e.speedup_vs_sequential);
+  std::printf("speed-up vs serial     %.3fx (utilisation x S)\n", r.speedup_vs_serial);
+  std::printf("per device             util / peak activation memory / teacher outputs held / teacher versions\n");
+  for (std::size_t j = 0; j < r.timeline.size(); ++j)
+    std::printf("  d%-3zu                 %.4f / %.4g / %d / %d\n", j, r.utilisation_per_device[j],
+                r.peak_activation_memory[j], r.peak_teacher_outputs[j], r.teacher_versions_held[j]);
+}
+
+sim::Evaluation evaluate_or_fail(const std::string& name, const Workload& w) {
+  auto e = sim::evaluate(name, w);
+  if (!e) throw std::runtime_error(e.message());
+  return std::move(e).value();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  if (!out || !(out << text)) throw std::runtime_error("cannot write '" + path + "'");
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int run(const Options& o) {
+  if (o.command == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  const std::string name = value_of(o, "--schedule").value_or("tspipe");
+  const Workload w = workload_from(o);
+  if (o.command == "actions") {
+    auto g = schedule::generate(name, w);
+    if (!g) throw UsageError{g.message()};
+    const std::string format = value_of(o, "--format").value_or("text");
+    if (format != "text" && format != "csv") throw UsageError{"--format must be text or csv, got '" + format + "'"};
+    std::fputs((format == "csv" ? schedule::to_csv(g.value().schedule) : schedule::to_text(g.value().schedule)).c_str(), stdout);
+    return 0;
+  }
+  if (o.command == "metrics") {
+    if (!schedule::generate(name, w)) throw UsageError{schedule::generate(name, w).message()};
+    const auto e = evaluate_or_fail(name, w);
+    if (o.json) std::printf("%s\n", metrics_json(name, e).c_str());
+    else print_metrics(name, e);
+    return 0;
+  }
+  if (o.command == "compare") {
+    std::vector<std::pair<std::string, Result<sim::Evaluation>>> rows;
+    for (auto generator : schedule::generator_names())
+      rows.emplace_back(std::string(generator), sim::evaluate(generator, w));
+    if (o.json) {
+      std::string out = "{\"schedules\":[";
+      bool first = true;
+      for (const auto& [generator, e] : rows) {
+        if (!e) continue;
+        out += (first ? "" : ",") + metrics_json(generator, e.value());
+        first = false;
+      }
+      std::printf("%s]}\n", out.c_str());
+      return 0;
+    }
+    std::printf("workload: S=%d M=%d V=%d %s teacher, staleness %d, %d batches\n", w.stages, w.micro_batches, w.views,
+                std::string(schedule::to_string(w.teacher)).c_str(), w.staleness, w.batches);
+    std::printf("%-13s %-13s %6s %12s %11s %8s %10s %10s %12s\n", "schedule", "split", "M", "time/batch", "utilisation",
+                "bubble", "vs seq", "vs serial", "peak act mem");
+    for (const auto& [generator, e] : rows) {
+      if (!e) {
+        std::printf("%-13s n/a: %s\n", generator.c_str(), e.message().c_str());
+        continue;
+      }
+      const auto& r = e.value().result;
+      double peak = 0.0;
+      for (double m : r.peak_activation_memory) peak = std::max(peak, m);
+      std::printf("%-13s %-13s %6d %12.4g %11.4f %8.4f %9.3fx %9.3fx %12.4g\n", generator.c_str(),
+                  std::string(schedule::to_string(e.value().generated.workload.split)).c_str(),
+                  e.value().generated.workload.micro_batches, r.time_per_batch, r.utilisation, r.bubble_fraction,
+                  e.value().speedup_vs_sequential, r.speedup_vs_serial, peak);
+    }
+    return 0;
+  }
+  if (o.command == "trace") {
+    const auto out = value_of(o, "--out");
+    if (!out) throw UsageError{"trace needs --out FILE.json|FILE.svg|FILE.csv"};
+    if (!ends_with(*out, ".json") && !ends_with(*out, ".svg") && !ends_with(*out, ".csv"))
+      throw UsageError{"--out must end in .json, .svg or .csv, got '" + *out + "'"};
+    if (!schedule::generate(name, w)) throw UsageError{schedule::generate(name, w).message()};
+    const auto e = evaluate_or_fail(name, w);
+    const std::string title = name + " S=" + std::to_string(w.stages) + " M=" + std::to_string(e.generated.workload.micro_batches);
+    if (ends_with(*out, ".json")) write_file(*out, sim::chrome_trace(e.result.timeline, title));
+    else if (ends_with(*out, ".svg")) write_file(*out, sim::svg_timeline(e.result.timeline, title));
+    else write_file(*out, sim::timeline_csv(e.result.timeline));
+    std::printf("wrote %s (%zu actions, time per batch %.4g, utilisation %.4f)\n", out->c_str(),
+                e.generated.schedule.num_actions(), e.result.time_per_batch, e.result.utilisation);
+    return 0;
+  }
+  if (o.command == "validate") {
+    const auto file = value_of(o, "--file");
+    if (!file) throw UsageError{"validate needs --file FILE"};
+    const std::string text = read_file(*file);
+    auto parsed = text.rfind(std::string(schedule::kScheduleCsvHeader), 0) == 0 ? schedule::parse_csv(text)
+                                                                                 : schedule::parse_text(text);
+    if (!parsed) throw UsageError{*file + ": " + parsed.message()};
+    const auto violations = schedule::validate(parsed.value(), w);
+    for (const auto& v : violations) std::printf("%s\n", schedule::to_string(v).c_str());
+    std::printf("%s: %zu actions, %zu violations\n", file->c_str(), parsed.value().num_actions(), violations.size());
+    return violations.empty() ? 0 : 1;
+  }
+  throw UsageError{"unknown command '" + o.command + "'"};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse_arguments(argc, argv));
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "tspipe-sim: %s\n(run 'tspipe-sim --help' for usage)\n", e.message.c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tspipe-sim: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,11 @@
+# Runs CMD with ARGS (space-separated) and fails unless it exits with EXPECTED; bad input (exit 2)
+# must also say what was wrong on stderr.
+separate_arguments(args UNIX_COMMAND "${ARGS}")
+execute_process(COMMAND ${CMD} ${args} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message(STATUS "exit ${code}\nstdout:\n${out}\nstderr:\n${err}")
+if(NOT code STREQUAL "${EXPECTED}")
+  message(FATAL_ERROR "expected exit code ${EXPECTED}, got ${code}")
+endif()
+if(EXPECTED STREQUAL "2" AND err STREQUAL "")
+  message(FATAL_ERROR "exit code 2 without a message on stderr")
+endif()
