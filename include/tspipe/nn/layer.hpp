@@ -132,7 +132,6 @@ class Sequential : public Layer<B> {
     if (!layer) throw Error("Sequential: child '" + name + "' is null");
     names_.push_back(std::move(name));
     children_.push_back(std::move(layer));
-    children_.back()->set_training(this->training_);
     return *this;
   }
 

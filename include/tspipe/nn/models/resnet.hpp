@@ -25,6 +25,10 @@ namespace tspipe::nn::models {
 
 enum class Stem { imagenet, small_image };
 
+/// The nonlinearity inside the blocks; ReLU is the standard one, GELU gives a smooth network
+/// (finite-difference gradient checks need one; some modern variants use it too).
+enum class ResNetActivation { relu, gelu };
+
 struct ResNetConfig {
   int depth = 18;            // 18, 34 (basic blocks); 50, 101, 152 (bottlenecks)
   double width = 1.0;        // multiplies every stage's channel count
@@ -32,6 +36,7 @@ struct ResNetConfig {
   int64_t in_channels = 3;
   int64_t num_classes = 0;   // 0: no classifier, the output is the pooled feature vector
   uint64_t seed = 0;         // same seed ⇒ bit-identical initial weights
+  ResNetActivation activation = ResNetActivation::relu;
 };
 
 struct ResNetLayout {
@@ -88,6 +93,7 @@ std::vector<LayerPtr<B>> resnet(const ResNetConfig& config) {
   if (config.num_classes < 0) throw Error("ResNet: num_classes must be >= 0, got " + std::to_string(config.num_classes));
 
   SeedSequence seeds(config.seed);
+  auto act = [&] { return config.activation == ResNetActivation::gelu ? B::gelu() : B::relu(); };
   auto conv = [&](int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, const std::string& label) {
     return B::conv2d(Conv2dOptions{in, out, kernel, stride, padding, 1, false}, seeds.next(), label);
   };
@@ -102,7 +108,7 @@ std::vector<LayerPtr<B>> resnet(const ResNetConfig& config) {
       stem->add("conv1", conv(config.in_channels, stem_width, 3, 1, 1, "conv1"));
     }
     stem->add("bn1", B::batch_norm2d(stem_width, "bn1"));
-    stem->add("relu", B::relu());
+    stem->add("relu", act());
     if (config.stem == Stem::imagenet) stem->add("maxpool", B::max_pool2d(Pool2dOptions{3, 2, 1}, "maxpool"));
     blocks.push_back(std::move(stem));
   }
@@ -119,16 +125,16 @@ std::vector<LayerPtr<B>> resnet(const ResNetConfig& config) {
       if (layout.bottleneck) {
         main->add("conv1", conv(in, planes, 1, 1, 0, name + ".conv1"));
         main->add("bn1", B::batch_norm2d(planes, name + ".bn1"));
-        main->add("relu1", B::relu());
+        main->add("relu1", act());
         main->add("conv2", conv(planes, planes, 3, stride, 1, name + ".conv2"));
         main->add("bn2", B::batch_norm2d(planes, name + ".bn2"));
-        main->add("relu2", B::relu());
+        main->add("relu2", act());
         main->add("conv3", conv(planes, out, 1, 1, 0, name + ".conv3"));
         main->add("bn3", B::batch_norm2d(out, name + ".bn3"));
       } else {
         main->add("conv1", conv(in, planes, 3, stride, 1, name + ".conv1"));
         main->add("bn1", B::batch_norm2d(planes, name + ".bn1"));
-        main->add("relu1", B::relu());
+        main->add("relu1", act());
         main->add("conv2", conv(planes, planes, 3, 1, 1, name + ".conv2"));
         main->add("bn2", B::batch_norm2d(planes, name + ".bn2"));
       }
@@ -139,7 +145,7 @@ std::vector<LayerPtr<B>> resnet(const ResNetConfig& config) {
         ds->add("1", B::batch_norm2d(out, name + ".downsample.1"));
         downsample = std::move(ds);
       }
-      blocks.push_back(named<B>(name, std::make_unique<Residual<B>>(std::move(main), std::move(downsample), B::relu())));
+      blocks.push_back(named<B>(name, std::make_unique<Residual<B>>(std::move(main), std::move(downsample), act())));
       in = out;
     }
   }
