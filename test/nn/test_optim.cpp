@@ -192,6 +192,7 @@ TEST_CASE("warm-up + cosine learning rate at its endpoints and midpoints") {
   CHECK(no_warmup.at(0) == doctest::Approx(2.0));
   CHECK(no_warmup.at(2) == doctest::Approx(1.0));
   CHECK(no_warmup.at(4) == doctest::Approx(0.0).scale(1.0));
+  CHECK(no_warmup.at(-3) == doctest::Approx(2.0));  // before the first step: the first step's rate
   CHECK_THROWS_AS(WarmupCosineLR(1.0, 5, 4), tspipe::Error);
   CHECK_THROWS_AS(WarmupCosineLR(-1.0, 0, 4), tspipe::Error);
 }

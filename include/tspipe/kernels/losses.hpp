@@ -13,7 +13,8 @@ namespace tspipe::kernels {
 
 /// Cross-entropy of softmax(scale·x) against class `label`: −log softmax(scale·x)[label].
 /// dx = grad_weight·scale·(softmax(scale·x) − onehot(label)). `dx` doubles as the workspace and
-/// must not alias x. `scale` is 1/T for a temperature T (InfoNCE).
+/// must not alias x. `scale` is 1/T for a temperature T (InfoNCE). Precondition: 0 ≤ label < n
+/// (checked by the host-side losses, not here).
 TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE float cross_entropy_row(const float* x, float* dx, int n,
                                                               int label, float scale,
                                                               float grad_weight) {

@@ -29,8 +29,9 @@ class WarmupCosineLR {
   }
 
   double at(long step) const {
+    step = std::max(step, 0L);
     if (step < warmup_steps_)
-      return base_lr_ * static_cast<double>(std::max(step, 0L) + 1) / static_cast<double>(warmup_steps_);
+      return base_lr_ * static_cast<double>(step + 1) / static_cast<double>(warmup_steps_);
     if (step >= total_steps_ || total_steps_ == warmup_steps_) return final_lr_;
     const double progress = static_cast<double>(step - warmup_steps_) /
                             static_cast<double>(total_steps_ - warmup_steps_);
