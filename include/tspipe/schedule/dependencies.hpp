@@ -46,10 +46,31 @@ class ActionIndex {
 
   std::size_t size() const { return total_; }
 
+  /// Whether the workload expects `a` (the fast form of why_unexpected(a).empty()).
+  bool contains(const Action& a) const {
+    if (sizes_[k(a.kind)] == 0 || a.batch < 0 || a.batch >= w_.batches) return false;
+    if (a.kind == ActionKind::Loss) return true;
+    if (a.stage < 0 || a.stage >= w_.stages) return false;
+    if (!is_sliced(a.kind)) return true;
+    return a.view >= 0 && a.view < w_.views && a.micro_batch >= 0 && a.micro_batch < slices_of(a.kind);
+  }
+
   /// The dense index of `a`, or nothing when the workload does not expect such an action.
   std::optional<std::size_t> find(const Action& a) const {
-    if (!why_unexpected(a).empty()) return std::nullopt;
+    if (!contains(a)) return std::nullopt;
     return index_unchecked(a);
+  }
+
+  /// Calls `visit(action)` for every action of batch `b` (batch is the outermost index of each
+  /// kind's block, so a batch is one contiguous run per kind).
+  template <class Visit>
+  void for_each_in_batch(int b, Visit&& visit) const {
+    const std::size_t N = static_cast<std::size_t>(w_.batches);
+    for (std::size_t kind = 0; kind < static_cast<std::size_t>(kActionKinds); ++kind) {
+      const std::size_t per_batch = sizes_[kind] / N;
+      const std::size_t first = offsets_[kind] + static_cast<std::size_t>(b) * per_batch;
+      for (std::size_t i = first; i < first + per_batch; ++i) visit(action_at(i));
+    }
   }
 
   /// Empty when `a` belongs to the workload; otherwise says why not (for the validator).
@@ -89,10 +110,10 @@ class ActionIndex {
 
   /// The action with dense index `i`.
   Action action_at(std::size_t i) const {
-    int kind = kActionKinds - 1;
-    while (offsets_[static_cast<std::size_t>(kind)] > i || sizes_[static_cast<std::size_t>(kind)] == 0) --kind;
+    std::size_t kind = 0;  // blocks are laid out in kind order; empty blocks are skipped
+    while (kind + 1 < static_cast<std::size_t>(kActionKinds) && i >= offsets_[kind] + sizes_[kind]) ++kind;
     const ActionKind ak = static_cast<ActionKind>(kind);
-    std::size_t r = i - offsets_[static_cast<std::size_t>(kind)];
+    std::size_t r = i - offsets_[kind];
     const std::size_t S = static_cast<std::size_t>(w_.stages);
     if (ak == ActionKind::Loss) return loss(w_.last_stage(), static_cast<int>(r));
     if (!is_sliced(ak)) return {ak, static_cast<int>(r % S), static_cast<int>(r / S), 0, 0};

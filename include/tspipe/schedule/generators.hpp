@@ -264,9 +264,10 @@ inline Result<Generated> generate_tspipe(Workload w) {
     now[j] = end;
     --remaining;
     agenda.emplace(end, j, ++generation[j]);
-    // Something new finished: devices waiting on unknown inputs look again.
-    for (std::size_t k = 0; k < D; ++k)
-      if (sleeping[k]) {
+    // Something new finished. Only neighbouring stages consume across devices (activations go
+    // up, gradients down), so only they can have been waiting on it.
+    for (std::size_t k : {j - 1, j + 1})
+      if (k < D && sleeping[k]) {
         sleeping[k] = false;
         agenda.emplace(now[k], k, ++generation[k]);
       }

@@ -91,16 +91,17 @@ ReplayOutcome replay(const Schedule& schedule, const ActionIndex& index, const P
       double ready = ready_at[j];
       for_each_dependency(w, a, [&](const Action& producer, DependencyKind) {
         if (seen++ < dep_cursor[j]) return true;
-        const auto pi = index.find(producer);
-        if (!pi || !placement.present(*pi)) {  // absent producer: reported elsewhere
+        // for_each_dependency names only actions inside the workload, so no range check here.
+        const std::size_t pi = index.index_unchecked(producer);
+        if (!placement.present(pi)) {  // absent producer: reported elsewhere
           ++dep_cursor[j];
           return true;
         }
-        if (finish[*pi] == kNotDone) {
-          missing = *pi;
+        if (finish[pi] == kNotDone) {
+          missing = pi;
           return false;
         }
-        ready = std::max(ready, arrival(producer, a, finish[*pi]));
+        ready = std::max(ready, arrival(producer, a, finish[pi]));
         ++dep_cursor[j];
         return true;
       });

@@ -88,53 +88,49 @@ inline void steady_state(SimulationResult& r) {
   r.bubble_fraction = 1.0 - r.utilisation;
 }
 
-/// Peak memory per device from acquire/release events, releases first at equal times.
+/// Peak memory per device. Every acquire and release on device j happens at the start or end of
+/// one of device j's own actions (FS saves at its start, the last backward of that slice frees
+/// at its end; a last-stage FT's output is held from its end until LOSS ends), and a device runs
+/// its actions one after another, so one pass in list order visits the events in time order.
 inline void memory(SimulationResult& r, const schedule::ActionIndex& index) {
   const Workload& w = r.workload;
   const std::size_t D = r.timeline.size();
-  struct Event { double time; double bytes; int slices; };
-  std::vector<std::vector<Event>> events(D);
-  // The end of the last action that needs each student forward's saved activations.
-  std::vector<double> release(index.size(), -1.0);
-  std::vector<double> loss_end(static_cast<std::size_t>(w.batches), 0.0);
-  for (const auto& device : r.timeline)
-    for (const TimedAction& t : device) {
-      const Action& a = t.action;
-      if (a.kind == ActionKind::Loss) loss_end[static_cast<std::size_t>(a.batch)] = t.end;
-      if (a.kind == ActionKind::StudentBackward || a.kind == ActionKind::BackwardWeight) {
-        const int u = w.split == schedule::BackwardSplit::halves ? a.micro_batch / 2 : a.micro_batch;
-        const std::size_t f = index.index_unchecked(schedule::student_forward(a.stage, a.batch, a.view, u));
-        release[f] = std::max(release[f], t.end);
-      }
-    }
-  for (std::size_t j = 0; j < D; ++j)
-    for (const TimedAction& t : r.timeline[j]) {
-      const Action& a = t.action;
-      const auto& cost = w.costs.stages[static_cast<std::size_t>(a.stage)];
-      if (a.kind == ActionKind::StudentForward) {
-        const double bytes = cost.activation_memory / w.micro_batches;
-        events[j].push_back({t.start, bytes, 0});
-        events[j].push_back({release[index.index_unchecked(a)], -bytes, 0});
-      } else if (a.kind == ActionKind::TeacherForward && a.stage == w.last_stage()) {
-        const double bytes = cost.teacher_output_memory / w.micro_batches;
-        events[j].push_back({t.end, bytes, 1});
-        events[j].push_back({loss_end[static_cast<std::size_t>(a.batch)], -bytes, -1});
-      }
-    }
+  const bool halves = w.split == schedule::BackwardSplit::halves;
+  const ActionKind frees = w.split == schedule::BackwardSplit::input_weight ? ActionKind::BackwardWeight
+                                                                            : ActionKind::StudentBackward;
+  // Backward slices still to run per student forward (2 under the halves split).
+  std::vector<std::uint8_t> pending(index.size(), static_cast<std::uint8_t>(halves ? 2 : 1));
   r.peak_activation_memory.assign(D, 0.0);
   r.peak_teacher_outputs.assign(D, 0);
   for (std::size_t j = 0; j < D; ++j) {
-    auto& ev = events[j];
-    std::sort(ev.begin(), ev.end(), [](const Event& x, const Event& y) {
-      return x.time != y.time ? x.time < y.time : x.bytes < y.bytes;
-    });
     double bytes = 0.0;
     int slices = 0;
-    for (const Event& e : ev) {
-      bytes += e.bytes;
-      slices += e.slices;
+    std::vector<double> teacher_bytes(static_cast<std::size_t>(w.batches), 0.0);  // by batch
+    std::vector<int> teacher_slices(static_cast<std::size_t>(w.batches), 0);
+    for (const TimedAction& t : r.timeline[j]) {
+      const Action& a = t.action;
+      const auto& cost = w.costs.stages[static_cast<std::size_t>(a.stage)];
+      if (a.kind == ActionKind::StudentForward) bytes += cost.activation_memory / w.micro_batches;
+      if (a.kind == ActionKind::TeacherForward && a.stage == w.last_stage()) {
+        const double held = cost.teacher_output_memory / w.micro_batches;
+        bytes += held;
+        teacher_bytes[static_cast<std::size_t>(a.batch)] += held;
+        ++teacher_slices[static_cast<std::size_t>(a.batch)];
+        ++slices;
+      }
       r.peak_activation_memory[j] = std::max(r.peak_activation_memory[j], bytes);
       r.peak_teacher_outputs[j] = std::max(r.peak_teacher_outputs[j], slices);
+      if (a.kind == frees) {
+        const int u = halves ? a.micro_batch / 2 : a.micro_batch;
+        const std::size_t f = index.index_unchecked(schedule::student_forward(a.stage, a.batch, a.view, u));
+        if (--pending[f] == 0) bytes -= w.costs.stages[static_cast<std::size_t>(a.stage)].activation_memory / w.micro_batches;
+      }
+      if (a.kind == ActionKind::Loss) {
+        // LOSS consumes its batch's teacher outputs; a frozen teacher may already hold the next
+        // batches' outputs, which stay.
+        bytes -= teacher_bytes[static_cast<std::size_t>(a.batch)];
+        slices -= teacher_slices[static_cast<std::size_t>(a.batch)];
+      }
     }
   }
 }
@@ -164,10 +160,7 @@ inline void versions(SimulationResult& r) {
 inline double serial_time_per_batch(const Workload& w) {
   const schedule::ActionIndex index(w);
   double total = 0.0;
-  for (std::size_t i = 0; i < index.size(); ++i) {
-    const Action a = index.action_at(i);
-    if (a.batch == 0) total += w.action_cost(a);
-  }
+  index.for_each_in_batch(0, [&](const Action& a) { total += w.action_cost(a); });
   return total;
 }
 
@@ -192,6 +185,8 @@ inline Result<SimulationResult> simulate(const Schedule& schedule, const Workloa
   r.timeline.resize(schedule.devices.size());
   for (std::size_t j = 0; j < schedule.devices.size(); ++j) r.timeline[j].reserve(schedule.devices[j].size());
   const Workload& w = r.workload;
+  std::vector<double> transfer(static_cast<std::size_t>(w.stages));
+  for (int s = 0; s < w.stages; ++s) transfer[static_cast<std::size_t>(s)] = w.transfer_cost(s);
   const auto outcome = schedule::replay(
       schedule, index, placement,
       [&](int device, int, const Action& a, std::size_t, double start) {
@@ -201,8 +196,10 @@ inline Result<SimulationResult> simulate(const Schedule& schedule, const Workloa
         return end;
       },
       [&](const Action& producer, const Action& consumer, double finish) {
-        const bool crosses = schedule::device_of(w, producer) != schedule::device_of(w, consumer);
-        return crosses ? finish + w.transfer_cost(std::min(producer.stage, consumer.stage)) : finish;
+        // Stage s runs on device s (LOSS on the last stage), so an edge crosses devices exactly
+        // when it joins two neighbouring stages.
+        if (producer.stage == consumer.stage) return finish;
+        return finish + transfer[static_cast<std::size_t>(std::min(producer.stage, consumer.stage))];
       });
   if (!outcome.completed) {
     const auto& s = outcome.stuck.front();
