@@ -6,7 +6,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/tspipe DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-set(_tspipe_export_targets tspipe)
+set(_tspipe_export_targets tspipe tspipe_data tspipe_nn)
 if(TARGET tspipe_cpu)
   list(APPEND _tspipe_export_targets tspipe_cpu)
 endif()
