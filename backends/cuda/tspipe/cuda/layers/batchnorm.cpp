@@ -1,0 +1,137 @@
+#include <tspipe/cuda/launchers.hpp>
+#include <tspipe/cuda/layers/batchnorm.hpp>
+#include <tspipe/cuda/layers/cudnn.hpp>
+
+namespace tspipe::cuda {
+
+namespace detail {
+struct BatchNormPlan {
+  TensorDesc x, param;
+  int64_t n = 0, inner = 0;
+};
+}  // namespace detail
+
+namespace {
+constexpr cudnnBatchNormMode_t kMode = CUDNN_BATCHNORM_SPATIAL;
+}
+
+BatchNorm::BatchNorm(int spatial_rank, int64_t channels, std::string label, float eps, float momentum)
+    : spatial_rank_(spatial_rank), channels_(channels), label_(std::move(label)), eps_(eps), momentum_(momentum) {
+  if (channels_ <= 0) throw Error(who() + ": channels must be positive, got " + std::to_string(channels_));
+  if (!(eps_ > 0.0f) || !(momentum_ >= 0.0f && momentum_ <= 1.0f))
+    throw Error(who() + ": eps must be > 0 and momentum in [0, 1]");
+  if (static_cast<double>(eps_) < CUDNN_BN_MIN_EPSILON)
+    throw Error(who() + ": eps " + std::to_string(eps_) + " is below cuDNN's minimum " +
+                std::to_string(CUDNN_BN_MIN_EPSILON));
+  weight = Tensor::full({channels_}, 1.0f);
+  bias = Tensor::zeros({channels_});
+  weight_grad = Tensor::zeros({channels_});
+  bias_grad = Tensor::zeros({channels_});
+  running_mean = Tensor::zeros({channels_});
+  running_var = Tensor::full({channels_}, 1.0f);
+}
+
+BatchNorm::~BatchNorm() = default;
+
+const detail::BatchNormPlan& BatchNorm::plan(const Tensor& x) {
+  if (spatial_rank_ == 2) {
+    detail::check_input(who(), x, 4);
+  } else {
+    detail::check_input(who(), x, 2, /*at_least=*/true);
+    if (x.dim() > 3) throw Error(who() + ": input has shape " + nn::to_string(x.shape()) + ", expected 2 or 3 axes");
+  }
+  if (x.size(1) != channels_)
+    throw Error(who() + ": input has " + std::to_string(x.size(1)) + " channels, expected " +
+                std::to_string(channels_) + " (input shape " + nn::to_string(x.shape()) + ")");
+  std::lock_guard lock(mutex_);
+  auto it = plans_.find(x.shape());
+  if (it != plans_.end()) return *it->second;
+  auto p = std::make_unique<detail::BatchNormPlan>();
+  p->n = x.size(0);
+  p->inner = x.numel() / (p->n * channels_);
+  // [N, C, H, W] as is; [N, C] and [N, C, L] as [N, C, L, 1].
+  if (x.dim() == 4)
+    p->x.set(p->n, channels_, x.size(2), x.size(3));
+  else
+    p->x.set(p->n, channels_, p->inner, 1);
+  TSPIPE_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(p->param.get(), p->x.get(), kMode));
+  return *plans_.emplace(x.shape(), std::move(p)).first->second;
+}
+
+Tensor BatchNorm::normalize(const Tensor& x, Tensor* stats, bool update_running) {
+  const detail::BatchNormPlan& p = plan(x);
+  Tensor y(x.shape());
+  const Stream s = current_stream();
+  cudnnHandle_t handle = cudnn_handle(s);
+  const float one = 1.0f, zero = 0.0f;
+  if (training_) {
+    if (p.n * p.inner < 2)
+      throw Error(who() + ": training needs more than one value per channel, input shape " + nn::to_string(x.shape()));
+    if (stats) *stats = Tensor({2, channels_});
+    TSPIPE_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
+        handle, kMode, &one, &zero, p.x.get(), x.data(), p.x.get(), y.data(), p.param.get(), weight.data(),
+        bias.data(), momentum_, update_running ? running_mean.data() : nullptr,
+        update_running ? running_var.data() : nullptr, eps_, stats ? stats->data() : nullptr,
+        stats ? stats->data() + channels_ : nullptr));
+  } else {
+    TSPIPE_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(handle, kMode, &one, &zero, p.x.get(), x.data(),
+                                                               p.x.get(), y.data(), p.param.get(), weight.data(),
+                                                               bias.data(), running_mean.data(), running_var.data(),
+                                                               eps_));
+    if (stats) {
+      *stats = Tensor({2, channels_});
+      launch::batchnorm_running_stats(running_mean.data(), running_var.data(), eps_, stats->data(), channels_,
+                                      s.handle);
+    }
+  }
+  return y;
+}
+
+Tensor BatchNorm::infer(const Tensor& x) { return normalize(x, nullptr, /*update_running=*/false); }
+
+std::pair<Tensor, Context> BatchNorm::forward(const Tensor& x) {
+  Context ctx;
+  Tensor stats;
+  Tensor y = normalize(x, &stats, /*update_running=*/training_);
+  // The mode is kept on the host (reading a device flag would stall the stream): two saved
+  // tensors = batch statistics; a third, undefined one marks running (eval-mode) statistics.
+  ctx.tensors = {x, std::move(stats)};
+  if (!training_) ctx.tensors.emplace_back();
+  return {std::move(y), std::move(ctx)};
+}
+
+Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
+  detail::check_saved(who(), ctx, 2);
+  const Tensor& x = ctx.tensors[0];
+  const Tensor& stats = ctx.tensors[1];
+  detail::check_grad(who(), dy, x.shape());
+  const detail::BatchNormPlan& p = plan(x);
+  const bool batch_stats = ctx.tensors.size() == 2;
+  Tensor dx(x.shape());
+  const Stream s = current_stream();
+  if (batch_stats) {
+    const float one = 1.0f, zero = 0.0f;
+    TSPIPE_CUDNN_CHECK(cudnnBatchNormalizationBackward(
+        cudnn_handle(s), kMode, &one, &zero, &one, &one, p.x.get(), x.data(), p.x.get(), dy.data(), p.x.get(),
+        dx.data(), p.param.get(), weight.data(), weight_grad.data(), bias_grad.data(), eps_, stats.data(),
+        stats.data() + channels_));
+  } else {
+    launch::batchnorm_backward(x.data(), dy.data(), dx.data(), stats.data(), weight.data(), p.n, channels_, p.inner,
+                               /*batch_statistics=*/false, weight_grad.data(), bias_grad.data(), s.handle);
+  }
+  return dx;
+}
+
+std::vector<Parameter> BatchNorm::parameters() {
+  return {{"weight", &weight, &weight_grad, true}, {"bias", &bias, &bias_grad, true}};
+}
+std::vector<Buffer> BatchNorm::buffers() { return {{"running_mean", &running_mean}, {"running_var", &running_var}}; }
+
+Backend::LayerPtr Backend::batch_norm2d(int64_t channels, std::string label, float eps, float momentum) {
+  return std::make_unique<BatchNorm>(2, channels, std::move(label), eps, momentum);
+}
+Backend::LayerPtr Backend::batch_norm1d(int64_t channels, std::string label, float eps, float momentum) {
+  return std::make_unique<BatchNorm>(1, channels, std::move(label), eps, momentum);
+}
+
+}  // namespace tspipe::cuda
