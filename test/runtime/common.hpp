@@ -1,0 +1,142 @@
+#pragma once
+// Small models and an independent single-device reference trainer for the runtime tests.
+#include <tspipe/cpu/backend.hpp>
+#include <tspipe/nn/losses.hpp>
+#include <tspipe/nn/optim.hpp>
+#include <tspipe/pipeline.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace test {
+
+using B = tspipe::cpu::Backend;
+using tspipe::nn::Tensor;
+using Blocks = std::vector<tspipe::nn::LayerPtr<B>>;
+
+/// An MLP as blocks: Linear+ReLU pairs, then a Linear head. Same seed ⇒ same weights.
+inline Blocks mlp(const std::vector<int64_t>& widths, uint64_t seed, const std::string& prefix = "fc") {
+  Blocks blocks;
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
+    const std::string name = prefix + std::to_string(i);
+    auto layer = B::linear(widths[i], widths[i + 1], true, seed + i, name);
+    if (i + 2 < widths.size()) {
+      auto block = std::make_unique<tspipe::nn::Sequential<B>>();
+      block->add(name, std::move(layer));
+      block->add(name + "_act", B::relu());
+      blocks.push_back(std::move(block));
+    } else {
+      blocks.push_back(tspipe::nn::named<B>(name, std::move(layer)));
+    }
+  }
+  return blocks;
+}
+
+inline tspipe::nn::Sequential<B> as_model(Blocks blocks) { return tspipe::nn::Sequential<B>(std::move(blocks)); }
+
+inline std::map<std::string, std::vector<float>> values_of(std::vector<tspipe::nn::Parameter<B>> params) {
+  std::map<std::string, std::vector<float>> out;
+  for (auto& p : params) out[p.name] = std::vector<float>(p.value->span().begin(), p.value->span().end());
+  return out;
+}
+
+inline double max_relative_difference(const std::map<std::string, std::vector<float>>& a,
+                                      const std::map<std::string, std::vector<float>>& b) {
+  double worst = 0.0;
+  for (const auto& [name, values] : a) {
+    const auto& other = b.at(name);
+    double diff = 0.0, norm = 0.0;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      diff += (values[i] - other[i]) * double(values[i] - other[i]);
+      norm += double(other[i]) * other[i];
+    }
+    worst = std::max(worst, std::sqrt(diff) / std::max(1e-12, std::sqrt(norm)));
+  }
+  return worst;
+}
+
+inline std::vector<tspipe::nn::ParamSlot> slots(tspipe::nn::Sequential<B>& model) {
+  std::vector<tspipe::nn::ParamSlot> out;
+  for (auto& p : model.parameters()) out.push_back({p.name, p.value->span(), p.grad->span(), p.no_weight_decay});
+  return out;
+}
+
+/// A batch of `views` inputs [n, features] and labels, deterministic in `seed`.
+struct Batch {
+  std::vector<Tensor> views;
+  std::vector<int> labels;
+};
+inline Batch make_batch(long n, int64_t features, int views, int classes, uint64_t seed) {
+  Batch batch;
+  for (int v = 0; v < views; ++v) batch.views.push_back(Tensor::randn({n, features}, seed * 31 + v));
+  tspipe::nn::Rng rng(seed);
+  for (long i = 0; i < n; ++i) batch.labels.push_back(static_cast<int>(rng.next_u64() % static_cast<uint64_t>(classes)));
+  return batch;
+}
+
+inline tspipe::nn::MatrixView matrix(const Tensor& t) {
+  return {t.data(), static_cast<int>(t.size(0)), static_cast<int>(t.numel() / t.size(0))};
+}
+
+/// Plain single-device training of the same models (the reference): the teacher of batch b reads
+/// ξ_{version(b)}, the student trains on the whole batch at once, then OPT and (momentum) EMA.
+struct ReferenceTrainer {
+  tspipe::nn::Sequential<B> teacher, student;
+  std::shared_ptr<const tspipe::nn::Loss> loss;
+  std::unique_ptr<tspipe::nn::Optimizer> optimizer;
+  tspipe::update::TeacherPolicy policy;
+  std::map<long, std::map<std::string, std::vector<float>>> teacher_versions;  // ξ_r by r
+  long step = 0;
+
+  ReferenceTrainer(tspipe::nn::Sequential<B> t, tspipe::nn::Sequential<B> s, std::shared_ptr<const tspipe::nn::Loss> l,
+                   std::unique_ptr<tspipe::nn::Optimizer> o, tspipe::update::TeacherPolicy p)
+      : teacher(std::move(t)), student(std::move(s)), loss(std::move(l)), optimizer(std::move(o)), policy(p) {}
+
+  void remember_teacher() { teacher_versions[step] = values_of(teacher.parameters()); }
+  void load_teacher(long r) {
+    const auto& values = teacher_versions.at(r);
+    for (auto& p : teacher.parameters()) std::copy(values.at(p.name).begin(), values.at(p.name).end(), p.value->data());
+  }
+
+  double train(const Batch& batch, double tau) {
+    if (teacher_versions.empty()) remember_teacher();
+    const long newest = step;
+    load_teacher(policy.version_read(step));
+    std::vector<Tensor> t_out, s_out;
+    std::vector<tspipe::nn::Context<B>> contexts;
+    tspipe::nn::LossInput input;
+    for (const Tensor& x : batch.views) {
+      t_out.push_back(teacher.infer(x));
+      auto [y, ctx] = student.forward(x);
+      s_out.push_back(y);
+      contexts.push_back(std::move(ctx));
+    }
+    for (std::size_t v = 0; v < batch.views.size(); ++v) {
+      input.student.push_back(matrix(s_out[v]));
+      input.teacher.push_back(matrix(t_out[v]));
+    }
+    input.labels = batch.labels;
+    const auto out = loss->compute(input);
+    for (std::size_t v = 0; v < batch.views.size(); ++v)
+      student.backward(contexts[v], Tensor::from(s_out[v].shape(), out.d_student[v]));
+    auto student_slots = slots(student);
+    optimizer->step(student_slots);
+    student.zero_grad();
+    if (policy.is_momentum()) {
+      load_teacher(newest);
+      std::vector<tspipe::nn::TeacherSlot> teacher_slots;
+      for (auto& p : teacher.parameters()) teacher_slots.push_back({p.name, p.value->span()});
+      std::vector<tspipe::nn::ParamSlot> paired;
+      for (auto& s : student_slots)
+        for (auto& t : teacher_slots)
+          if (t.name == s.name) paired.push_back(s);
+      tspipe::nn::momentum_teacher_update(teacher_slots, paired, static_cast<float>(tau));
+    }
+    ++step;
+    if (policy.is_momentum()) remember_teacher();
+    return out.loss;
+  }
+};
+
+}  // namespace test
