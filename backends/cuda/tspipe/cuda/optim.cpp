@@ -56,6 +56,7 @@ void Optimizer::import_state(const nn::OptimizerState& state) {
   for (const auto& [key, values] : state)
     fresh.emplace(key, Tensor::from({static_cast<int64_t>(values.size())}, values));
   state_ = std::move(fresh);
+  state_replaced();
 }
 
 Sgd::Sgd(const nn::SgdOptions& options) : Optimizer(options.learning_rate), options_(options) {
@@ -81,12 +82,15 @@ AdamW::AdamW(const nn::AdamWOptions& options) : Optimizer(options.learning_rate)
 
 void AdamW::update(const Parameter& p) {
   const int64_t n = p.value->numel();
-  // The step count is host state mirrored into the state map (one float, as the host AdamW
-  // stores it); reading it back from the device would stall, so it is kept in sync here.
+  // The step count lives on the host (steps_) and is mirrored into the state map as one float,
+  // as the host AdamW stores it; it is read from the device only after an import.
   Tensor& step_tensor = state_for(p, "step", 1);
   Tensor& first = state_for(p, "exp_avg", n);
   Tensor& second = state_for(p, "exp_avg_sq", n);
-  const float step = step_tensor.to_vector()[0] + 1.0f;
+  auto known = steps_.find(p.name);
+  if (known == steps_.end()) known = steps_.emplace(p.name, step_tensor.to_vector()[0]).first;
+  const float step = known->second + 1.0f;
+  known->second = step;
   step_tensor.fill(step);
   const auto c = kernels::adam_bias_correction(options_.beta1, options_.beta2, static_cast<long>(step));
   const float wd = p.no_weight_decay ? 0.0f : options_.weight_decay;

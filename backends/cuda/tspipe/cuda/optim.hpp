@@ -33,6 +33,8 @@ class Optimizer {
  protected:
   virtual void update(const Parameter& p) = 0;
   virtual std::vector<std::string_view> state_kinds() const = 0;
+  /// Called after import_state replaced the state (host mirrors of it must be dropped).
+  virtual void state_replaced() {}
   /// The device state `kind` of p, created as zeros on first use.
   Tensor& state_for(const Parameter& p, std::string_view kind, int64_t size);
   float lr() const { return static_cast<float>(learning_rate_); }
@@ -61,7 +63,9 @@ class AdamW final : public Optimizer {
  private:
   void update(const Parameter& p) override;
   std::vector<std::string_view> state_kinds() const override { return {"step", "exp_avg", "exp_avg_sq"}; }
+  void state_replaced() override { steps_.clear(); }
   nn::AdamWOptions options_;
+  std::map<std::string, float> steps_;  // host mirror of the "step" entries (no device read per step)
 };
 
 class Lars final : public Optimizer {
