@@ -9,7 +9,7 @@
 
 int main(int argc, char** argv) {
   if (const tspipe::Status ok = tspipe::cuda::available(); !ok) {
-    std::printf("no CUDA device: skipping (%s)\n", ok.message().c_str());
+    std::printf("skipping the gpu suite: %s\n", ok.message().c_str());
     return 77;
   }
   tspipe::cuda::set_allow_tf32(false);  // fp32 comparisons against the CPU
