@@ -140,26 +140,34 @@ TEST_CASE("SSL staleness: δ = 1 reads ξ_{b−1} of an independent EMA trajecto
 }
 
 namespace {
+/// Gradients recorded by every stage's optimizer (stages step concurrently, hence the lock).
+struct GradientSink {
+  std::mutex mutex;
+  std::map<std::string, std::vector<float>> gradients;
+};
+
 /// Records the gradient it is handed at each step (and applies no update).
 class GradientRecorder final : public tspipe::nn::Optimizer {
  public:
-  explicit GradientRecorder(std::shared_ptr<std::map<std::string, std::vector<float>>> sink)
-      : Optimizer(0.0), sink_(std::move(sink)) {}
+  explicit GradientRecorder(std::shared_ptr<GradientSink> sink) : Optimizer(0.0), sink_(std::move(sink)) {}
   std::string_view name() const override { return "GradientRecorder"; }
 
  protected:
-  void update(const tspipe::nn::ParamSlot& p) override { (*sink_)[p.name] = std::vector<float>(p.grad.begin(), p.grad.end()); }
+  void update(const tspipe::nn::ParamSlot& p) override {
+    std::lock_guard lock(sink_->mutex);
+    sink_->gradients[p.name] = std::vector<float>(p.grad.begin(), p.grad.end());
+  }
   std::vector<std::string_view> state_kinds() const override { return {}; }
 
  private:
-  std::shared_ptr<std::map<std::string, std::vector<float>>> sink_;
+  std::shared_ptr<GradientSink> sink_;
 };
 }  // namespace
 
 TEST_CASE("gradient completeness: the accumulated gradient equals the full-batch gradient") {
   const auto loss = std::make_shared<tspipe::nn::MseLoss>();  // two views
   const Batch batch = make_batch(kBatch, kFeatures, 2, kClasses, 5);
-  auto recorded = std::make_shared<std::map<std::string, std::vector<float>>>();
+  auto recorded = std::make_shared<GradientSink>();
   PipelineOptions o = kd_options(2, 4, "gpipe");
   o.views = 2;
   Pipeline<B> pipeline(mlp(student_widths(), 1, "t"), mlp(student_widths(), 2), loss,
@@ -189,8 +197,8 @@ TEST_CASE("gradient completeness: the accumulated gradient equals the full-batch
   for (std::size_t v = 0; v < 2; ++v) student.backward(contexts[v], Tensor::from(s_out[v].shape(), out.d_student[v]));
   std::map<std::string, std::vector<float>> expected;
   for (auto& p : student.parameters()) expected[p.name] = std::vector<float>(p.grad->span().begin(), p.grad->span().end());
-  REQUIRE(recorded->size() == expected.size());
-  CHECK(max_relative_difference(*recorded, expected) < 1e-5);
+  REQUIRE(recorded->gradients.size() == expected.size());
+  CHECK(max_relative_difference(recorded->gradients, expected) < 1e-5);
   // OPT zeroes the gradients after the step.
   for (auto& p : pipeline.student_parameters())
     for (float g : p.grad->span()) CHECK(g == 0.0f);
