@@ -1,0 +1,168 @@
+#include "cli.hpp"
+
+#include <tspipe/schedule/generators.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace tspipe::examples {
+
+namespace {
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+template <class T>
+T parse_number(const std::string& flag, const std::string& text) {
+  T value{};
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end || text.empty())
+    throw UsageError("--" + flag + " " + quoted(text) + ": not a " +
+                     (std::is_integral_v<T> ? "whole number" : "number"));
+  return value;
+}
+
+template <class T>
+std::string default_text(const T& value) {
+  std::ostringstream s;
+  s << value;
+  return s.str();
+}
+
+}  // namespace
+
+void Flags::add(const std::string& name, std::string* value, const std::string& help) {
+  flags_.push_back({name, help, value->empty() ? "" : *value, false, [value](const std::string& v) { *value = v; }});
+}
+void Flags::add(const std::string& name, int* value, const std::string& help) {
+  flags_.push_back({name, help, default_text(*value), false,
+                    [value, name](const std::string& v) { *value = parse_number<int>(name, v); }});
+}
+void Flags::add(const std::string& name, double* value, const std::string& help) {
+  flags_.push_back({name, help, default_text(*value), false, [value, name](const std::string& v) {
+                      *value = parse_number<double>(name, v);
+                      if (!std::isfinite(*value)) throw UsageError("--" + name + " " + quoted(v) + ": not a finite number");
+                    }});
+}
+void Flags::add_switch(const std::string& name, bool* value, const std::string& help) {
+  flags_.push_back({name, help, "", true, [value](const std::string&) { *value = true; }});
+}
+
+const Flags::Flag* Flags::find(const std::string& name) const {
+  for (const Flag& f : flags_)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+bool Flags::parse(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(usage().c_str(), stdout);
+      return false;
+    }
+    if (arg.rfind("--", 0) != 0) throw UsageError(quoted(arg) + ": unexpected argument (flags start with --; see --help)");
+    std::string name = arg.substr(2), value;
+    bool has_value = false;
+    if (const auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+      has_value = true;
+    }
+    const Flag* flag = find(name);
+    if (!flag) throw UsageError("--" + name + ": unknown flag (see --help)");
+    if (flag->is_switch) {
+      if (has_value) throw UsageError("--" + name + " takes no value, got " + quoted(value));
+    } else if (!has_value) {
+      if (i + 1 >= argc) throw UsageError("--" + name + ": missing value");
+      value = argv[++i];
+    }
+    flag->set(value);
+  }
+  return true;
+}
+
+std::string Flags::usage() const {
+  std::string out = "usage: " + program_ + " [flags]\n" + summary_ + "\n\nflags:\n";
+  for (const Flag& f : flags_) {
+    std::string left = "  --" + f.name + (f.is_switch ? "" : " VALUE");
+    if (left.size() < 28) left.resize(28, ' ');
+    else left += "\n" + std::string(28, ' ');
+    out += left + f.help + (f.default_text.empty() ? "" : " (default " + f.default_text + ")") + "\n";
+  }
+  out += "  --help                    this text\n\nexit codes: 0 ok, 1 runtime failure, 2 bad command-line input\n";
+  return out;
+}
+
+void add_common_flags(Flags& flags, CommonOptions& o) {
+  flags.add("backend", &o.backend, "cpu | cuda | auto (auto: cuda when built with it and a GPU exists, else cpu)");
+  flags.add("stages", &o.stages, "pipeline stages (devices; one worker thread each on the CPU)");
+  flags.add("micro-batches", &o.micro_batches, "micro-batches per batch");
+  std::string names;
+  for (auto n : schedule::generator_names()) names += (names.empty() ? "" : " | ") + std::string(n);
+  flags.add("schedule", &o.schedule, names);
+  flags.add("staleness", &o.staleness, "δ: batches a momentum teacher may lag (0 exact, 1 TSPipe); a frozen teacher ignores it");
+  flags.add("warmup", &o.warmup, "K: the first K batches read the exact momentum teacher (δ = 0)");
+  flags.add("epochs", &o.epochs, "training epochs");
+  flags.add("batch-size", &o.batch_size, "samples per batch (the last partial batch of an epoch is dropped)");
+  flags.add("lr", &o.learning_rate, "base learning rate (cosine decay to 0 over the run)");
+  flags.add("weight-decay", &o.weight_decay, "weight decay");
+  flags.add("lr-warmup-epochs", &o.lr_warmup_epochs, "epochs of linear learning-rate warm-up");
+  flags.add("seed", &o.seed, "seed of weights, data order and augmentations");
+  flags.add("out", &o.out, "output directory (checkpoints, curves, timelines, summary.json)");
+  flags.add_switch("resume", &o.resume, "continue from the checkpoints in --out");
+  flags.add("data", &o.data, "Fashion-MNIST directory, or IMAGES,LABELS IDX files (default /usr/share/datasets/fashion-mnist)");
+  flags.add("train-subset", &o.train_subset, "train on the first N training images (0 = all)");
+  flags.add("test-subset", &o.test_subset, "test on the first N test images (0 = all)");
+  flags.add("width", &o.width, "model width multiplier");
+  flags.add("threads", &o.threads, "OpenBLAS threads (0 = cores / stages)");
+  flags.add("segment-batches", &o.segment_batches, "batches per generated schedule segment");
+  flags.add_switch("no-progress", &o.no_progress, "no progress bar (the per-epoch lines stay)");
+}
+
+void check_common_options(const CommonOptions& o) {
+  const auto at_least = [](const std::string& flag, double value, double low) {
+    if (!(value >= low)) throw UsageError("--" + flag + " " + default_text(value) + ": must be at least " + default_text(low));
+  };
+  resolve_backend(o.backend);
+  at_least("stages", o.stages, 1);
+  at_least("micro-batches", o.micro_batches, 1);
+  at_least("staleness", o.staleness, 0);
+  at_least("warmup", o.warmup, 0);
+  at_least("epochs", o.epochs, 1);
+  at_least("batch-size", o.batch_size, 1);
+  at_least("lr-warmup-epochs", o.lr_warmup_epochs, 0);
+  at_least("train-subset", o.train_subset, 0);
+  at_least("test-subset", o.test_subset, 0);
+  at_least("threads", o.threads, 0);
+  at_least("segment-batches", o.segment_batches, 1);
+  at_least("probe-epochs", o.probe_epochs, 1);
+  if (!(o.learning_rate > 0.0)) throw UsageError("--lr " + default_text(o.learning_rate) + ": must be positive");
+  if (!(o.weight_decay >= 0.0)) throw UsageError("--weight-decay " + default_text(o.weight_decay) + ": must be ≥ 0");
+  if (!(o.width > 0.0)) throw UsageError("--width " + default_text(o.width) + ": must be positive");
+  if (o.micro_batches > o.batch_size)
+    throw UsageError("--micro-batches " + default_text(o.micro_batches) + ": more micro-batches than samples in a batch (--batch-size " +
+                     default_text(o.batch_size) + ")");
+  bool known = false;
+  std::string names;
+  for (auto n : schedule::generator_names()) {
+    known = known || n == o.schedule;
+    names += (names.empty() ? "" : ", ") + std::string(n);
+  }
+  if (!known) throw UsageError("--schedule " + quoted(o.schedule) + ": unknown schedule (known: " + names + ")");
+  if (o.schedule == "sequential" && o.micro_batches != 1)
+    throw UsageError("--schedule sequential runs whole batches: give --micro-batches 1 (got " + default_text(o.micro_batches) + ")");
+  if (o.out.empty()) throw UsageError("--out: an output directory is required");
+}
+
+std::string resolve_backend(const std::string& requested) {
+  if (requested == "cpu" || requested == "auto") return "cpu";
+  if (requested == "cuda")
+    throw UsageError("--backend cuda: this example is built with the CPU backend only (the CUDA backend is not linked "
+                     "into the examples yet); use --backend cpu or auto");
+  throw UsageError("--backend " + quoted(requested) + ": expected cpu, cuda or auto");
+}
+
+}  // namespace tspipe::examples

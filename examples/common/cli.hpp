@@ -1,0 +1,80 @@
+#pragma once
+// Command-line flags shared by the examples: a small declarative parser (each flag writes into a
+// variable the example owns) and the flags every example has (DESIGN §6, issue 6).
+//
+// Exit codes of every example: 0 ok, 1 runtime failure, 2 bad command-line input. A UsageError's
+// message names the flag and the value it rejects.
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tspipe::examples {
+
+/// Bad command-line input (exit code 2).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Flags {
+ public:
+  Flags(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {}
+
+  void add(const std::string& name, std::string* value, const std::string& help);
+  void add(const std::string& name, int* value, const std::string& help);
+  void add(const std::string& name, double* value, const std::string& help);
+  /// A switch: present = true (takes no value).
+  void add_switch(const std::string& name, bool* value, const std::string& help);
+
+  /// Parses `--name value`, `--name=value` and switches. Returns false after printing the usage
+  /// when --help was given. Throws UsageError for an unknown flag or a value that does not parse.
+  bool parse(int argc, char** argv);
+  std::string usage() const;
+
+ private:
+  struct Flag {
+    std::string name, help, default_text;
+    bool is_switch = false;
+    std::function<void(const std::string&)> set;
+  };
+  const Flag* find(const std::string& name) const;
+
+  std::string program_, summary_;
+  std::vector<Flag> flags_;
+};
+
+/// The flags every example has. Each example sets its own defaults before add_common_flags.
+struct CommonOptions {
+  std::string backend = "auto";  ///< cpu | cuda | auto
+  int stages = 2;
+  int micro_batches = 4;
+  std::string schedule = "tspipe";
+  int staleness = 1;             ///< δ of a momentum teacher
+  int warmup = 0;                ///< K: the first K batches read the exact teacher (δ = 0)
+  int epochs = 2;
+  int batch_size = 64;
+  double learning_rate = 0.05;
+  double weight_decay = 1e-4;
+  int lr_warmup_epochs = 0;
+  int seed = 0;
+  std::string out;               ///< output directory
+  bool resume = false;
+  std::string data;              ///< Fashion-MNIST directory (empty: the Debian package's)
+  int train_subset = 0;          ///< first N training images; 0 = all 60000
+  int test_subset = 0;           ///< first N test images; 0 = all 10000
+  double width = 0.25;           ///< model width multiplier
+  int threads = 0;               ///< OpenBLAS threads; 0 = cores / stages
+  int segment_batches = 8;
+  int probe_epochs = 30;         ///< epochs of the linear probe's classifier (SSL examples)
+  bool no_progress = false;
+};
+
+void add_common_flags(Flags& flags, CommonOptions& options);
+
+/// Checks ranges and names (stages ≥ 1, a known schedule, ...). Throws UsageError naming the flag.
+void check_common_options(const CommonOptions& options);
+
+/// "cpu" for --backend cpu and auto (this build has no CUDA backend); UsageError for cuda.
+std::string resolve_backend(const std::string& requested);
+
+}  // namespace tspipe::examples

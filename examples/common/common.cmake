@@ -1,0 +1,11 @@
+# Code shared by the examples (flags, training loop, reports, linear probe). Included by each
+# example's CMakeLists.txt; the first one defines the target.
+if(NOT TARGET tspipe_examples_common)
+  add_library(tspipe_examples_common STATIC
+    ${CMAKE_CURRENT_LIST_DIR}/cli.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/report.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/training.cpp)
+  target_include_directories(tspipe_examples_common PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+  target_link_libraries(tspipe_examples_common PUBLIC tspipe::cpu tspipe::nn tspipe::data)
+  tspipe_warnings(tspipe_examples_common)
+endif()

@@ -1,0 +1,50 @@
+#pragma once
+// What the examples show and write: a progress bar, one line per epoch, the training curve as an
+// SVG (loss and accuracy per epoch, one line per phase) and files written atomically.
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tspipe::examples {
+
+/// One finished epoch of one training phase ("teacher", "distilled", "byol", ...).
+struct EpochRecord {
+  std::string phase;
+  int epoch = 0;               ///< 1-based
+  double loss = 0.0;           ///< mean training loss over the epoch's batches
+  double accuracy = -1.0;      ///< test accuracy in [0, 1] (classifier or linear probe); < 0: not measured
+  double examples_per_second = 0.0;
+  double seconds = 0.0;        ///< training time of the epoch (evaluation excluded)
+};
+
+nlohmann::json to_json(const EpochRecord& r);
+EpochRecord epoch_record_from_json(const nlohmann::json& j);
+
+/// "teacher  epoch 3/10  loss 0.4123  acc 88.21%  1234 ex/s  12.3 s"
+std::string epoch_line(const EpochRecord& r, int epochs);
+
+/// Loss (left panel) and accuracy (right panel) per epoch, one polyline per phase.
+std::string curve_svg(const std::string& title, const std::vector<EpochRecord>& records);
+
+/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+void write_file(const std::filesystem::path& path, const std::string& content);
+
+/// A one-line progress bar on stderr, redrawn in place when stderr is a terminal (otherwise it
+/// stays quiet: logs get the per-epoch lines only).
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, long total, bool enabled);
+  void update(long done, double mean_loss, double examples_per_second);
+  void finish();
+
+ private:
+  std::string label_;
+  long total_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point last_draw_{};
+};
+
+}  // namespace tspipe::examples

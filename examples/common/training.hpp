@@ -1,0 +1,103 @@
+#pragma once
+// The training loop every example shares: one "phase" trains a student against a teacher through
+// a tspipe::Pipeline for some epochs, measuring test accuracy after each, writing checkpoints,
+// the training curve, the measured pipeline timeline and a per-phase state file that --resume
+// continues from. Examples only build models, losses and optimizers and chain phases.
+//
+// Output of a phase, under <out>/<phase>/:
+//   checkpoint.safetensors  Pipeline::save after the last finished epoch
+//   state.json              epochs finished and their records (written after the checkpoint)
+//   timeline.svg            the measured timeline of the last batches (one row per stage)
+//   trace.json              the last epoch's measured actions, Chrome-trace / Perfetto format
+#include "cli.hpp"
+#include "report.hpp"
+
+#include <tspipe/cpu/backend.hpp>
+#include <tspipe/data/augment.hpp>
+#include <tspipe/data/dataset.hpp>
+#include <tspipe/pipeline.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tspipe::examples {
+
+using B = cpu::Backend;
+using Blocks = std::vector<nn::LayerPtr<B>>;
+using TrainingPipeline = Pipeline<B>;
+
+/// Fashion-MNIST (or --data) cut to --train-subset / --test-subset.
+struct Datasets {
+  std::shared_ptr<const data::Dataset> train, test;
+};
+/// Throws tspipe::Error naming the file for unreadable data, UsageError naming the flag when a
+/// subset or the batch size does not fit the data.
+Datasets load_datasets(const CommonOptions& options);
+
+/// How a phase measures test accuracy after each epoch.
+enum class Measure {
+  classifier,    ///< the student's output is class logits
+  linear_probe,  ///< a linear classifier on the frozen features of the first `feature_blocks` student blocks
+};
+
+struct PhaseSpec {
+  std::string name;              ///< also the subdirectory of --out
+  Blocks teacher, student;
+  std::shared_ptr<const nn::Loss> loss;
+  OptimizerFactory make_optimizer;
+  /// views, teacher policy (kind, τ₀) and teacher_uses_batch_statistics; stages, micro-batches,
+  /// schedule, staleness, warm-up, batch size and input shape come from the command line.
+  PipelineOptions pipeline;
+  data::MultiView augment;
+  int epochs = 1;
+  Measure measure = Measure::classifier;
+  int feature_blocks = 0;
+};
+
+struct PhaseResult {
+  std::vector<EpochRecord> history;  ///< every epoch, resumed ones included
+  double test_accuracy = -1.0;       ///< after the last epoch
+  std::unique_ptr<TrainingPipeline> pipeline;
+  nlohmann::json summary;            ///< history, timing, schedule comparison
+};
+
+PhaseResult run_phase(PhaseSpec spec, const CommonOptions& options, const Datasets& data);
+
+/// A parameter-free teacher of `stages` blocks, for phases trained with a supervised loss only
+/// (the teacher of a KD pipeline before it exists, the student-alone baseline): its outputs are
+/// ignored by CrossEntropyLoss, and the run keeps every other property of the pipelined one.
+Blocks pass_through_teacher(int stages);
+
+/// Test accuracy of a classifier given as an inference function (eval mode is the caller's).
+double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const data::Dataset& test);
+/// Test accuracy of the pipeline's student (all blocks) in eval mode.
+double student_accuracy(TrainingPipeline& pipeline, const data::Dataset& test);
+/// Linear-probe test accuracy on the frozen features of the first `feature_blocks` student blocks.
+double linear_probe_accuracy(TrainingPipeline& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
+                             std::uint64_t seed);
+
+/// Copies the parameters and buffers named "<prefix><name>" in a safetensors file (a checkpoint
+/// written by Pipeline::save) into `model`; throws naming the file and the first missing tensor.
+void load_weights(nn::Layer<B>& model, const std::filesystem::path& checkpoint, const std::string& prefix);
+
+/// The simulated schedule comparison of the pipeline's own profiled costs: every generator on
+/// this run's workload. Returns the printable table and fills `json`.
+std::string schedule_comparison(const TrainingPipeline& pipeline, nlohmann::json& json);
+
+nlohmann::json options_json(const CommonOptions& options);
+
+/// Writes <out>/summary.json (flags, every phase's summary, `results`, wall time) and
+/// <out>/curve.svg (every phase's loss and accuracy per epoch), and prints where they are.
+void write_run_outputs(const std::string& example, const CommonOptions& options,
+                       const std::vector<std::pair<std::string, const PhaseResult*>>& phases, const nlohmann::json& results,
+                       double wall_seconds);
+
+/// Runs an example's body: UsageError → exit 2, any other exception → exit 1, each with the
+/// program name and the message on stderr.
+int guarded_main(const char* program, const std::function<int()>& body);
+
+}  // namespace tspipe::examples
