@@ -6,97 +6,22 @@
 //   1f1b          PipeDream-Flush order for the student, each teacher forward just before the
 //                 student forward of its micro-batch
 //   tspipe-paper  the reference implementation's order, exactly (SSL and KD, M = S − 1)
-//   tspipe        teacher forwards placed into the student pipeline's idle time by list
-//                 scheduling against the cost model (any S, M, V, δ)
+//   tspipe        teacher forwards (and deferred weight gradients) placed into the student
+//                 pipeline's idle time by list scheduling against the cost model, the best of
+//                 several candidates kept (any S, M, V, δ; optionally choosing M and the split);
+//                 see tspipe_search.hpp
 //
 // A generator may adapt the workload to what it is (sequential sets M = 1, tspipe-paper uses
 // the backward halves); it returns the workload the schedule is for beside the schedule.
-#include <tspipe/schedule/dependencies.hpp>
-#include <tspipe/schedule/schedule.hpp>
+#include <tspipe/schedule/device_lists.hpp>
+#include <tspipe/schedule/tspipe_search.hpp>
 
 #include <algorithm>
-#include <functional>
-#include <limits>
-#include <queue>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace tspipe::schedule {
-
-struct Generated {
-  Workload workload;  ///< what the schedule is for (the input, adapted by the generator)
-  Schedule schedule;
-};
-
-namespace detail {
-
-using DeviceList = std::vector<Action>;
-
-inline void append_teacher_forwards(DeviceList& list, int s, int b, const Workload& w) {
-  for (int v = 0; v < w.views; ++v)
-    for (int u = 0; u < w.micro_batches; ++u) list.push_back(teacher_forward(s, b, v, u));
-}
-inline void append_student_forwards(DeviceList& list, int s, int b, const Workload& w) {
-  for (int v = 0; v < w.views; ++v)
-    for (int u = 0; u < w.micro_batches; ++u) list.push_back(student_forward(s, b, v, u));
-}
-
-/// The student backward of one batch on one stage. `lifo`: reverse of forward order (the last
-/// forwarded slice's gradient is the first the loss can release); otherwise forward order.
-/// Under the BI/BW split, every weight gradient is deferred behind the input gradients, so the
-/// gradient travelling to the previous stage is never held up by weight-gradient work.
-inline void append_student_backwards(DeviceList& list, int s, int b, const Workload& w, bool lifo) {
-  const int slices = w.backward_slices();
-  const auto each_slice = [&](auto&& emit) {
-    for (int i = 0; i < w.views * slices; ++i) {
-      const int k = lifo ? w.views * slices - 1 - i : i;
-      emit(k / slices, k % slices);
-    }
-  };
-  if (w.split == BackwardSplit::input_weight) {
-    each_slice([&](int v, int u) { list.push_back(backward_input(s, b, v, u)); });
-    each_slice([&](int v, int u) { list.push_back(backward_weight(s, b, v, u)); });
-  } else {
-    each_slice([&](int v, int u) { list.push_back(student_backward(s, b, v, u)); });
-  }
-}
-inline void append_updates(DeviceList& list, int s, int b, const Workload& w) {
-  list.push_back(optimizer_step(s, b));
-  if (w.momentum()) list.push_back(ema_update(s, b));
-}
-
-inline Result<Generated> fail(std::string_view generator, const std::string& why) {
-  return Result<Generated>::failure(std::string(generator) + ": " + why);
-}
-
-/// A flush schedule: per batch, `body` emits the forwards and backwards, then OPT and EMA follow.
-template <class BatchBody>
-Schedule flush_schedule(const Workload& w, std::string_view name, BatchBody&& body) {
-  Schedule schedule;
-  schedule.generator = std::string(name);
-  schedule.devices.resize(static_cast<std::size_t>(w.stages));
-  for (int s = 0; s < w.stages; ++s) {
-    DeviceList& list = schedule.devices[static_cast<std::size_t>(s)];
-    for (int b = 0; b < w.batches; ++b) {
-      body(list, s, b);
-      append_updates(list, s, b, w);
-    }
-  }
-  return schedule;
-}
-
-/// In a flush schedule batch b's teacher runs between EMA(b−1) and EMA(b), reading ξ_{b−δ}: that
-/// version survives until then only when a stage keeps at least δ + 1 teacher buffers.
-inline std::string flush_version_problem(const Workload& w) {
-  if (!w.momentum()) return {};
-  if (w.teacher_buffers() < w.staleness + 1)
-    return "δ = " + std::to_string(w.staleness) + " needs " + std::to_string(w.staleness + 1) +
-           " teacher buffers in a flush schedule, the workload allows " + std::to_string(w.teacher_buffers());
-  return {};
-}
-
-}  // namespace detail
 
 /// gpipe: all teacher forwards, all student forwards, LOSS, all backwards (LIFO), OPT, EMA.
 inline Result<Generated> generate_gpipe(Workload w) {
@@ -191,119 +116,6 @@ inline Result<Generated> generate_tspipe_paper(Workload w) {
       detail::append_updates(list, j, b, w);
     }
   }
-  return Generated{w, std::move(schedule)};
-}
-
-/// tspipe: the student runs a flush pipeline (forwards, LOSS, LIFO backwards, OPT, EMA), and every
-/// teacher forward is placed by list scheduling against the cost model: whenever a device would
-/// sit idle waiting for a student input, it runs the next teacher forward whose input and
-/// parameter version are ready — a later batch's as soon as the staleness allows (δ ≥ 1), or up
-/// to `teacher_lookahead` batches ahead for a frozen teacher. A teacher forward that would still be
-/// running when the student's input arrives is not started.
-inline Result<Generated> generate_tspipe(Workload w) {
-  constexpr std::string_view name = "tspipe";
-  if (Status ok = w.check(); !ok) return detail::fail(name, ok.message());
-  if (auto why = detail::flush_version_problem(w); !why.empty()) return detail::fail(name, why);
-  const std::size_t D = static_cast<std::size_t>(w.stages);
-  const ActionIndex index(w);
-  constexpr double kUnknown = std::numeric_limits<double>::infinity();
-  std::vector<double> finish(index.size(), -1.0);
-
-  // Student skeleton and teacher queue per device. Teacher forwards are queued by the version
-  // they read, then batch: the order in which they become runnable.
-  std::vector<detail::DeviceList> student(D), teacher(D);
-  for (int s = 0; s < w.stages; ++s) {
-    auto& list = student[static_cast<std::size_t>(s)];
-    for (int b = 0; b < w.batches; ++b) {
-      detail::append_student_forwards(list, s, b, w);
-      if (s == w.last_stage()) list.push_back(loss(s, b));
-      detail::append_student_backwards(list, s, b, w, /*lifo=*/true);
-      detail::append_updates(list, s, b, w);
-    }
-    auto& queue = teacher[static_cast<std::size_t>(s)];
-    for (int b = 0; b < w.batches; ++b) detail::append_teacher_forwards(queue, s, b, w);
-    std::stable_sort(queue.begin(), queue.end(), [&](const Action& x, const Action& y) {
-      return w.teacher_version_read(x.batch) < w.teacher_version_read(y.batch);
-    });
-  }
-
-  // When every dependency of `a` has finished: the time its inputs are usable; else kUnknown.
-  const auto ready_time = [&](const Action& a) {
-    double ready = 0.0;
-    for_each_dependency(w, a, [&](const Action& producer, DependencyKind) {
-      const double f = finish[index.index_unchecked(producer)];
-      if (f < 0.0) {
-        ready = kUnknown;
-        return false;
-      }
-      const bool crosses = device_of(w, producer) != device_of(w, a);
-      const double transfer = crosses ? w.transfer_cost(std::min(producer.stage, a.stage)) : 0.0;
-      ready = std::max(ready, f + transfer);
-      return true;
-    });
-    return ready;
-  };
-
-  Schedule schedule;
-  schedule.generator = std::string(name);
-  schedule.devices.resize(D);
-  std::vector<std::size_t> next_student(D, 0), next_teacher(D, 0);
-  std::vector<double> now(D, 0.0);
-  std::vector<unsigned> generation(D, 0);
-  std::vector<bool> sleeping(D, false);
-  using Entry = std::tuple<double, std::size_t, unsigned>;  // (time, device, generation)
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> agenda;
-  for (std::size_t j = 0; j < D; ++j) agenda.emplace(0.0, j, 0u);
-  std::size_t remaining = 0;
-  for (std::size_t j = 0; j < D; ++j) remaining += student[j].size() + teacher[j].size();
-
-  const auto commit = [&](std::size_t j, const Action& a, double start) {
-    const double end = start + w.action_cost(a);
-    finish[index.index_unchecked(a)] = end;
-    schedule.devices[j].push_back(a);
-    now[j] = end;
-    --remaining;
-    agenda.emplace(end, j, ++generation[j]);
-    // Something new finished. Only neighbouring stages consume across devices (activations go
-    // up, gradients down), so only they can have been waiting on it.
-    for (std::size_t k : {j - 1, j + 1})
-      if (k < D && sleeping[k]) {
-        sleeping[k] = false;
-        agenda.emplace(now[k], k, ++generation[k]);
-      }
-  };
-
-  while (!agenda.empty()) {
-    const auto [t, j, gen] = agenda.top();
-    agenda.pop();
-    if (gen != generation[j]) continue;
-    now[j] = std::max(now[j], t);
-    const bool student_left = next_student[j] < student[j].size();
-    const bool teacher_left = next_teacher[j] < teacher[j].size();
-    if (!student_left && !teacher_left) continue;
-
-    double student_ready = kUnknown, teacher_ready = kUnknown, teacher_cost = 0.0;
-    if (student_left) student_ready = ready_time(student[j][next_student[j]]);
-    if (teacher_left) {
-      const Action& ft = teacher[j][next_teacher[j]];
-      const int current_batch = student_left ? student[j][next_student[j]].batch : w.batches;
-      const bool within_lookahead = w.momentum() || ft.batch <= current_batch + w.teacher_lookahead;
-      if (within_lookahead) teacher_ready = ready_time(ft);
-      teacher_cost = w.action_cost(ft);
-    }
-    if (student_ready <= now[j]) {
-      commit(j, student[j][next_student[j]++], now[j]);
-    } else if (teacher_ready <= now[j] && (student_ready == kUnknown || now[j] + teacher_cost <= student_ready)) {
-      commit(j, teacher[j][next_teacher[j]++], now[j]);
-    } else {
-      const double wake = std::min(student_ready, teacher_ready > now[j] ? teacher_ready : kUnknown);
-      if (wake < kUnknown) agenda.emplace(wake, j, ++generation[j]);
-      else sleeping[j] = true;
-    }
-  }
-  if (remaining != 0)
-    return detail::fail(name, "internal error: list scheduling stalled with " + std::to_string(remaining) +
-                                  " actions left (please report this workload)");
   return Generated{w, std::move(schedule)};
 }
 

@@ -77,6 +77,17 @@ struct Workload {
   int teacher_lookahead = 1; ///< frozen teacher: batches its forwards may run ahead of the student
   BackwardSplit split = BackwardSplit::full;
   CostModel costs;
+  /// Per-device cap on peak activation memory (student activations + held teacher outputs), in
+  /// activation_memory's units; 0 = none. The cost-aware `tspipe` generator keeps under it.
+  double memory_cap = 0.0;
+  /// Let the `tspipe` generator pick M (the runtime keeps its own M, so it leaves this off; the
+  /// CLI and the benchmark turn it on). The chosen M is in the Generated workload.
+  bool choose_micro_batches = false;
+  /// Let the `tspipe` generator pick the backward split among full and input_weight (never halves,
+  /// which the runtime only emulates).
+  bool choose_split = false;
+  /// Upper bound on the M that choose_micro_batches may pick; 0 = 8·S.
+  int max_micro_batches = 0;
 
   int last_stage() const { return stages - 1; }
   /// Backward slices per view: M, or 2M for the reference implementation's halves.
@@ -106,6 +117,8 @@ struct Workload {
     if (warmup < 0) return bad("warmup", warmup, "must be ≥ 0");
     if (teacher_versions < 0) return bad("teacher_versions", teacher_versions, "need ≥ 1, or 0 for δ + 1");
     if (teacher_lookahead < 0) return bad("teacher_lookahead", teacher_lookahead, "must be ≥ 0");
+    if (max_micro_batches < 0) return bad("max_micro_batches", max_micro_batches, "need ≥ 1, or 0 for 8·S");
+    if (!(memory_cap >= 0.0)) return Status::failure("workload: memory_cap must be ≥ 0 (0 = no cap)");
     if (static_cast<int>(costs.stages.size()) != stages)
       return Status::failure("workload: cost table has " + std::to_string(costs.stages.size()) +
                              " stages but the workload has " + std::to_string(stages));

@@ -1,0 +1,295 @@
+#pragma once
+// The cost-aware `tspipe` generator (DESIGN §2, issue 8).
+//
+// One candidate is built by list scheduling against the cost model: the student runs a flush
+// pipeline (all forwards, LOSS, the backwards in GPipe (LIFO) or 1F1B (FIFO) order, OPT, EMA), and
+// whenever a device would sit idle waiting for a student input it runs a filler whose inputs are
+// ready: first a deferred weight gradient (BI/BW split; the batch's OPT waits for it), then the
+// next teacher forward, of a later batch as soon as the staleness allows (momentum) or up to
+// `teacher_lookahead` batches ahead (frozen). A filler that would still be running when the
+// student's input arrives is not started, so fillers never delay the student.
+//
+// The generator simulates several candidates on a short horizon and keeps the fastest whose peak
+// activation memory fits: under `memory_cap`, or without a cap under what gpipe holds at the same
+// M. It varies the backward order, whether weight gradients fill gaps, how many later batches'
+// teacher outputs the last stage may hold, and, when the workload asks, M and the split.
+//
+// Why the search pays: a flush pipeline idles (S−1)(FS + BI)/M per device and batch (the last
+// forward must reach the loss and its gradient come back), and only the teacher's forwards can
+// fill that idle time; with M = S − 1 a KD teacher (1 of 4 units) cannot fill 2–3 units, with a
+// larger M it can. Choosing by simulated time per batch honours per_action_overhead, which makes
+// large M expensive.
+//
+// The generator is a client of the simulator (sim/simulator.hpp depends only on the schedule
+// core, never on the generators, so there is no cycle).
+#include <tspipe/schedule/device_lists.hpp>
+#include <tspipe/sim/simulator.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <limits>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+namespace tspipe::schedule {
+
+/// How one tspipe candidate orders the student and places fillers (M and split live in the workload).
+struct TspipeOptions {
+  bool lifo_backward = true;               ///< GPipe order; false: 1F1B (FIFO) order
+  bool weight_gradients_in_gaps = false;   ///< BI/BW split only: BW leaves the student list and fills idle time
+  int held_teacher_batches = -1;           ///< last stage: FT of batch b waits for LOSS(b − 1 − H); −1: no limit
+};
+
+/// What the search chose, beside the schedule (for reports).
+struct TspipeChoice {
+  Workload workload;  ///< M and split chosen, the batches asked for
+  TspipeOptions options;
+  double time_per_batch = 0.0;  ///< on the search horizon
+  int candidates_tried = 0;
+};
+
+namespace detail {
+
+/// One tspipe candidate by list scheduling (the header comment describes the rules).
+inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOptions& options) {
+  const std::size_t D = static_cast<std::size_t>(w.stages);
+  const ActionIndex index(w);
+  constexpr double kUnknown = std::numeric_limits<double>::infinity();
+  std::vector<double> finish(index.size(), -1.0);
+  const bool defer_weights = options.weight_gradients_in_gaps && w.split == BackwardSplit::input_weight;
+
+  // Per device: the student list, and two filler queues in the order their items become runnable
+  // (weight gradients in input-gradient order; teacher forwards by the version they read, then batch).
+  std::vector<DeviceList> student(D), weights(D), teacher(D);
+  DeviceList backwards;
+  for (int s = 0; s < w.stages; ++s) {
+    auto& list = student[static_cast<std::size_t>(s)];
+    for (int b = 0; b < w.batches; ++b) {
+      append_student_forwards(list, s, b, w);
+      if (s == w.last_stage()) list.push_back(loss(s, b));
+      backwards.clear();
+      append_student_backwards(backwards, s, b, w, options.lifo_backward);
+      for (const Action& a : backwards)
+        (defer_weights && a.kind == ActionKind::BackwardWeight ? weights[static_cast<std::size_t>(s)] : list).push_back(a);
+      append_updates(list, s, b, w);
+    }
+    auto& queue = teacher[static_cast<std::size_t>(s)];
+    for (int b = 0; b < w.batches; ++b) append_teacher_forwards(queue, s, b, w);
+    std::stable_sort(queue.begin(), queue.end(), [&](const Action& x, const Action& y) {
+      return w.teacher_version_read(x.batch) < w.teacher_version_read(y.batch);
+    });
+  }
+
+  // When every dependency of `a` has finished: the time its inputs are usable; else kUnknown.
+  const auto ready_time = [&](const Action& a) {
+    double ready = 0.0;
+    for_each_dependency(w, a, [&](const Action& producer, DependencyKind) {
+      const double f = finish[index.index_unchecked(producer)];
+      if (f < 0.0) {
+        ready = kUnknown;
+        return false;
+      }
+      const bool crosses = device_of(w, producer) != device_of(w, a);
+      const double transfer = crosses ? w.transfer_cost(std::min(producer.stage, a.stage)) : 0.0;
+      ready = std::max(ready, f + transfer);
+      return true;
+    });
+    return ready;
+  };
+  // The last stage holds teacher outputs until LOSS; with H set, batch b's may only be produced
+  // once LOSS(b − 1 − H) has freed an older batch's (so at most H + 1 batches' are held).
+  const auto teacher_memory_allows = [&](const Action& ft) {
+    if (options.held_teacher_batches < 0 || ft.stage != w.last_stage()) return true;
+    const int freed = ft.batch - 1 - options.held_teacher_batches;
+    return freed < 0 || finish[index.index_unchecked(loss(w.last_stage(), freed))] >= 0.0;
+  };
+
+  Schedule schedule;
+  schedule.generator = "tspipe";
+  schedule.devices.resize(D);
+  std::vector<std::size_t> next_student(D, 0), next_weight(D, 0), next_teacher(D, 0);
+  std::vector<double> now(D, 0.0);
+  std::vector<unsigned> generation(D, 0);
+  std::vector<bool> sleeping(D, false);
+  using Entry = std::tuple<double, std::size_t, unsigned>;  // (time, device, generation)
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> agenda;
+  for (std::size_t j = 0; j < D; ++j) agenda.emplace(0.0, j, 0u);
+  std::size_t remaining = 0;
+  for (std::size_t j = 0; j < D; ++j) remaining += student[j].size() + weights[j].size() + teacher[j].size();
+
+  const auto commit = [&](std::size_t j, const Action& a, double start) {
+    const double end = start + w.action_cost(a);
+    finish[index.index_unchecked(a)] = end;
+    schedule.devices[j].push_back(a);
+    now[j] = end;
+    --remaining;
+    agenda.emplace(end, j, ++generation[j]);
+    // Something new finished. Only neighbouring stages consume across devices (activations go
+    // up, gradients down), so only they can have been waiting on it.
+    for (std::size_t k : {j - 1, j + 1})
+      if (k < D && sleeping[k]) {
+        sleeping[k] = false;
+        agenda.emplace(now[k], k, ++generation[k]);
+      }
+  };
+
+  while (!agenda.empty()) {
+    const auto [t, j, gen] = agenda.top();
+    agenda.pop();
+    if (gen != generation[j]) continue;
+    now[j] = std::max(now[j], t);
+    const bool student_left = next_student[j] < student[j].size();
+    const double student_ready = student_left ? ready_time(student[j][next_student[j]]) : kUnknown;
+    if (student_ready <= now[j]) {
+      commit(j, student[j][next_student[j]++], now[j]);
+      continue;
+    }
+    // Fillers, most urgent first: a weight gradient holds up its batch's OPT, a teacher forward
+    // only a later LOSS.
+    const int current_batch = student_left ? student[j][next_student[j]].batch : w.batches;
+    double wake = student_ready;
+    bool ran = false;
+    for (int filler = 0; filler < 2 && !ran; ++filler) {
+      const DeviceList& queue = filler == 0 ? weights[j] : teacher[j];
+      std::size_t& next = filler == 0 ? next_weight[j] : next_teacher[j];
+      if (next >= queue.size()) continue;
+      const Action& a = queue[next];
+      if (filler == 1 && !w.momentum() && a.batch > current_batch + w.teacher_lookahead) continue;
+      if (filler == 1 && !teacher_memory_allows(a)) continue;
+      const double ready = ready_time(a);
+      if (ready > now[j]) {
+        wake = std::min(wake, ready);
+      } else if (student_ready == kUnknown || now[j] + w.action_cost(a) <= student_ready) {
+        commit(j, queue[next++], now[j]);
+        ran = true;
+      }
+    }
+    if (ran) continue;
+    if (wake < kUnknown) agenda.emplace(wake, j, ++generation[j]);
+    else sleeping[j] = true;
+  }
+  if (remaining != 0)
+    return Result<Schedule>::failure("internal error: list scheduling stalled with " + std::to_string(remaining) +
+                                     " actions left (please report this workload)");
+  return schedule;
+}
+
+/// Peak activation memory gpipe holds on device j at the workload's M: every slice of the batch
+/// (V · activation_memory), and on the last stage every teacher output of the batch until LOSS.
+inline double flush_peak_memory(const Workload& w, int j) {
+  const StageCost& c = w.costs.stages[static_cast<std::size_t>(j)];
+  return w.views * (c.activation_memory + (j == w.last_stage() ? c.teacher_output_memory : 0.0));
+}
+
+/// M values the search tries: the workload's, then multiples of S and of M, up to the bound.
+inline std::vector<int> micro_batch_candidates(const Workload& w) {
+  if (!w.choose_micro_batches) return {w.micro_batches};
+  const int S = w.stages, M = w.micro_batches;
+  const int bound = std::max(M, w.max_micro_batches > 0 ? w.max_micro_batches : 8 * S);
+  std::vector<int> candidates = {M, 2 * M, 4 * M, S - 1, S, 2 * S, 3 * S, 4 * S, 6 * S, 8 * S};
+  std::erase_if(candidates, [&](int m) { return m < 1 || m > bound; });
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  return candidates;
+}
+
+/// Splits the search tries: the workload's, or full and BI/BW (the runtime runs both natively).
+inline std::vector<BackwardSplit> split_candidates(const Workload& w) {
+  if (!w.choose_split) return {w.split};
+  return {BackwardSplit::full, BackwardSplit::input_weight};
+}
+
+/// Orders and filler rules the search tries for one M and split.
+inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
+  std::vector<int> held = {-1};
+  if (w.costs.stages.back().teacher_output_memory > 0.0) {
+    // Holding H + 1 batches of teacher outputs: H = 0 stays within gpipe's memory; more only
+    // under an explicit cap, up to how far the teacher can run ahead.
+    const int ahead = w.momentum() ? w.staleness : w.teacher_lookahead;
+    const int most = w.memory_cap > 0.0 ? std::max(0, ahead - 1) : 0;
+    held.clear();
+    for (int h = 0; h <= most; ++h) held.push_back(h);
+  }
+  std::vector<TspipeOptions> out;
+  for (bool lifo : {true, false})
+    for (bool defer : {false, true}) {
+      if (defer && w.split != BackwardSplit::input_weight) continue;
+      for (int h : held) out.push_back({lifo, defer, h});
+    }
+  return out;
+}
+
+}  // namespace detail
+
+/// The search behind `generate_tspipe`: simulates every candidate on a short horizon and returns
+/// the fastest that fits in memory. A larger M must be faster by more than kLargerMGain to be
+/// preferred: below that the model's gain is noise next to the real cost of smaller micro-batches.
+inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
+  constexpr double kLargerMGain = 0.002;
+  constexpr int kSearchBatches = 8;  // the steady state is measured on the second half
+  if (Status ok = w.check(); !ok) return Result<TspipeChoice>::failure(ok.message());
+  if (auto why = detail::flush_version_problem(w); !why.empty()) return Result<TspipeChoice>::failure(why);
+
+  Workload trial = w;
+  trial.batches = std::min(w.batches, kSearchBatches + w.warmup);
+  std::optional<TspipeChoice> best;
+  double best_utilisation = 0.0, least_over = std::numeric_limits<double>::infinity();
+  int tried = 0;
+  for (int M : detail::micro_batch_candidates(w)) {
+    trial.micro_batches = M;
+    for (BackwardSplit split : detail::split_candidates(w)) {
+      trial.split = split;
+      for (const TspipeOptions& options : detail::option_candidates(trial)) {
+        ++tried;
+        auto schedule = detail::tspipe_list_schedule(trial, options);
+        if (!schedule) return Result<TspipeChoice>::failure(schedule.message());
+        auto r = sim::simulate(schedule.value(), trial);
+        if (!r) return Result<TspipeChoice>::failure("internal error: " + r.message());
+        bool fits = true;
+        for (int j = 0; j < w.stages; ++j) {
+          const double peak = r.value().peak_activation_memory[static_cast<std::size_t>(j)];
+          const double budget = w.memory_cap > 0.0 ? w.memory_cap : detail::flush_peak_memory(trial, j);
+          if (peak > budget * (1.0 + 1e-9)) {
+            fits = false;
+            least_over = std::min(least_over, peak);
+          }
+        }
+        if (!fits) continue;
+        const double time = r.value().time_per_batch;
+        const bool better = !best || (M == best->workload.micro_batches ? time < best->time_per_batch * (1.0 - 1e-12)
+                                                                        : time < best->time_per_batch * (1.0 - kLargerMGain));
+        if (better) {
+          best = TspipeChoice{trial, options, time, 0};
+          best_utilisation = r.value().utilisation;
+        }
+      }
+    }
+    // Near-full devices: a larger M can only add per-action overhead.
+    if (best && best_utilisation >= 1.0 - kLargerMGain) break;
+  }
+  if (!best)
+    return Result<TspipeChoice>::failure("no schedule fits memory_cap = " + std::to_string(w.memory_cap) +
+                                         " (a flush pipeline holds every activation of a batch; the least peak "
+                                         "tried was " + std::to_string(least_over) + ")");
+  best->workload.batches = w.batches;
+  best->candidates_tried = tried;
+  return *best;
+}
+
+/// tspipe: the fastest candidate of `choose_tspipe`, generated for all of the workload's batches.
+/// The returned workload carries the M and split the schedule is for.
+inline Result<Generated> generate_tspipe(const Workload& w) {
+  constexpr std::string_view name = "tspipe";
+  auto choice = choose_tspipe(w);
+  if (!choice) return detail::fail(name, choice.message());
+  const Workload& chosen = choice.value().workload;
+  auto schedule = detail::tspipe_list_schedule(chosen, choice.value().options);
+  if (!schedule) return detail::fail(name, schedule.message());
+  return Generated{chosen, std::move(schedule).value()};
+}
+
+}  // namespace tspipe::schedule
