@@ -80,6 +80,21 @@ struct MeasuredAction {
   double end = 0.0;
 };
 
+/// How a pipeline is spread over processes (MPI launch, replicas). The default runs every stage
+/// in this process over an in-process transport. A launcher sets which stages run here, the
+/// transport that reaches the others (kept across segments), and the collective hooks.
+template <class Tensor>
+struct Distribution {
+  std::vector<int> local_stages;  ///< stages this process runs; empty = all
+  std::shared_ptr<runtime::Transport<Tensor>> transport;  ///< null = in-process, per segment
+  /// Called on a stage's gradients right before its OPT (data parallelism: average over the
+  /// replicas of that stage).
+  std::function<void(int stage, const std::vector<nn::ParamSlot>& gradients)> reduce_gradients;
+  /// Merges every process's part of a checkpoint into `content` (collective; called on every
+  /// process by save()); only processes where it returns true write the file.
+  std::function<bool(nn::SafetensorsContent& content)> gather_checkpoint;
+};
+
 template <class B>
 class Pipeline {
  public:
@@ -132,6 +147,17 @@ class Pipeline {
   void set_tau(double tau) {
     if (!(tau >= 0.0 && tau <= 1.0)) throw Error("Pipeline::set_tau: τ = " + std::to_string(tau) + " must lie in [0, 1]");
     tau_override_ = tau;
+  }
+
+  /// Spreads the pipeline over processes (see Distribution); call before the first feed().
+  void set_distribution(Distribution<Tensor> distribution) {
+    for (int s : distribution.local_stages)
+      if (s < 0 || s >= stages()) throw Error("Pipeline::set_distribution: local stage " + std::to_string(s) + " outside [0, " + std::to_string(stages()) + ")");
+    distribution_ = std::move(distribution);
+  }
+  bool runs_stage(int s) const {
+    return distribution_.local_stages.empty() ||
+           std::find(distribution_.local_stages.begin(), distribution_.local_stages.end(), s) != distribution_.local_stages.end();
   }
 
   long batches_fed() const { return next_batch_; }
@@ -219,6 +245,7 @@ class Pipeline {
       content.tensors[name] = nn::StoredTensor::from_f32({values.size()}, values);
     };
     for (auto& s : stages_) {
+      if (!runs_stage(s->index)) continue;
       for (auto& p : s->student.parameters()) put("student." + p.name, *p.value);
       for (auto& b : s->student.buffers()) put("student." + b.name, *b.value);
       for (auto& p : s->teacher.parameters()) put("teacher." + p.name, *p.value);
@@ -229,7 +256,8 @@ class Pipeline {
           put_vector("teacher@" + std::to_string(version) + "." + s->teacher_slots[i].name, values[i]);
       for (const auto& [key, values] : s->optimizer->export_state()) put_vector("optimizer." + key, values);
     }
-    nn::save_safetensors(path, content);
+    const bool writer = distribution_.gather_checkpoint ? distribution_.gather_checkpoint(content) : true;
+    if (writer) nn::save_safetensors(path, content);
   }
 
   /// Restores a checkpoint written by save() into this pipeline (built with the same models; the
@@ -251,6 +279,7 @@ class Pipeline {
       std::copy(values.begin(), values.end(), host.begin());
     };
     for (auto& s : stages_) {
+      if (!runs_stage(s->index)) continue;
       for (auto& p : s->student.parameters()) take("student." + p.name, *p.value);
       for (auto& b : s->student.buffers()) take("student." + b.name, *b.value);
       for (auto& p : s->teacher.parameters()) take("teacher." + p.name, *p.value);
@@ -433,7 +462,9 @@ class Pipeline {
     std::size_t capacity = options_.mailbox_capacity;
     if (capacity == 0)  // every message of a segment fits: no schedule can block on a full mailbox
       capacity = static_cast<std::size_t>(2 * run_w.views * run_w.backward_slices() * run_w.batches) + 8;
-    runtime::InProcessTransport<Tensor> transport(stages(), capacity);
+    std::shared_ptr<runtime::Transport<Tensor>> transport_holder = distribution_.transport;
+    if (!transport_holder) transport_holder = std::make_shared<runtime::InProcessTransport<Tensor>>(stages(), capacity);
+    runtime::Transport<Tensor>& transport = *transport_holder;
     std::mutex error_mutex;
     std::string first_error;
     const auto fail = [&](const std::string& message) {
@@ -447,7 +478,8 @@ class Pipeline {
     const auto segment_start = std::chrono::steady_clock::now();
     {
       std::vector<std::jthread> workers;
-      for (int j = 0; j < stages(); ++j)
+      for (int j = 0; j < stages(); ++j) {
+        if (!runs_stage(j)) continue;
         workers.emplace_back([&, j] {
           runtime::Stage<B>& stage = *stages_[static_cast<std::size_t>(j)];
           const auto& list = generated.value().schedule.devices[static_cast<std::size_t>(j)];
@@ -465,6 +497,7 @@ class Pipeline {
               trace_[static_cast<std::size_t>(j)].push_back({a, seconds_since_start(t0), seconds_since_start(std::chrono::steady_clock::now())});
           }
         });
+      }
     }
     for (auto& s : stages_) s->clear_work();
     if (!first_error.empty()) {
@@ -551,6 +584,7 @@ class Pipeline {
         return;
       }
       case ActionKind::Optimizer:
+        if (distribution_.reduce_gradients) distribution_.reduce_gradients(s, st.student_slots);
         st.optimizer->set_learning_rate(batch.learning_rate);
         st.optimizer->step(st.student_slots);
         st.student.zero_grad();
@@ -642,6 +676,7 @@ class Pipeline {
   }
 
   PipelineOptions options_;
+  Distribution<Tensor> distribution_;
   std::shared_ptr<const nn::Loss> loss_;
   std::chrono::steady_clock::time_point started_;
   std::vector<std::unique_ptr<runtime::Stage<B>>> stages_;
