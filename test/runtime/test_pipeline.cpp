@@ -4,6 +4,9 @@
 
 #include "common.hpp"
 
+#include <nlohmann/json.hpp>
+#include <tspipe/sim/export.hpp>
+
 #include <csignal>
 #include <filesystem>
 #include <sys/wait.h>
@@ -391,4 +394,36 @@ TEST_CASE("the watchdog reports which action a stalled worker waits on; nothing 
   CHECK_THROWS_WITH_AS(pipeline.flush(), doctest::Contains("stage 1, FT:1.0.0.0: stage 1 waited 300 ms for the activation for FT"),
                        tspipe::Error);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+}
+
+TEST_CASE("the measured trace holds every action run, exports as a Chrome trace, and predicts vs measures") {
+  const auto loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>();
+  PipelineOptions o = kd_options(2, 2, "tspipe");
+  o.segment_batches = 3;
+  Pipeline<B> pipeline(mlp(teacher_widths(), 1, "t"), mlp(student_widths(), 2), loss, sgd(), o);
+  for (int step = 0; step < 3; ++step) {
+    const Batch batch = make_batch(kBatch, kFeatures, 1, kClasses, 60 + step);
+    pipeline.feed(batch.views, batch.labels);
+  }
+  pipeline.flush();
+  auto expected = tspipe::schedule::generate("tspipe", pipeline.workload(3));
+  REQUIRE(expected.ok());
+  std::size_t traced = 0;
+  for (std::size_t j = 0; j < pipeline.trace().size(); ++j) {
+    traced += pipeline.trace()[j].size();
+    for (const auto& m : pipeline.trace()[j]) {
+      CHECK(m.end >= m.start);
+      CHECK(tspipe::schedule::device_of(pipeline.workload(3), m.action) == static_cast<int>(j));
+    }
+  }
+  CHECK(traced == expected.value().schedule.num_actions());
+  const auto json = nlohmann::json::parse(tspipe::sim::chrome_trace(pipeline.trace_timeline(), "run", 1e6));
+  std::size_t events = 0;
+  for (const auto& e : json["traceEvents"]) events += e["ph"] == "X" ? 1 : 0;
+  CHECK(events == traced);
+  const auto timing = pipeline.timing_report();
+  CHECK(timing.predicted_time_per_batch > 0.0);
+  CHECK(timing.measured_time_per_batch > 0.0);
+  // Per-stage predicted times come with the partition.
+  CHECK(pipeline.partition().predicted_stage_time.size() == 2);
 }
