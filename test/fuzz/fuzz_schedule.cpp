@@ -18,8 +18,12 @@ void check_schedule(const Schedule& s) {
   // Round trips: what was accepted prints and parses back to the same schedule.
   auto again = parse_text(to_text(s));
   if (!again.ok() || !(again.value() == s)) std::abort();
-  auto from_csv = parse_csv(to_csv(s));
-  if (!from_csv.ok() || !(from_csv.value() == s)) std::abort();
+  // CSV lists actions, so it carries devices up to the last one that has any (documented in
+  // schedule.hpp); the round trip is exact for such schedules.
+  if (!s.devices.empty() && !s.devices.back().empty()) {
+    auto from_csv = parse_csv(to_csv(s));
+    if (!from_csv.ok() || !(from_csv.value() == s)) std::abort();
+  }
   if (s.devices.empty() || s.devices.size() > 8 || s.num_actions() > 4096) return;
   Workload w = ssl_workload(static_cast<int>(s.devices.size()));
   w.batches = 3;

@@ -102,7 +102,9 @@ inline Result<Schedule> parse_text(std::string_view text) {
 
 inline constexpr std::string_view kScheduleCsvHeader = "device,position,token";
 
-/// CSV: a header "device,position,token", then one row per action in device order.
+/// CSV: a header "device,position,token", then one row per action in device order. Being a list
+/// of actions, it carries devices up to the last one that has an action (a schedule of a valid
+/// workload has actions on every device, so nothing is lost there).
 inline std::string to_csv(const Schedule& schedule) {
   std::string out(kScheduleCsvHeader);
   out += '\n';
