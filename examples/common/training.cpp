@@ -388,6 +388,50 @@ PhaseResult run_phase(PhaseSpec spec, const CommonOptions& o, const Datasets& da
   return result;
 }
 
+OptimizerFactory optimizer_factory(const std::string& name, const CommonOptions& o) {
+  const double lr = o.learning_rate;
+  const auto wd = static_cast<float>(o.weight_decay);
+  if (name == "sgd")
+    return [=] { return std::make_unique<nn::Sgd>(nn::SgdOptions{.learning_rate = lr, .momentum = 0.9f, .weight_decay = wd, .nesterov = true}); };
+  if (name == "lars") return [=] { return std::make_unique<nn::Lars>(nn::LarsOptions{.learning_rate = lr, .weight_decay = wd}); };
+  if (name == "adamw") return [=] { return std::make_unique<nn::AdamW>(nn::AdamWOptions{.learning_rate = lr, .weight_decay = wd}); };
+  throw UsageError("--optimizer '" + name + "': expected sgd, lars or adamw");
+}
+
+PhaseSpec momentum_phase(std::string name, Blocks teacher, Blocks student, std::shared_ptr<const nn::Loss> loss,
+                         OptimizerFactory make_optimizer, double tau0, int feature_blocks, const CommonOptions& o) {
+  if (!(tau0 >= 0.0 && tau0 <= 1.0)) throw UsageError("--tau0 " + std::to_string(tau0) + ": must lie in [0, 1]");
+  PhaseSpec spec;
+  spec.name = std::move(name);
+  spec.teacher = std::move(teacher);
+  spec.student = std::move(student);
+  spec.loss = std::move(loss);
+  spec.make_optimizer = std::move(make_optimizer);
+  spec.pipeline.views = 2;
+  spec.pipeline.teacher = update::TeacherPolicy::momentum(tau0, o.staleness, o.warmup);
+  spec.pipeline.teacher_uses_batch_statistics = true;
+  spec.augment = data::ssl_views(data::fashion_mnist_normalization(), 28);
+  spec.epochs = o.epochs;
+  spec.measure = Measure::linear_probe;
+  spec.feature_blocks = feature_blocks;
+  return spec;
+}
+
+int run_self_supervised(const std::string& example, PhaseSpec spec, const CommonOptions& o, const Datasets& data) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string name = spec.name;
+  PhaseResult phase = run_phase(std::move(spec), o, data);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf("\nresult: linear-probe test accuracy %.2f%% (%d test images, frozen backbone, δ = %d), wall time %.1f s\n\n",
+              100.0 * phase.test_accuracy, data.test->count, o.staleness, wall);
+  std::printf("%s", phase.summary["schedule_comparison_text"].get<std::string>().c_str());
+  write_run_outputs(example, o, {{name, &phase}},
+                    {{"linear_probe_accuracy", phase.test_accuracy}, {"final_loss", phase.history.empty() ? 0.0 : phase.history.back().loss},
+                     {"staleness", o.staleness}},
+                    wall);
+  return 0;
+}
+
 void write_run_outputs(const std::string& example, const CommonOptions& o,
                        const std::vector<std::pair<std::string, const PhaseResult*>>& phases, const nlohmann::json& results,
                        double wall_seconds) {

@@ -72,6 +72,20 @@ PhaseResult run_phase(PhaseSpec spec, const CommonOptions& options, const Datase
 /// ignored by CrossEntropyLoss, and the run keeps every other property of the pipelined one.
 Blocks pass_through_teacher(int stages);
 
+/// sgd (Nesterov, momentum 0.9), lars (BYOL's, momentum 0.9, η = 1e-3) or adamw, with --lr and
+/// --weight-decay; UsageError naming --optimizer for anything else.
+OptimizerFactory optimizer_factory(const std::string& name, const CommonOptions& options);
+
+/// A self-supervised phase: two augmented views, a momentum teacher (τ₀ cosine to 1 over the
+/// run; δ and K from the flags) whose BatchNorm uses batch statistics, accuracy by linear probe on
+/// the first `feature_blocks` student blocks (the backbone).
+PhaseSpec momentum_phase(std::string name, Blocks teacher, Blocks student, std::shared_ptr<const nn::Loss> loss,
+                         OptimizerFactory make_optimizer, double tau0, int feature_blocks, const CommonOptions& options);
+
+/// Runs a self-supervised example's one phase and writes its outputs: prints the final linear
+/// probe accuracy and the schedule comparison. Returns the exit code.
+int run_self_supervised(const std::string& example, PhaseSpec spec, const CommonOptions& options, const Datasets& data);
+
 /// Test accuracy of a classifier given as an inference function (eval mode is the caller's).
 double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const data::Dataset& test);
 /// Test accuracy of the pipeline's student (all blocks) in eval mode.

@@ -24,6 +24,7 @@ struct KdOptions {
   double teacher_width = 0.25;
   int teacher_epochs = 0;  // 0: --epochs
   std::string teacher_checkpoint;
+  std::string optimizer = "sgd";
   double temperature = 4.0, kd_weight = 0.1;
 };
 
@@ -38,19 +39,13 @@ Blocks build_resnet(int depth, double width, std::uint64_t seed) {
   return nn::models::resnet<B>(c);
 }
 
-OptimizerFactory sgd_nesterov(const CommonOptions& o) {
-  return [lr = o.learning_rate, wd = static_cast<float>(o.weight_decay)] {
-    return std::make_unique<nn::Sgd>(nn::SgdOptions{.learning_rate = lr, .momentum = 0.9f, .weight_decay = wd, .nesterov = true});
-  };
-}
-
-PhaseSpec supervised_phase(const std::string& name, Blocks model, const CommonOptions& o, int epochs) {
+PhaseSpec supervised_phase(const std::string& name, Blocks model, const CommonOptions& o, const std::string& optimizer, int epochs) {
   PhaseSpec spec;
   spec.name = name;
   spec.teacher = pass_through_teacher(o.stages);
   spec.student = std::move(model);
   spec.loss = std::make_shared<nn::CrossEntropyLoss>();
-  spec.make_optimizer = sgd_nesterov(o);
+  spec.make_optimizer = optimizer_factory(optimizer, o);
   spec.pipeline.teacher = update::TeacherPolicy::frozen();
   spec.augment = data::kd_views(data::fashion_mnist_normalization());
   spec.epochs = epochs;
@@ -73,11 +68,13 @@ int run(int argc, char** argv) {
   flags.add("teacher-epochs", &kd.teacher_epochs, "epochs of teacher training (0 = --epochs)");
   flags.add("teacher-checkpoint", &kd.teacher_checkpoint,
             "load the teacher from this checkpoint (e.g. <out>/teacher/checkpoint.safetensors) instead of training it");
+  flags.add("optimizer", &kd.optimizer, "sgd (Nesterov, the KD recipe) | lars | adamw");
   flags.add("temperature", &kd.temperature, "soft-target temperature T");
   flags.add("kd-weight", &kd.kd_weight, "soft-target weight λ in CE + λ·T²·KL");
   if (!flags.parse(argc, argv)) return 0;
   o.staleness = 0;  // a frozen teacher has one version
   check_common_options(o);
+  optimizer_factory(kd.optimizer, o);  // rejects an unknown name before any data is read
   if (kd.teacher_epochs < 0) throw UsageError("--teacher-epochs " + std::to_string(kd.teacher_epochs) + ": must be ≥ 0");
   if (!(kd.teacher_width > 0.0)) throw UsageError("--teacher-width " + std::to_string(kd.teacher_width) + ": must be positive");
   if (!(kd.temperature > 0.0)) throw UsageError("--temperature " + std::to_string(kd.temperature) + ": must be positive");
@@ -100,7 +97,7 @@ int run(int argc, char** argv) {
   PhaseResult teacher;
   double teacher_accuracy = 0.0;
   if (teacher_checkpoint.empty()) {
-    teacher = run_phase(supervised_phase("teacher", build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed), o,
+    teacher = run_phase(supervised_phase("teacher", build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed), o, kd.optimizer,
                                          kd.teacher_epochs ? kd.teacher_epochs : o.epochs),
                         o, data);
     teacher_accuracy = teacher.test_accuracy;
@@ -114,10 +111,10 @@ int run(int argc, char** argv) {
   }
 
   // 2. The student alone, 3. the distilled student: same initial weights, epochs and data order.
-  PhaseResult alone = run_phase(supervised_phase("student_alone", build_resnet(kd.student_depth, o.width, student_seed), o, o.epochs),
+  PhaseResult alone = run_phase(supervised_phase("student_alone", build_resnet(kd.student_depth, o.width, student_seed), o, kd.optimizer, o.epochs),
                                 o, data);
 
-  PhaseSpec distil = supervised_phase("distilled", build_resnet(kd.student_depth, o.width, student_seed), o, o.epochs);
+  PhaseSpec distil = supervised_phase("distilled", build_resnet(kd.student_depth, o.width, student_seed), o, kd.optimizer, o.epochs);
   // The frozen teacher: each block's parameters carry full names, so each loads on its own.
   distil.teacher = build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed);
   for (auto& block : distil.teacher) load_weights(*block, teacher_checkpoint, "student.");
