@@ -50,6 +50,7 @@ struct TspipeChoice {
   TspipeOptions options;
   double time_per_batch = 0.0;  ///< on the search horizon
   int candidates_tried = 0;
+  std::optional<Schedule> schedule;  ///< the winner itself, when the horizon was every batch
 };
 
 namespace detail {
@@ -225,51 +226,70 @@ inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
 
 }  // namespace detail
 
-/// The search behind `generate_tspipe`: simulates every candidate on a short horizon and returns
-/// the fastest that fits in memory. A larger M must be faster by more than kLargerMGain to be
-/// preferred: below that the model's gain is noise next to the real cost of smaller micro-batches.
+/// The search behind `generate_tspipe`: simulates candidates on a short horizon and returns the
+/// fastest that fits in memory. First M (ascending) and the split with the plain options, then
+/// every order and filler rule at the winning M and split. A larger M must be faster by more than
+/// kLargerMGain to be preferred: below that the model's gain is noise next to the real cost of
+/// smaller micro-batches. M stops growing once the devices are near-full (a larger M can then only
+/// add per-action overhead) or after two sizes in a row that did not help (past the knee, the
+/// bubble is already filled).
 inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
   constexpr double kLargerMGain = 0.002;
   constexpr int kSearchBatches = 8;  // the steady state is measured on the second half
   if (Status ok = w.check(); !ok) return Result<TspipeChoice>::failure(ok.message());
   if (auto why = detail::flush_version_problem(w); !why.empty()) return Result<TspipeChoice>::failure(why);
 
-  Workload trial = w;
-  trial.batches = std::min(w.batches, kSearchBatches + w.warmup);
   std::optional<TspipeChoice> best;
   double best_utilisation = 0.0, least_over = std::numeric_limits<double>::infinity();
   int tried = 0;
-  for (int M : detail::micro_batch_candidates(w)) {
-    trial.micro_batches = M;
-    for (BackwardSplit split : detail::split_candidates(w)) {
-      trial.split = split;
-      for (const TspipeOptions& options : detail::option_candidates(trial)) {
-        ++tried;
-        auto schedule = detail::tspipe_list_schedule(trial, options);
-        if (!schedule) return Result<TspipeChoice>::failure(schedule.message());
-        auto r = sim::simulate(schedule.value(), trial);
-        if (!r) return Result<TspipeChoice>::failure("internal error: " + r.message());
-        bool fits = true;
-        for (int j = 0; j < w.stages; ++j) {
-          const double peak = r.value().peak_activation_memory[static_cast<std::size_t>(j)];
-          const double budget = w.memory_cap > 0.0 ? w.memory_cap : detail::flush_peak_memory(trial, j);
-          if (peak > budget * (1.0 + 1e-9)) {
-            fits = false;
-            least_over = std::min(least_over, peak);
-          }
-        }
-        if (!fits) continue;
-        const double time = r.value().time_per_batch;
-        const bool better = !best || (M == best->workload.micro_batches ? time < best->time_per_batch * (1.0 - 1e-12)
-                                                                        : time < best->time_per_batch * (1.0 - kLargerMGain));
-        if (better) {
-          best = TspipeChoice{trial, options, time, 0};
-          best_utilisation = r.value().utilisation;
-        }
+  // Simulates one candidate; true when it became the best.
+  const auto consider = [&](const Workload& trial, const TspipeOptions& options) -> Result<bool> {
+    ++tried;
+    auto schedule = detail::tspipe_list_schedule(trial, options);
+    if (!schedule) return Result<bool>::failure(schedule.message());
+    auto r = sim::simulate(schedule.value(), trial);
+    if (!r) return Result<bool>::failure("internal error: " + r.message());
+    bool fits = true;
+    for (int j = 0; j < w.stages; ++j) {
+      const double peak = r.value().peak_activation_memory[static_cast<std::size_t>(j)];
+      const double budget = w.memory_cap > 0.0 ? w.memory_cap : detail::flush_peak_memory(trial, j);
+      if (peak > budget * (1.0 + 1e-9)) {
+        fits = false;
+        least_over = std::min(least_over, peak);
       }
     }
-    // Near-full devices: a larger M can only add per-action overhead.
-    if (best && best_utilisation >= 1.0 - kLargerMGain) break;
+    if (!fits) return false;
+    const double time = r.value().time_per_batch;
+    const bool better = !best || (trial.micro_batches == best->workload.micro_batches
+                                      ? time < best->time_per_batch * (1.0 - 1e-12)
+                                      : time < best->time_per_batch * (1.0 - kLargerMGain));
+    if (!better) return false;
+    best = TspipeChoice{trial, options, time, 0, std::nullopt};
+    if (trial.batches == w.batches) best->schedule = std::move(schedule).value();
+    best_utilisation = r.value().utilisation;
+    return true;
+  };
+
+  Workload trial = w;
+  trial.batches = std::min(w.batches, kSearchBatches + w.warmup);
+  int sizes_without_gain = 0;
+  for (int M : detail::micro_batch_candidates(w)) {
+    trial.micro_batches = M;
+    bool gained = false;
+    for (BackwardSplit split : detail::split_candidates(w)) {
+      trial.split = split;
+      auto improved = consider(trial, detail::option_candidates(trial).front());
+      if (!improved) return Result<TspipeChoice>::failure(improved.message());
+      gained = gained || improved.value();
+    }
+    sizes_without_gain = gained ? 0 : sizes_without_gain + 1;
+    if ((best && best_utilisation >= 1.0 - kLargerMGain) || sizes_without_gain >= 2) break;
+  }
+  if (best) {
+    trial = best->workload;
+    const auto options = detail::option_candidates(trial);
+    for (std::size_t i = 1; i < options.size(); ++i)
+      if (auto improved = consider(trial, options[i]); !improved) return Result<TspipeChoice>::failure(improved.message());
   }
   if (!best)
     return Result<TspipeChoice>::failure("no schedule fits memory_cap = " + std::to_string(w.memory_cap) +
@@ -286,10 +306,11 @@ inline Result<Generated> generate_tspipe(const Workload& w) {
   constexpr std::string_view name = "tspipe";
   auto choice = choose_tspipe(w);
   if (!choice) return detail::fail(name, choice.message());
-  const Workload& chosen = choice.value().workload;
-  auto schedule = detail::tspipe_list_schedule(chosen, choice.value().options);
+  TspipeChoice& chosen = choice.value();
+  if (chosen.schedule) return Generated{chosen.workload, std::move(*chosen.schedule)};
+  auto schedule = detail::tspipe_list_schedule(chosen.workload, chosen.options);
   if (!schedule) return detail::fail(name, schedule.message());
-  return Generated{chosen, std::move(schedule).value()};
+  return Generated{chosen.workload, std::move(schedule).value()};
 }
 
 }  // namespace tspipe::schedule
