@@ -1,4 +1,6 @@
-// Schedule benchmark: for S ∈ {4, 8, 16}, SSL and KD, teacher/student cost ratio r ∈ {1, 3},
+// Schedule benchmark: first the issue-8 table (tspipe choosing M and the split against
+// tspipe-paper, gpipe, 1f1b and sequential, with its memory against gpipe's and the targets);
+// then for S ∈ {4, 8, 16}, SSL and KD, teacher/student cost ratio r ∈ {1, 3},
 // every generator's steady-state time per batch, utilisation and speed-up against `sequential`;
 // then the simulator's own speed and the generate+validate time of a 16-stage × 1000-batch
 // schedule. Prints; asserts nothing (targets are read off the output).
@@ -6,9 +8,13 @@
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/evaluate.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 using namespace tspipe;
 using Clock = std::chrono::steady_clock;
@@ -17,10 +23,69 @@ namespace {
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
+/// Steady-state utilisation and the largest per-device peak activation memory of one schedule.
+struct Row {
+  double utilisation = 0.0, peak_memory = 0.0;
+  schedule::Workload workload;
+};
+std::optional<Row> measure(std::string_view name, const schedule::Workload& w) {
+  auto e = sim::evaluate(name, w);
+  if (!e) {
+    std::printf("  %s: %s\n", std::string(name).c_str(), e.message().c_str());
+    return std::nullopt;
+  }
+  const auto& peaks = e.value().result.peak_activation_memory;
+  return Row{e.value().result.utilisation, *std::max_element(peaks.begin(), peaks.end()), e.value().generated.workload};
+}
+
+/// The issue-8 table: for each workload, the utilisation of tspipe (choosing M and the split),
+/// tspipe at the workload's M, tspipe-paper, gpipe, 1f1b and sequential; tspipe's M and split;
+/// its peak activation memory against gpipe's at the same M and split; and the target.
+bool issue8_table() {
+  std::printf("%-4s %-4s %-3s | %8s %9s %8s %8s %8s %8s | %4s %-12s | %8s %8s | %6s\n", "S", "wl", "r", "tspipe",
+              "tspipe@M", "paper", "gpipe", "1f1b", "seq", "M*", "split*", "peak", "gpipe@M*", "target");
+  bool all_met = true;
+  struct Case { const char* kind; double ratio, target; std::vector<int> stages; };
+  const std::vector<Case> cases = {{"ssl", 1.0, 0.99, {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+                                   {"kd", 1.0, 0.95, {4, 8, 16}},
+                                   {"kd", 3.0, 0.93, {4, 8, 16}}};
+  for (const Case& c : cases)
+    for (int S : c.stages) {
+      const bool ssl = std::string(c.kind) == "ssl";
+      schedule::Workload w = ssl ? schedule::ssl_workload(S) : schedule::kd_workload(S);
+      w.batches = 12;
+      w.costs = schedule::CostModel::teacher_ratio(S, c.ratio);
+      schedule::Workload searching = w;
+      searching.choose_micro_batches = searching.choose_split = true;
+      const auto ours = measure("tspipe", searching);
+      const auto at_m = measure("tspipe", w), paper = measure("tspipe-paper", w), gpipe = measure("gpipe", w),
+                 one_f_one_b = measure("1f1b", w), sequential = measure("sequential", w);
+      if (!ours || !at_m || !paper || !gpipe || !one_f_one_b || !sequential) return false;
+      const auto gpipe_same_m = measure("gpipe", ours->workload);
+      if (!gpipe_same_m) return false;
+      const bool met = ours->utilisation >= c.target && ours->peak_memory <= gpipe_same_m->peak_memory * (1.0 + 1e-9);
+      all_met = all_met && met;
+      std::printf("%-4d %-4s %-3g | %8.4f %9.4f %8.4f %8.4f %8.4f %8.4f | %4d %-12s | %8.4g %8.4g | %s%.2f\n", S, c.kind,
+                  c.ratio, ours->utilisation, at_m->utilisation, paper->utilisation, gpipe->utilisation,
+                  one_f_one_b->utilisation, sequential->utilisation, ours->workload.micro_batches,
+                  std::string(schedule::to_string(ours->workload.split)).c_str(), ours->peak_memory,
+                  gpipe_same_m->peak_memory, met ? ">=" : "MISS ", c.target);
+    }
+  std::printf("%s\n\n", all_met ? "every target met" : "SOME TARGETS MISSED");
+  return all_met;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int big_batches = argc > 1 ? std::atoi(argv[1]) : 1000;
+  std::printf("issue 8: steady-state utilisation (12 batches; unit costs, teacher r times the student per stage).\n"
+              "tspipe chooses M and the split; tspipe@M and the baselines run the workload's M = S-1\n"
+              "(tspipe-paper in halves, the others full). peak: tspipe's largest per-device activation\n"
+              "memory; gpipe@M*: gpipe's at tspipe's M and split.\n");
+  issue8_table();
+
+  std::printf("every generator and split:\n");
   std::printf("%-4s %-4s %-3s %-13s %-12s %4s %11s %11s %9s\n", "S", "wl", "r", "schedule", "split", "M",
               "time/batch", "utilisation", "vs seq");
   for (int S : {4, 8, 16})
@@ -51,12 +116,16 @@ int main(int argc, char** argv) {
   std::printf("\nsimulator speed, 16 stages x %d batches (SSL, M = 15):\n", big_batches);
   schedule::Workload big = schedule::ssl_workload(16);
   big.batches = big_batches;
-  for (auto name : {"gpipe", "tspipe-paper", "tspipe"}) {
+  // "tspipe --search" also chooses M and the split (searching on a short horizon first).
+  for (std::string_view label : {"gpipe", "tspipe-paper", "tspipe", "tspipe --search"}) {
+    const bool search = label == "tspipe --search";
+    const std::string name(search ? "tspipe" : label);
+    big.choose_micro_batches = big.choose_split = search;
     auto start = Clock::now();
     auto g = schedule::generate(name, big);
     const double generate_s = seconds_since(start);
     if (!g) {
-      std::printf("  %s: %s\n", name, g.message().c_str());
+      std::printf("  %s: %s\n", name.c_str(), g.message().c_str());
       return 1;
     }
     start = Clock::now();
@@ -70,13 +139,13 @@ int main(int argc, char** argv) {
       auto r = sim::simulate(g.value().schedule, g.value().workload);
       simulate_s = std::min(simulate_s, seconds_since(start));
       if (!r) {
-        std::printf("  %s: %s\n", name, r.message().c_str());
+        std::printf("  %s: %s\n", name.c_str(), r.message().c_str());
         return 1;
       }
     }
-    std::printf("  %-13s %9.0f actions  generate %.3f s  validate %.3f s (%zu violations)  generate+validate %.3f s"
+    std::printf("  %-15s M=%-3d %9.0f actions  generate %.3f s  validate %.3f s (%zu violations)  generate+validate %.3f s"
                 "  simulate %.3f s = %.2f M actions/s\n",
-                name, actions, generate_s, validate_s, violations.size(), generate_s + validate_s, simulate_s,
+                std::string(label).c_str(), g.value().workload.micro_batches, actions, generate_s, validate_s, violations.size(), generate_s + validate_s, simulate_s,
                 actions / simulate_s / 1e6);
   }
   return 0;

@@ -41,6 +41,11 @@ workload:
   --lookahead L          batches a frozen teacher may run ahead          (default 1)
   --split full|halves|input-weight   how the student backward is split   (default full)
   --batches N            batches to schedule                             (default 8)
+  --search               tspipe chooses M and the split (full or input-weight) by
+                         simulating candidates; the other schedules keep M
+  --max-micro-batches N  the largest M --search may choose              (default 8S)
+  --memory-cap X         per-device peak activation memory tspipe keeps under, in
+                         activation-memory units; 0 = none (then gpipe's peak)  (default 0)
 
 costs (per stage, whole batch of one view; FT = FS = 1, BS = 2 unless changed):
   --teacher-cost R       teacher forward R times the student forward     (default 1)
@@ -65,6 +70,7 @@ struct Options {
   std::string command;
   std::map<std::string, std::string> values;
   bool json = false;
+  bool search = false;
 };
 
 Options parse_arguments(int argc, char** argv) {
@@ -77,7 +83,7 @@ Options parse_arguments(int argc, char** argv) {
   }
   static const std::vector<std::string> with_value = {
       "--workload", "--stages", "--micro-batches", "--views", "--staleness", "--warmup", "--teacher-versions",
-      "--lookahead", "--split", "--batches", "--teacher-cost", "--transfer", "--overhead", "--costs",
+      "--lookahead", "--split", "--batches", "--max-micro-batches", "--memory-cap", "--teacher-cost", "--transfer", "--overhead", "--costs",
       "--schedule", "--format", "--out", "--file"};
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -85,8 +91,8 @@ Options parse_arguments(int argc, char** argv) {
       o.command = "help";
       return o;
     }
-    if (arg == "--json") {
-      o.json = true;
+    if (arg == "--json" || arg == "--search") {
+      (arg == "--json" ? o.json : o.search) = true;
       continue;
     }
     if (std::find(with_value.begin(), with_value.end(), arg) == with_value.end())
@@ -162,10 +168,15 @@ Workload workload_from(const Options& o) {
     for (auto& s : w.costs.stages) s.transfer = transfer;
   }
   w.costs.per_action_overhead = number(o, "--overhead", 0.0);
+  w.choose_micro_batches = w.choose_split = o.search;
+  w.max_micro_batches = number(o, "--max-micro-batches", 0);
+  w.memory_cap = number(o, "--memory-cap", 0.0);
   // Every field error names the field and its value (Workload::check).
   if (Status ok = w.check(); !ok) throw UsageError{ok.message()};
   // Keep the CLI from being asked for more work than a terminal can show or memory can hold.
-  const double actions = 5.0 * stages * w.batches * w.views * w.micro_batches;
+  const int most_micro_batches =
+      o.search ? std::max(w.micro_batches, w.max_micro_batches > 0 ? w.max_micro_batches : 8 * stages) : w.micro_batches;
+  const double actions = 5.0 * stages * w.batches * w.views * most_micro_batches;
   if (actions > 2e8) throw UsageError{"the workload has ~" + std::to_string(static_cast<long long>(actions)) + " actions; at most 2e8"};
   return w;
 }
@@ -267,8 +278,9 @@ int run(const Options& o) {
       std::printf("%s]}\n", out.c_str());
       return 0;
     }
-    std::printf("workload: S=%d M=%d V=%d %s teacher, staleness %d, %d batches\n", w.stages, w.micro_batches, w.views,
-                std::string(schedule::to_string(w.teacher)).c_str(), w.staleness, w.batches);
+    std::printf("workload: S=%d M=%d V=%d %s teacher, staleness %d, %d batches%s\n", w.stages, w.micro_batches, w.views,
+                std::string(schedule::to_string(w.teacher)).c_str(), w.staleness, w.batches,
+                o.search ? " (--search: tspipe chooses M and split)" : "");
     std::printf("%-13s %-13s %6s %12s %11s %8s %10s %10s %12s\n", "schedule", "split", "M", "time/batch", "utilisation",
                 "bubble", "vs seq", "vs serial", "peak act mem");
     for (const auto& [generator, e] : rows) {
