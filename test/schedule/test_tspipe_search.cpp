@@ -135,19 +135,17 @@ TEST_CASE("every schedule the search emits validates: S 1…16, V 1…3, δ 0…
     for (int M : {S % 2 == 1 ? 1 : S})
       for (int V = 1; V <= 3; ++V)
         for (int teacher = 0; teacher < 4; ++teacher) {  // frozen, then momentum δ = 0, 1, 2
-          Workload w;
-          w.stages = S;
+          // The issue's workloads reshaped: views, staleness, warm-up, look-ahead, teacher cost
+          // ratio 1…3 and held teacher outputs vary with the loop indices.
+          Workload w = searching(teacher > 0, S, 1.0 + (S % 3));
           w.micro_batches = M;
           w.views = V;
           w.batches = 4;
-          w.teacher = teacher == 0 ? TeacherKind::frozen : TeacherKind::momentum;
-          w.staleness = teacher == 0 ? 0 : teacher - 1;
-          w.warmup = (S + M) % 3 == 0 ? 1 : 0;
+          if (teacher > 0) w.staleness = teacher - 1;
+          w.warmup = (S + V) % 3 == 0 ? 1 : 0;
           w.teacher_lookahead = 1 + S % 2;
-          w.costs = CostModel::teacher_ratio(S, 1.0 + (S % 3));
           w.costs.stages.back().teacher_output_memory = S % 2 == 0 ? 1.0 : 0.0;
           w.max_micro_batches = 4 * S;
-          w.choose_micro_batches = w.choose_split = true;
           auto g = generate("tspipe", w);
           REQUIRE_MESSAGE(g.ok(), g.message());
           const auto violations = validate(g.value().schedule, g.value().workload, 3);
