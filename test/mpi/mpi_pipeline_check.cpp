@@ -1,0 +1,201 @@
+// Runs under mpirun (see CMakeLists.txt); every rank checks its own part and exits non-zero on a
+// mismatch, so mpirun's exit status is the test's. Modes:
+//   single-replica  S = 2, R = 1: each rank's stage equals the in-process pipeline's (KD and SSL)
+//   replicas <ckpt> S = 2, R = 2: equals one in-process pipeline on the doubled batch (KD with a
+//                   per-sample loss; MoCo-v3's InfoNCE through GatheredLoss; the momentum teacher
+//                   identical everywhere); the checkpoint rank 0 writes restores in one process
+//   killed          S = 2, R = 1: rank 1 dies mid-run (SIGKILL); the others must end by themselves
+#include "../runtime/common.hpp"
+
+#include <tspipe/runtime/mpi.hpp>
+
+#include <csignal>
+#include <iostream>
+
+using namespace test;
+namespace mpi = tspipe::runtime::mpi;
+
+namespace {
+
+constexpr int64_t kFeatures = 6, kClasses = 4;
+constexpr long kShard = 8;  // samples per replica and batch
+constexpr int kStages = 2, kSteps = 6;
+
+std::vector<int64_t> student_widths() { return {kFeatures, 10, 10, 8, kClasses}; }
+std::vector<int64_t> teacher_widths() { return {kFeatures, 12, 12, 12, kClasses}; }
+
+tspipe::OptimizerFactory sgd() {
+  return [] { return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = 0.05, .momentum = 0.9, .weight_decay = 1e-3}); };
+}
+
+struct Setup {
+  std::string name;
+  bool ssl = false;  // momentum teacher, two views, MoCo-v3 (InfoNCE)
+  std::string schedule = "1f1b";
+};
+
+tspipe::PipelineOptions options_for(const Setup& setup, long batch_size) {
+  tspipe::PipelineOptions o;
+  o.stages = kStages;
+  o.micro_batches = 2;
+  o.schedule = setup.schedule;
+  o.batch_size = batch_size;
+  o.input_shape = {kFeatures};
+  o.segment_batches = 2;
+  o.watchdog = std::chrono::milliseconds(20000);
+  if (setup.ssl) {
+    o.views = 2;
+    o.teacher = tspipe::update::TeacherPolicy::momentum(0.9, 1);
+  }
+  return o;  // cuts left automatic: make_pipeline must agree on rank 0's
+}
+
+Blocks teacher_of(const Setup& setup) { return setup.ssl ? mlp(student_widths(), 300) : mlp(teacher_widths(), 100, "t"); }
+Blocks student_of(const Setup& setup) { return setup.ssl ? mlp(student_widths(), 300) : mlp(student_widths(), 200); }
+std::shared_ptr<const tspipe::nn::Loss> loss_of(const Setup& setup) {
+  if (setup.ssl) return std::make_shared<tspipe::nn::MocoV3Loss>(0.2f);
+  return std::make_shared<tspipe::nn::SoftTargetKDLoss>(4.0, 0.5);
+}
+
+/// Batch `step` of the whole run: `replicas` shards one after another.
+Batch whole_batch(const Setup& setup, int replicas, int step) {
+  return make_batch(kShard * replicas, kFeatures, setup.ssl ? 2 : 1, kClasses, 7 + static_cast<uint64_t>(step));
+}
+Batch shard_of(const Batch& whole, int replica) {
+  Batch shard;
+  for (const Tensor& view : whole.views) shard.views.push_back(tspipe::runtime::TensorOps<Tensor>::slice_rows(view, replica * kShard, kShard));
+  if (!whole.labels.empty())
+    shard.labels.assign(whole.labels.begin() + replica * kShard, whole.labels.begin() + (replica + 1) * kShard);
+  return shard;
+}
+
+/// The in-process run on the whole batch (every stage here).
+struct Reference {
+  std::unique_ptr<tspipe::Pipeline<B>> pipeline;
+  std::vector<tspipe::LossRecord> losses;
+};
+Reference reference_run(const Setup& setup, int replicas, const tspipe::partition::PartitionPlan& distributed) {
+  tspipe::PipelineOptions o = options_for(setup, kShard * replicas);
+  for (int s = 1; s < kStages; ++s) {  // the same partition as the MPI run
+    o.teacher_cuts.push_back(distributed.teacher_bounds[static_cast<std::size_t>(s)]);
+    o.student_cuts.push_back(distributed.student_bounds[static_cast<std::size_t>(s)]);
+  }
+  Reference ref;
+  ref.pipeline = std::make_unique<tspipe::Pipeline<B>>(teacher_of(setup), student_of(setup), loss_of(setup), sgd(), o);
+  for (int step = 0; step < kSteps; ++step) {
+    const Batch batch = whole_batch(setup, replicas, step);
+    ref.pipeline->feed(batch.views, batch.labels);
+  }
+  ref.pipeline->flush();
+  ref.losses = ref.pipeline->take_losses();
+  return ref;
+}
+
+int failures = 0;
+void check(bool ok, const mpi::RankLayout& layout, const std::string& what) {
+  std::cout << layout.describe() << (ok ? ": ok    " : ": FAIL  ") << what << std::endl;
+  if (!ok) ++failures;
+}
+
+std::map<std::string, std::vector<float>> stage_values(tspipe::Pipeline<B>& p, int s, bool teacher) {
+  auto& st = p.stage(s);
+  return values_of(teacher ? st.teacher.parameters() : st.student.parameters());
+}
+
+std::unique_ptr<tspipe::Pipeline<B>> distributed_run(mpi::MpiSession& session, const Setup& setup, std::shared_ptr<const tspipe::nn::Loss> loss,
+                                                     int die_after = -1) {
+  const auto& l = session.layout();
+  auto built = mpi::make_pipeline<B>(session, options_for(setup, kShard), [&](const tspipe::PipelineOptions& o) {
+    return std::make_unique<tspipe::Pipeline<B>>(teacher_of(setup), student_of(setup), loss, sgd(), o);
+  });
+  if (!built) {
+    std::cerr << l.describe() << ": " << built.message() << std::endl;
+    std::exit(1);
+  }
+  auto pipeline = std::move(built).value();
+  for (int step = 0; step < kSteps; ++step) {
+    if (step == die_after && l.rank == 1) {
+      std::cout << l.describe() << ": dying now (SIGKILL), as the test asks" << std::endl;
+      std::raise(SIGKILL);
+    }
+    const Batch shard = shard_of(whole_batch(setup, l.replicas, step), l.replica());
+    pipeline->feed(shard.views, shard.labels);
+  }
+  pipeline->flush();
+  return pipeline;
+}
+
+void compare(mpi::MpiSession& session, const Setup& setup, tspipe::Pipeline<B>& got, Reference& ref, bool losses_are_whole_batch) {
+  const auto& l = session.layout();
+  const int s = l.stage();
+  const double student = max_relative_difference(stage_values(got, s, false), stage_values(*ref.pipeline, s, false));
+  check(student < 1e-5, l, setup.name + ": student stage " + std::to_string(s) + " vs in-process, relative difference " + std::to_string(student));
+  const double teacher = max_relative_difference(stage_values(got, s, true), stage_values(*ref.pipeline, s, true));
+  check(teacher < 1e-5, l, setup.name + ": teacher stage " + std::to_string(s) + " vs in-process, relative difference " + std::to_string(teacher));
+  const auto losses = got.take_losses();
+  if (s != kStages - 1) {
+    check(losses.empty(), l, setup.name + ": no losses where the last stage does not run");
+    return;
+  }
+  check(losses.size() == ref.losses.size(), l, setup.name + ": " + std::to_string(losses.size()) + " losses reported");
+  if (!losses_are_whole_batch) return;
+  double worst = 0.0;
+  for (std::size_t i = 0; i < std::min(losses.size(), ref.losses.size()); ++i)
+    worst = std::max(worst, std::abs(losses[i].loss - ref.losses[i].loss) / std::max(1e-12, std::abs(ref.losses[i].loss)));
+  check(worst < 1e-5, l, setup.name + ": losses vs in-process, relative difference " + std::to_string(worst));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  B::set_threads(1);  // several ranks share few cores
+  auto started = mpi::MpiSession::start(kStages);
+  if (!started) {
+    std::cerr << "tspipe MPI test: " << started.message() << std::endl;
+    return 1;
+  }
+  mpi::MpiSession& session = *started.value();
+  const auto& l = session.layout();
+
+  if (mode == "single-replica") {
+    for (const Setup& setup : {Setup{"KD", false, "1f1b"}, Setup{"SSL", true, "gpipe"}}) {
+      auto got = distributed_run(session, setup, loss_of(setup));
+      auto ref = reference_run(setup, 1, got->partition());
+      compare(session, setup, *got, ref, true);
+    }
+  } else if (mode == "replicas" && argc > 2) {
+    const std::filesystem::path checkpoint = argv[2];
+    for (const Setup& setup : {Setup{"KD (per-sample loss)", false, "1f1b"}, Setup{"SSL (InfoNCE, gathered)", true, "gpipe"}}) {
+      // The KD loss averages over samples: averaging the replicas' gradients is the whole-batch
+      // gradient without gathering. InfoNCE needs every negative: GatheredLoss.
+      std::shared_ptr<const tspipe::nn::Loss> loss = loss_of(setup);
+      if (setup.ssl) loss = std::make_shared<mpi::GatheredLoss>(session, loss);
+      auto got = distributed_run(session, setup, loss);
+      auto ref = reference_run(setup, l.replicas, got->partition());
+      compare(session, setup, *got, ref, setup.ssl);
+      if (!setup.ssl) continue;
+      // One file from rank 0, restored in a single process (another layout, same S).
+      if (tspipe::Status saved = mpi::save_checkpoint(session, *got, checkpoint); !saved) {
+        check(false, l, saved.message());
+        continue;
+      }
+      tspipe::Pipeline<B> restored(teacher_of(setup), student_of(setup), loss_of(setup), sgd(), ref.pipeline->options());
+      restored.load(checkpoint);
+      const double student = max_relative_difference(values_of(restored.student_parameters()), values_of(ref.pipeline->student_parameters()));
+      const double teacher = max_relative_difference(values_of(restored.teacher_parameters()), values_of(ref.pipeline->teacher_parameters()));
+      check(student < 1e-5 && teacher < 1e-5, l,
+            "checkpoint of the R = 2 run restored in one process: every stage's student and teacher (differences " +
+                std::to_string(student) + ", " + std::to_string(teacher) + ")");
+      check(restored.batches_done() == kSteps, l, "checkpoint step " + std::to_string(restored.batches_done()));
+    }
+  } else if (mode == "killed") {
+    distributed_run(session, Setup{"KD", false, "1f1b"}, loss_of(Setup{}), /*die_after=*/3);
+    check(false, l, "the run finished although rank 1 died");
+  } else {
+    std::cerr << "usage: mpirun -np 2 " << argv[0] << " single-replica | mpirun -np 4 " << argv[0]
+              << " replicas <checkpoint> | mpirun -np 2 " << argv[0] << " killed" << std::endl;
+    return 2;
+  }
+  return failures == 0 ? 0 : 1;
+}
