@@ -4,12 +4,16 @@
 //   replicas <ckpt> S = 2, R = 2: equals one in-process pipeline on the doubled batch (KD with a
 //                   per-sample loss; MoCo-v3's InfoNCE through GatheredLoss; the momentum teacher
 //                   identical everywhere); the checkpoint rank 0 writes restores in one process
-//   killed          S = 2, R = 1: rank 1 dies mid-run (SIGKILL); the others must end by themselves
+//   killed          S = 2, R = 1: rank 1 dies mid-run (SIGKILL); mpirun ends the job, rank 0 names
+//                   the rank it was waiting on
+//   stalled         S = 2, R = 1: rank 1 stops mid-run (SIGSTOP, alive but silent); rank 0's
+//                   watchdog names it and ends the job
 #include "../runtime/common.hpp"
 
 #include <tspipe/runtime/mpi.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <iostream>
 
 using namespace test;
@@ -33,6 +37,12 @@ struct Setup {
   bool ssl = false;  // momentum teacher, two views, MoCo-v3 (InfoNCE)
   std::string schedule = "1f1b";
 };
+
+std::string scientific(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2e", x);
+  return text;
+}
 
 tspipe::PipelineOptions options_for(const Setup& setup, long batch_size) {
   tspipe::PipelineOptions o;
@@ -102,10 +112,19 @@ std::map<std::string, std::vector<float>> stage_values(tspipe::Pipeline<B>& p, i
   return values_of(teacher ? st.teacher.parameters() : st.student.parameters());
 }
 
+/// How rank 1 leaves a run that the test wants to fail.
+struct Failure {
+  int at_step = -1;  ///< -1: no failure
+  int signal = SIGKILL;
+  std::chrono::milliseconds watchdog{20000};
+};
+
 std::unique_ptr<tspipe::Pipeline<B>> distributed_run(mpi::MpiSession& session, const Setup& setup, std::shared_ptr<const tspipe::nn::Loss> loss,
-                                                     int die_after = -1) {
+                                                     Failure failure = {}) {
   const auto& l = session.layout();
-  auto built = mpi::make_pipeline<B>(session, options_for(setup, kShard), [&](const tspipe::PipelineOptions& o) {
+  tspipe::PipelineOptions options = options_for(setup, kShard);
+  options.watchdog = failure.watchdog;
+  auto built = mpi::make_pipeline<B>(session, options, [&](const tspipe::PipelineOptions& o) {
     return std::make_unique<tspipe::Pipeline<B>>(teacher_of(setup), student_of(setup), loss, sgd(), o);
   });
   if (!built) {
@@ -114,9 +133,9 @@ std::unique_ptr<tspipe::Pipeline<B>> distributed_run(mpi::MpiSession& session, c
   }
   auto pipeline = std::move(built).value();
   for (int step = 0; step < kSteps; ++step) {
-    if (step == die_after && l.rank == 1) {
-      std::cout << l.describe() << ": dying now (SIGKILL), as the test asks" << std::endl;
-      std::raise(SIGKILL);
+    if (step == failure.at_step && l.rank == 1) {
+      std::cout << l.describe() << ": raising " << (failure.signal == SIGKILL ? "SIGKILL" : "SIGSTOP") << " now, as the test asks" << std::endl;
+      std::raise(failure.signal);
     }
     const Batch shard = shard_of(whole_batch(setup, l.replicas, step), l.replica());
     pipeline->feed(shard.views, shard.labels);
@@ -129,9 +148,9 @@ void compare(mpi::MpiSession& session, const Setup& setup, tspipe::Pipeline<B>& 
   const auto& l = session.layout();
   const int s = l.stage();
   const double student = max_relative_difference(stage_values(got, s, false), stage_values(*ref.pipeline, s, false));
-  check(student < 1e-5, l, setup.name + ": student stage " + std::to_string(s) + " vs in-process, relative difference " + std::to_string(student));
+  check(student < 1e-5, l, setup.name + ": student stage " + std::to_string(s) + " vs in-process, relative difference " + scientific(student));
   const double teacher = max_relative_difference(stage_values(got, s, true), stage_values(*ref.pipeline, s, true));
-  check(teacher < 1e-5, l, setup.name + ": teacher stage " + std::to_string(s) + " vs in-process, relative difference " + std::to_string(teacher));
+  check(teacher < 1e-5, l, setup.name + ": teacher stage " + std::to_string(s) + " vs in-process, relative difference " + scientific(teacher));
   const auto losses = got.take_losses();
   if (s != kStages - 1) {
     check(losses.empty(), l, setup.name + ": no losses where the last stage does not run");
@@ -142,7 +161,7 @@ void compare(mpi::MpiSession& session, const Setup& setup, tspipe::Pipeline<B>& 
   double worst = 0.0;
   for (std::size_t i = 0; i < std::min(losses.size(), ref.losses.size()); ++i)
     worst = std::max(worst, std::abs(losses[i].loss - ref.losses[i].loss) / std::max(1e-12, std::abs(ref.losses[i].loss)));
-  check(worst < 1e-5, l, setup.name + ": losses vs in-process, relative difference " + std::to_string(worst));
+  check(worst < 1e-5, l, setup.name + ": losses vs in-process, relative difference " + scientific(worst));
 }
 
 }  // namespace
@@ -186,15 +205,19 @@ int main(int argc, char** argv) {
       const double teacher = max_relative_difference(values_of(restored.teacher_parameters()), values_of(ref.pipeline->teacher_parameters()));
       check(student < 1e-5 && teacher < 1e-5, l,
             "checkpoint of the R = 2 run restored in one process: every stage's student and teacher (differences " +
-                std::to_string(student) + ", " + std::to_string(teacher) + ")");
+                scientific(student) + ", " + scientific(teacher) + ")");
       check(restored.batches_done() == kSteps, l, "checkpoint step " + std::to_string(restored.batches_done()));
     }
   } else if (mode == "killed") {
-    distributed_run(session, Setup{"KD", false, "1f1b"}, loss_of(Setup{}), /*die_after=*/3);
+    distributed_run(session, Setup{"KD", false, "1f1b"}, loss_of(Setup{}), Failure{.at_step = 3});
     check(false, l, "the run finished although rank 1 died");
+  } else if (mode == "stalled") {
+    distributed_run(session, Setup{"KD", false, "1f1b"}, loss_of(Setup{}),
+                    Failure{.at_step = 3, .signal = SIGSTOP, .watchdog = std::chrono::milliseconds(3000)});
+    check(false, l, "the run finished although rank 1 stopped");
   } else {
     std::cerr << "usage: mpirun -np 2 " << argv[0] << " single-replica | mpirun -np 4 " << argv[0]
-              << " replicas <checkpoint> | mpirun -np 2 " << argv[0] << " killed" << std::endl;
+              << " replicas <checkpoint> | mpirun -np 2 " << argv[0] << " killed|stalled" << std::endl;
     return 2;
   }
   return failures == 0 ? 0 : 1;

@@ -1,8 +1,8 @@
 #!/bin/sh
 # run_mpi.sh <mpirun> <ranks> <pass|rank-lost> <program> [args...]
 #   pass:      mpirun must exit 0.
-#   rank-lost: rank 1 dies mid-run; mpirun must exit non-zero within 60 s, and the output must
-#              name the lost rank.
+#   rank-lost: rank 1 dies or stops mid-run; mpirun must exit non-zero within 60 s, and rank 0
+#              must print a message naming rank 1.
 # Either way no rank may outlive the run (a leftover is reported, ended by its pid, and fails).
 # Exit 77 (CTest SKIP_RETURN_CODE) where mpirun is missing.
 mpirun=$1 ranks=$2 expect=$3

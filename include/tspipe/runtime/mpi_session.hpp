@@ -166,7 +166,7 @@ class CommunicationThread {
     const bool arrived = changed_.wait_for(lock, timeout, [&] { return mailboxes_.count(mailbox_key) > 0; });
     detail::waiting_on_rank.store(-1);
     if (!arrived)
-      return Result<std::vector<std::byte>>::failure(layout_.describe() + ", stage " + std::to_string(at) + " waited " +
+      return Result<std::vector<std::byte>>::failure("stage " + std::to_string(at) + " waited " +
                                                      std::to_string(timeout.count()) + " ms for the " + describe(key) +
                                                      " from " + layout_.describe(from_rank) + ": that rank is lost or stalled");
     auto node = mailboxes_.extract(mailbox_key);
