@@ -119,6 +119,7 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("width", &o.width, "model width multiplier");
   flags.add("threads", &o.threads, "OpenBLAS threads (0 = cores / stages)");
   flags.add("segment-batches", &o.segment_batches, "batches per generated schedule segment");
+  flags.add("stop-after", &o.stop_after, "stop after this many epochs (all phases together), as an interruption --resume continues from; 0 = never");
   flags.add_switch("no-progress", &o.no_progress, "no progress bar (the per-epoch lines stay)");
 }
 
@@ -139,6 +140,7 @@ void check_common_options(const CommonOptions& o) {
   at_least("threads", o.threads, 0);
   at_least("segment-batches", o.segment_batches, 1);
   at_least("probe-epochs", o.probe_epochs, 1);
+  at_least("stop-after", o.stop_after, 0);
   if (!(o.learning_rate > 0.0)) throw UsageError("--lr " + default_text(o.learning_rate) + ": must be positive");
   if (!(o.weight_decay >= 0.0)) throw UsageError("--weight-decay " + default_text(o.weight_decay) + ": must be ≥ 0");
   if (!(o.width > 0.0)) throw UsageError("--width " + default_text(o.width) + ": must be positive");

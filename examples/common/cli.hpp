@@ -67,6 +67,12 @@ struct CommonOptions {
   int segment_batches = 8;
   int probe_epochs = 30;         ///< epochs of the linear probe's classifier (SSL examples)
   bool no_progress = false;
+  int stop_after = 0;            ///< stop after this many epochs trained by this process (tests --resume)
+};
+
+/// Thrown when --stop-after is reached: the run ends with exit code 0, its checkpoints in place.
+struct StopRequested : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 void add_common_flags(Flags& flags, CommonOptions& options);

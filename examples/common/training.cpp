@@ -97,6 +97,8 @@ Features extract_features(TrainingPipeline& p, int feature_blocks, const data::D
   return out;
 }
 
+int epochs_trained_by_this_process = 0;  // for --stop-after
+
 std::string fixed(double x, int digits) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.*f", digits, x);
@@ -374,6 +376,8 @@ PhaseResult run_phase(PhaseSpec spec, const CommonOptions& o, const Datasets& da
     write_file(dir / "timeline.svg",
                sim::svg_timeline(measured_since(pipeline, pipeline.batches_fed() - 2L * o.segment_batches),
                                  spec.name + ": measured pipeline timeline, last batches (seconds)"));
+    if (++epochs_trained_by_this_process == o.stop_after)
+      throw StopRequested("stopped after " + std::to_string(o.stop_after) + " epoch(s) (--stop-after); continue with --resume");
   }
 
   result.test_accuracy = result.history.empty() ? -1.0 : result.history.back().accuracy;
@@ -452,6 +456,9 @@ void write_run_outputs(const std::string& example, const CommonOptions& o,
 int guarded_main(const char* program, const std::function<int()>& body) {
   try {
     return body();
+  } catch (const StopRequested& e) {
+    std::printf("%s: %s\n", program, e.what());
+    return 0;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: %s\n", program, e.what());
     return 2;
