@@ -42,6 +42,10 @@ struct TspipeOptions {
   bool lifo_backward = true;               ///< GPipe order; false: 1F1B (FIFO) order
   bool weight_gradients_in_gaps = false;   ///< BI/BW split only: BW leaves the student list and fills idle time
   int held_teacher_batches = -1;           ///< last stage: FT of batch b waits for LOSS(b − 1 − H); −1: no limit
+  /// How far past the student input's arrival a filler may run, as a fraction of its own cost: 0
+  /// never delays the student; 1 lets a filler use a gap shorter than itself (worth it when the
+  /// teacher's slices are large next to the gaps, e.g. a teacher 3× the student at M = S − 1).
+  double filler_overrun = 0.0;
 };
 
 /// What the search chose, beside the schedule (for reports).
@@ -164,7 +168,8 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
       const double ready = ready_time(a);
       if (ready > now[j]) {
         wake = std::min(wake, ready);
-      } else if (student_ready == kUnknown || now[j] + w.action_cost(a) <= student_ready) {
+      } else if (student_ready == kUnknown ||
+                 now[j] + w.action_cost(a) * (1.0 - options.filler_overrun) <= student_ready) {
         commit(j, queue[next++], now[j]);
         ran = true;
       }
@@ -219,7 +224,8 @@ inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
   for (bool lifo : {true, false})
     for (bool defer : {false, true}) {
       if (defer && w.split != BackwardSplit::input_weight) continue;
-      for (int h : held) out.push_back({lifo, defer, h});
+      for (int h : held)
+        for (double overrun : {0.0, 1.0}) out.push_back({lifo, defer, h, overrun});
     }
   return out;
 }
