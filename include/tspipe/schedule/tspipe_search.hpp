@@ -6,13 +6,14 @@
 // whenever a device would sit idle waiting for a student input it runs a filler whose inputs are
 // ready: first a deferred weight gradient (BI/BW split; the batch's OPT waits for it), then the
 // next teacher forward, of a later batch as soon as the staleness allows (momentum) or up to
-// `teacher_lookahead` batches ahead (frozen). A filler that would still be running when the
-// student's input arrives is not started, so fillers never delay the student.
+// `teacher_lookahead` batches ahead (frozen). By default a filler that would still be running
+// when the student's input arrives is not started, so fillers never delay the student.
 //
 // The generator simulates several candidates on a short horizon and keeps the fastest whose peak
 // activation memory fits: under `memory_cap`, or without a cap under what gpipe holds at the same
-// M. It varies the backward order, whether weight gradients fill gaps, how many later batches'
-// teacher outputs the last stage may hold, and, when the workload asks, M and the split.
+// M. It varies the backward order, whether weight gradients fill gaps, whether fillers may
+// overrun a gap, how many batches' teacher outputs the last stage may hold, and, when the
+// workload asks (choose_micro_batches, choose_split), M and the split.
 //
 // Why the search pays: a flush pipeline idles (S−1)(FS + BI)/M per device and batch (the last
 // forward must reach the loss and its gradient come back), and only the teacher's forwards can
@@ -27,8 +28,8 @@
 
 #include <algorithm>
 #include <functional>
-#include <optional>
 #include <limits>
+#include <optional>
 #include <queue>
 #include <string>
 #include <string_view>
@@ -214,9 +215,9 @@ inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
   std::vector<int> held = {-1};
   if (w.costs.stages.back().teacher_output_memory > 0.0) {
     // Holding H + 1 batches of teacher outputs: H = 0 stays within gpipe's memory; more only
-    // under an explicit cap, up to how far the teacher can run ahead.
+    // under an explicit cap, up to how far the teacher can run ahead (δ or the look-ahead).
     const int ahead = w.momentum() ? w.staleness : w.teacher_lookahead;
-    const int most = w.memory_cap > 0.0 ? std::max(0, ahead - 1) : 0;
+    const int most = w.memory_cap > 0.0 ? ahead : 0;
     held.clear();
     for (int h = 0; h <= most; ++h) held.push_back(h);
   }
