@@ -5,7 +5,8 @@
 //
 //   bench_mpi in-process [batches]                  one process, in-process transport
 //   mpirun -np 2 bench_mpi mpi [batches]            one rank per stage, MPI transport
-#include <tspipe/cpu/backend.hpp>
+#include "../../test/runtime/common.hpp"  // the MLP blocks the runtime tests build
+
 #include <tspipe/runtime/mpi.hpp>
 
 #include <chrono>
@@ -13,7 +14,8 @@
 #include <cstdlib>
 #include <string>
 
-using B = tspipe::cpu::Backend;
+using test::B;
+using test::mlp;
 using tspipe::nn::Tensor;
 namespace mpi = tspipe::runtime::mpi;
 
@@ -21,18 +23,6 @@ namespace {
 
 constexpr int kHidden = 512, kClasses = 64, kMicroBatches = 4;
 constexpr long kBatch = 128;
-
-std::vector<tspipe::nn::LayerPtr<B>> mlp(const std::vector<int64_t>& widths, uint64_t seed, const std::string& prefix) {
-  std::vector<tspipe::nn::LayerPtr<B>> blocks;
-  for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
-    const std::string name = prefix + std::to_string(i);
-    auto block = std::make_unique<tspipe::nn::Sequential<B>>();
-    block->add(name, B::linear(widths[i], widths[i + 1], true, seed + i, name));
-    if (i + 2 < widths.size()) block->add(name + "_act", B::relu());
-    blocks.push_back(std::move(block));
-  }
-  return blocks;
-}
 
 tspipe::PipelineOptions options(int batches) {
   tspipe::PipelineOptions o;
