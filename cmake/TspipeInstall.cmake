@@ -7,8 +7,15 @@ include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/tspipe DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 set(_tspipe_export_targets tspipe tspipe_data tspipe_nn)
-if(TARGET tspipe_cpu)
-  list(APPEND _tspipe_export_targets tspipe_cpu)
+foreach(optional tspipe_cpu tspipe_mpi)
+  if(TARGET ${optional})
+    list(APPEND _tspipe_export_targets ${optional})
+  endif()
+endforeach()
+if(TARGET tspipe_mpi)
+  set(TSPIPE_EXPORTS_MPI ON)
+else()
+  set(TSPIPE_EXPORTS_MPI OFF)
 endif()
 install(TARGETS ${_tspipe_export_targets} EXPORT tspipeTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -180,6 +180,14 @@ class Pipeline {
   /// The cost model of this pipeline from the profiled per-block costs (seconds per whole batch
   /// of one view), for the simulator's prediction.
   schedule::CostModel profiled_costs() const { return profiled_costs_; }
+  /// Replaces the cost model, e.g. with rank 0's profile, so that every process of an MPI launch
+  /// plans the same cost-aware schedule (each would otherwise plan with its own timings).
+  void set_profiled_costs(const schedule::CostModel& costs) {
+    if (static_cast<int>(costs.stages.size()) != stages())
+      throw Error("Pipeline::set_profiled_costs: " + std::to_string(costs.stages.size()) + " stages, the pipeline has " +
+                  std::to_string(stages()));
+    profiled_costs_ = costs;
+  }
 
   /// The workload of a segment of `batches` batches starting at global batch `first`.
   schedule::Workload workload(int batches, long first = 0) const {
