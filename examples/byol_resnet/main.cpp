@@ -24,14 +24,7 @@ struct ByolOptions {
 /// Backbone + projector (+ predictor when `with_predictor`): the same seed gives the teacher the
 /// student's initial weights and names.
 Blocks byol_network(const ByolOptions& b, double width, std::uint64_t seed, bool with_predictor, int* backbone_blocks) {
-  nn::models::ResNetConfig c;
-  c.depth = b.depth;
-  c.width = width;
-  c.stem = nn::models::Stem::small_image;
-  c.in_channels = 1;
-  c.num_classes = 0;
-  c.seed = seed;
-  Blocks blocks = nn::models::resnet<B>(c);
+  Blocks blocks = fashion_resnet(b.depth, width, 0, seed);
   *backbone_blocks = static_cast<int>(blocks.size());
   const int64_t features = nn::models::detail::scaled_channels(512, width) * (nn::models::resnet_layout(b.depth).bottleneck ? 4 : 1);
   blocks.push_back(nn::models::mlp_head<B>({"projector", features, b.hidden_dim, b.projection_dim, 2, seed + 1}));

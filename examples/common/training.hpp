@@ -15,6 +15,7 @@
 #include <tspipe/cpu/backend.hpp>
 #include <tspipe/data/augment.hpp>
 #include <tspipe/data/dataset.hpp>
+#include <tspipe/nn/models/resnet.hpp>
 #include <tspipe/pipeline.hpp>
 
 #include <functional>
@@ -29,6 +30,19 @@ namespace tspipe::examples {
 using B = cpu::Backend;
 using Blocks = std::vector<nn::LayerPtr<B>>;
 using TrainingPipeline = Pipeline<B>;
+
+/// A ResNet for 28×28 grey images: small-image stem (3×3, stride 1), one input channel;
+/// num_classes 0 ends at the pooled features (a backbone).
+inline Blocks fashion_resnet(int depth, double width, int64_t num_classes, std::uint64_t seed) {
+  nn::models::ResNetConfig c;
+  c.depth = depth;
+  c.width = width;
+  c.stem = nn::models::Stem::small_image;
+  c.in_channels = 1;
+  c.num_classes = num_classes;
+  c.seed = seed;
+  return nn::models::resnet<B>(c);
+}
 
 /// Fashion-MNIST (or --data) cut to --train-subset / --test-subset.
 struct Datasets {

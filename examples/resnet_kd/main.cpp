@@ -28,16 +28,7 @@ struct KdOptions {
   double temperature = 4.0, kd_weight = 0.1;
 };
 
-Blocks build_resnet(int depth, double width, std::uint64_t seed) {
-  nn::models::ResNetConfig c;
-  c.depth = depth;
-  c.width = width;
-  c.stem = nn::models::Stem::small_image;
-  c.in_channels = 1;
-  c.num_classes = 10;
-  c.seed = seed;
-  return nn::models::resnet<B>(c);
-}
+Blocks build_resnet(int depth, double width, std::uint64_t seed) { return fashion_resnet(depth, width, 10, seed); }
 
 PhaseSpec supervised_phase(const std::string& name, Blocks model, const CommonOptions& o, const std::string& optimizer, int epochs) {
   PhaseSpec spec;
