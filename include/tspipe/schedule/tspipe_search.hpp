@@ -27,6 +27,7 @@
 #include <tspipe/sim/simulator.hpp>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -90,13 +91,16 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
     });
   }
 
-  // When every dependency of `a` has finished: the time its inputs are usable; else kUnknown.
-  const auto ready_time = [&](const Action& a) {
+  // When every dependency of `a` has finished: the time its inputs are usable; else kUnknown,
+  // and `blocker` names the first unfinished producer.
+  const auto ready_time = [&](const Action& a, std::size_t& blocker) {
     double ready = 0.0;
     for_each_dependency(w, a, [&](const Action& producer, DependencyKind) {
-      const double f = finish[index.index_unchecked(producer)];
+      const std::size_t p = index.index_unchecked(producer);
+      const double f = finish[p];
       if (f < 0.0) {
         ready = kUnknown;
+        blocker = p;
         return false;
       }
       const bool crosses = device_of(w, producer) != device_of(w, a);
@@ -105,6 +109,22 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
       return true;
     });
     return ready;
+  };
+  // A device asks for the same heads again on every wake-up (queue 0 student, 1 weight gradients,
+  // 2 teacher). Once known, a ready time never changes; while unknown, nothing changes until the
+  // producer that blocked it finishes. Both are remembered until the head moves.
+  struct Head {
+    std::size_t position = std::numeric_limits<std::size_t>::max();
+    double ready = kUnknown;
+    std::size_t blocker = 0;
+  };
+  std::vector<std::array<Head, 3>> heads(D);
+  const auto head_ready = [&](std::size_t j, int queue, std::size_t position, const Action& a) {
+    Head& head = heads[j][static_cast<std::size_t>(queue)];
+    if (head.position == position && (head.ready < kUnknown || finish[head.blocker] < 0.0)) return head.ready;
+    head.position = position;
+    head.ready = ready_time(a, head.blocker);
+    return head.ready;
   };
   // The last stage holds teacher outputs until LOSS; with H set, batch b's may only be produced
   // once LOSS(b − 1 − H) has freed an older batch's (so at most H + 1 batches' are held).
@@ -117,6 +137,7 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
   Schedule schedule;
   schedule.generator = "tspipe";
   schedule.devices.resize(D);
+  for (std::size_t j = 0; j < D; ++j) schedule.devices[j].reserve(student[j].size() + weights[j].size() + teacher[j].size());
   std::vector<std::size_t> next_student(D, 0), next_weight(D, 0), next_teacher(D, 0);
   std::vector<double> now(D, 0.0);
   std::vector<unsigned> generation(D, 0);
@@ -149,7 +170,8 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
     if (gen != generation[j]) continue;
     now[j] = std::max(now[j], t);
     const bool student_left = next_student[j] < student[j].size();
-    const double student_ready = student_left ? ready_time(student[j][next_student[j]]) : kUnknown;
+    const double student_ready =
+        student_left ? head_ready(j, 0, next_student[j], student[j][next_student[j]]) : kUnknown;
     if (student_ready <= now[j]) {
       commit(j, student[j][next_student[j]++], now[j]);
       continue;
@@ -166,7 +188,7 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
       const Action& a = queue[next];
       if (filler == 1 && !w.momentum() && a.batch > current_batch + w.teacher_lookahead) continue;
       if (filler == 1 && !teacher_memory_allows(a)) continue;
-      const double ready = ready_time(a);
+      const double ready = head_ready(j, 1 + filler, next, a);
       if (ready > now[j]) {
         wake = std::min(wake, ready);
       } else if (student_ready == kUnknown ||
