@@ -61,6 +61,11 @@ struct PipelineOptions {
   std::vector<int> student_cuts;
   double memory_cap_bytes = 0.0;  ///< per device, for the automatic partition; 0 = none
 
+  /// Let the `tspipe` schedule choose the number of micro-batches (up to the batch size) and the
+  /// backward split (full or BI/BW) from the profiled costs; micro_batches is then its start.
+  bool choose_micro_batches = false;
+  bool choose_split = false;
+
   int segment_batches = 8;  ///< batches per generated schedule (a drain between segments)
   int frozen_lookahead = 1; ///< batches a frozen teacher's forwards may run ahead
   std::chrono::milliseconds watchdog{60000};  ///< a worker waiting longer reports what it waits on
@@ -202,6 +207,9 @@ class Pipeline {
     w.teacher_lookahead = options_.frozen_lookahead;
     w.split = options_.split;
     w.costs = profiled_costs_;
+    w.choose_micro_batches = options_.choose_micro_batches;
+    w.choose_split = options_.choose_split;
+    w.max_micro_batches = static_cast<int>(std::min<long>(options_.batch_size, 8L * stages()));
     return w;
   }
 
@@ -521,8 +529,8 @@ class Pipeline {
     return std::chrono::duration<double>(t - started_).count();
   }
 
-  Tensor input_slice(const FedBatch& batch, int view, int micro_batch) const {
-    const auto [begin, count] = runtime::micro_batch_rows(options_.batch_size, options_.micro_batches, micro_batch);
+  Tensor input_slice(const FedBatch& batch, int view, int micro_batch, int micro_batches) const {
+    const auto [begin, count] = runtime::micro_batch_rows(options_.batch_size, micro_batches, micro_batch);
     return Ops::slice_rows(batch.views[static_cast<std::size_t>(view)], begin, count);
   }
 
@@ -545,7 +553,7 @@ class Pipeline {
     const runtime::SliceKey key{g, a.view, halves && schedule::is_student_backward(a.kind) ? a.micro_batch / 2 : a.micro_batch};
     switch (a.kind) {
       case ActionKind::TeacherForward: {
-        Tensor x = s == 0 ? input_slice(batch, a.view, a.micro_batch) : receive(transport, s, a.kind, key);
+        Tensor x = s == 0 ? input_slice(batch, a.view, a.micro_batch, w.micro_batches) : receive(transport, s, a.kind, key);
         st.versions.activate(options_.teacher.version_read(g), st.teacher_values);
         Tensor y = st.teacher.infer(x);
         if (s < last) send(transport, s + 1, a.kind, key, std::move(y));
@@ -553,7 +561,7 @@ class Pipeline {
         return;
       }
       case ActionKind::StudentForward: {
-        Tensor x = s == 0 ? input_slice(batch, a.view, a.micro_batch) : receive(transport, s, a.kind, key);
+        Tensor x = s == 0 ? input_slice(batch, a.view, a.micro_batch, w.micro_batches) : receive(transport, s, a.kind, key);
         auto [y, ctx] = st.student.forward(x);
         st.contexts[key] = std::move(ctx);
         if (s < last) send(transport, s + 1, a.kind, key, std::move(y));
@@ -561,7 +569,7 @@ class Pipeline {
         return;
       }
       case ActionKind::Loss:
-        compute_loss(st, g, batch);
+        compute_loss(st, g, batch, w.micro_batches);
         return;
       case ActionKind::StudentBackward:
       case ActionKind::BackwardInput: {
@@ -611,8 +619,8 @@ class Pipeline {
     return t;
   }
 
-  void compute_loss(runtime::Stage<B>& st, long g, const FedBatch& batch) {
-    const int V = options_.views, M = options_.micro_batches;
+  void compute_loss(runtime::Stage<B>& st, long g, const FedBatch& batch, int M) {
+    const int V = options_.views;
     std::vector<Tensor> student(static_cast<std::size_t>(V)), teacher(static_cast<std::size_t>(V));
     nn::LossInput input;
     for (int v = 0; v < V; ++v) {
@@ -681,6 +689,10 @@ class Pipeline {
       }
     const double modelled = sim::serial_time_per_batch(generated.workload) * static_cast<double>(measured_batches_);
     if (actions) timing_.mean_action_overhead = std::max(0.0, busy - modelled) / static_cast<double>(actions);
+    // Calibrate the cost model with what an action really costs beyond its profiled compute, so
+    // a schedule that chooses M does not pick more micro-batches than pay off. Not under a
+    // distributed launch, where every process must keep planning with the same costs.
+    if (!distribution_.transport) profiled_costs_.per_action_overhead = timing_.mean_action_overhead;
   }
 
   PipelineOptions options_;

@@ -84,12 +84,15 @@ TEST_CASE("KD exactness: every generator, S = 1…4, M ∈ {1, 2, 4} equals sing
   CHECK(runs == 4 + 12 + 12 + 3 + 12);  // sequential, gpipe, 1f1b, tspipe-paper (S = 2…4), tspipe
 }
 
-TEST_CASE("KD exactness holds under the BI/BW split and automatic partitioning") {
+TEST_CASE("KD exactness holds under the BI/BW split, automatic partitioning, and tspipe choosing M and split") {
+  for (bool choose : {false, true}) {
+  INFO("choose M and split: ", choose);
   const auto loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>();
   ReferenceTrainer ref{as_model(mlp(teacher_widths(), 1, "t")), as_model(mlp(student_widths(), 2)), loss, sgd()(), {}};
   ref.teacher.set_training(false);
   PipelineOptions o = kd_options(3, 4, "tspipe");
   o.split = tspipe::schedule::BackwardSplit::input_weight;
+  o.choose_micro_batches = o.choose_split = choose;
   o.teacher_cuts.clear();
   o.student_cuts.clear();
   Pipeline<B> pipeline(mlp(teacher_widths(), 1, "t"), mlp(student_widths(), 2), loss, sgd(), o);
@@ -101,6 +104,7 @@ TEST_CASE("KD exactness holds under the BI/BW split and automatic partitioning")
   }
   pipeline.flush();
   CHECK(max_relative_difference(values_of(pipeline.student_parameters()), values_of(ref.student.parameters())) < 1e-5);
+  }
 }
 
 TEST_CASE("SSL staleness: δ = 1 reads ξ_{b−1} of an independent EMA trajectory; δ = 0 is sequential training") {
