@@ -94,6 +94,67 @@ TEST_CASE("Conv2d: hand-computed 3x3 box filter with zero padding") {
   CHECK(y[4] == 9.0f);  // centre sees 9
 }
 
+// The convolution runs one GEMM per group of images (several images' columns side by side,
+// scattered back to NCHW), one per image straight into the output when an image has enough
+// pixels, and uses the image itself as the column matrix for a 1×1 stride-1 convolution then.
+// Each case below takes a different one of those paths (and a last, partial group), on one and
+// on two threads; all must equal a direct convolution summed in double.
+TEST_CASE("Conv2d: grouped, per-image and pointwise lowerings equal a direct convolution") {
+  struct Case {
+    int64_t in, out, kernel, stride, padding, size, batch;
+  };
+  const int threads = B::threads();
+  for (int t : {1, 2}) {
+    B::set_threads(t);
+    for (const Case& c : {Case{3, 4, 3, 1, 1, 8, 5}, Case{3, 4, 1, 2, 0, 8, 5}, Case{2, 3, 1, 1, 0, 50, 3},
+                          Case{4, 5, 3, 2, 1, 50, 3}, Case{4, 5, 3, 1, 1, 46, 2}, Case{3, 4, 3, 1, 1, 4, 130},
+                          Case{16, 8, 3, 1, 1, 2, 4}}) {
+      CAPTURE(t);
+      CAPTURE(c.kernel);
+      CAPTURE(c.size);
+      CAPTURE(c.batch);
+      Conv2d conv(nn::Conv2dOptions{c.in, c.out, c.kernel, c.stride, c.padding, 1, true}, 7);
+      const Tensor x = Tensor::randn({c.batch, c.in, c.size, c.size}, 3);
+      auto [y, ctx] = conv.forward(x);
+      const Tensor dy = Tensor::randn(y.shape(), 4);
+      const Tensor dx = conv.backward(ctx, dy);
+      const int64_t o_size = (c.size + 2 * c.padding - c.kernel) / c.stride + 1;
+      std::vector<double> ry(static_cast<size_t>(y.numel())), rdx(static_cast<size_t>(x.numel())),
+          rdw(static_cast<size_t>(conv.weight.numel())), rdb(static_cast<size_t>(c.out));
+      for (int64_t n = 0; n < c.batch; ++n)
+        for (int64_t o = 0; o < c.out; ++o)
+          for (int64_t i = 0; i < o_size; ++i)
+            for (int64_t j = 0; j < o_size; ++j) {
+              const int64_t yi = ((n * c.out + o) * o_size + i) * o_size + j;
+              double acc = conv.bias[o];
+              for (int64_t ch = 0; ch < c.in; ++ch)
+                for (int64_t a = 0; a < c.kernel; ++a)
+                  for (int64_t b = 0; b < c.kernel; ++b) {
+                    const int64_t ih = i * c.stride - c.padding + a, iw = j * c.stride - c.padding + b;
+                    if (ih < 0 || iw < 0 || ih >= c.size || iw >= c.size) continue;
+                    const int64_t xi = ((n * c.in + ch) * c.size + ih) * c.size + iw;
+                    const int64_t wi = ((o * c.in + ch) * c.kernel + a) * c.kernel + b;
+                    acc += static_cast<double>(x[xi]) * conv.weight[wi];
+                    rdx[static_cast<size_t>(xi)] += static_cast<double>(conv.weight[wi]) * dy[yi];
+                    rdw[static_cast<size_t>(wi)] += static_cast<double>(x[xi]) * dy[yi];
+                  }
+              ry[static_cast<size_t>(yi)] = acc;
+              rdb[static_cast<size_t>(o)] += dy[yi];
+            }
+      auto max_error = [](const Tensor& ours, const std::vector<double>& ref) {
+        double e = 0.0;
+        for (int64_t i = 0; i < ours.numel(); ++i) e = std::max(e, std::abs(ours[i] - ref[static_cast<size_t>(i)]));
+        return e;
+      };
+      CHECK(max_error(y, ry) < 1e-5);
+      CHECK(max_error(dx, rdx) < 1e-5);
+      CHECK(max_error(conv.weight_grad, rdw) < 1e-3);  // sums over up to 130·16 products
+      CHECK(max_error(conv.bias_grad, rdb) < 1e-3);
+    }
+  }
+  B::set_threads(threads);
+}
+
 TEST_CASE("Conv2d: split backward equals the full backward") {
   Conv2d conv(nn::Conv2dOptions{2, 3, 3, 2, 1, 1, true}, 9, "conv");
   const Tensor x = Tensor::randn({2, 2, 6, 6}, 1);

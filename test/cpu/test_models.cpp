@@ -107,13 +107,17 @@ TEST_CASE("parameter names are unique and follow torchvision / timm") {
 // is compared with PyTorch in cpu_torch_compare.
 // Training-mode BatchNorm over a handful of values per channel is strongly curved, so the
 // central-difference step there is 1e-4 (its O(ε²) error then stays below float32's resolution).
-TEST_CASE("whole small ResNets (training mode): finite-difference gradients, basic and bottleneck") {
+// The bottleneck network is not checked this way in training mode: through 50 layers of
+// training-mode BatchNorm over 16 values per channel the float32 forward is too noisy for a
+// central difference at any step (1e-4, 3e-4, 1e-3; batch 8; 32×32 inputs): for input seeds
+// 12…19 the numeric side missed the analytic one by up to 18% for 7 of the 8 seeds, whether the
+// convolutions ran as one GEMM per image or one per group of images. Its training-mode
+// gradients are compared exactly (against float64 PyTorch) in cpu_torch_compare, and in eval
+// mode below.
+TEST_CASE("whole small ResNet (training mode): finite-difference gradients, basic blocks") {
   auto basic = chain(resnet<B>(ResNetConfig{.depth = 18, .width = 0.125, .stem = Stem::small_image, .num_classes = 10,
                                             .seed = 1, .activation = ResNetActivation::gelu}));
   check_gradients(basic, Tensor::randn({4, 3, 16, 16}, 11), 1e-4, 2e-2);
-  auto bottleneck = chain(resnet<B>(ResNetConfig{.depth = 50, .width = 0.0625, .stem = Stem::small_image,
-                                                 .num_classes = 5, .seed = 2, .activation = ResNetActivation::gelu}));
-  check_gradients(bottleneck, Tensor::randn({4, 3, 16, 16}, 12), 1e-4, 3e-2);
 }
 
 // (The ImageNet stem's max-pool has kinks — window maxima swap under any step — so that stem is

@@ -123,12 +123,18 @@ TEST_CASE("small ResNets and a small ViT agree with PyTorch") {
         ResNetConfig{.depth = 18, .width = 0.25, .stem = Stem::small_image, .num_classes = 10, .seed = 1}));
     compare_with_torch(m, Tensor::randn({4, 3, 16, 16}, 2), "model=resnet depth=18 stem=small");
   }
-  SUBCASE("ResNet-50 (bottleneck), ImageNet stem") {
-    auto m = nn::Sequential<B>(resnet<B>(
-        ResNetConfig{.depth = 50, .width = 0.25, .stem = Stem::imagenet, .num_classes = 7, .seed = 3}));
-    // 50 layers of training-mode BatchNorm over 16 values per channel in layer4: BN-bias
-    // gradients (cancelling channel sums) land at ~1.0e-4 from float32 rounding alone.
-    compare_with_torch(m, Tensor::randn({4, 3, 64, 64}, 4), "model=resnet depth=50 stem=imagenet", 2e-4);
+  SUBCASE("ResNet-50 (bottleneck), ImageNet stem, GELU") {
+    // GELU, not ReLU: through 50 layers of training-mode BatchNorm over 16 values per channel
+    // (layer4), a ReLU whose input lies within float32 rounding of 0 switches its gradient on
+    // or off, and one such switch moves every gradient below it by 1e-3 to 5e-2 relative. With
+    // ReLU this case passed only for lucky seeds (input seeds 5, 6, 7, 9 failed with either
+    // GEMM blocking of the convolutions); with GELU the comparison measures rounding, not luck.
+    // ReLU itself is compared in the ResNet-18 case above.
+    auto m = nn::Sequential<B>(resnet<B>(ResNetConfig{.depth = 50, .width = 0.25, .stem = Stem::imagenet,
+                                                      .num_classes = 7, .seed = 3,
+                                                      .activation = ResNetActivation::gelu}));
+    // BN-bias gradients (cancelling channel sums) land at ~1.0e-4 from float32 rounding alone.
+    compare_with_torch(m, Tensor::randn({4, 3, 64, 64}, 4), "model=resnet depth=50 stem=imagenet act=gelu", 2e-4);
   }
   SUBCASE("ViT") {
     auto m = nn::Sequential<B>(vit<B>(ViTConfig{.image_size = 16, .patch = 4, .in_channels = 3, .dim = 32, .depth = 2,

@@ -43,6 +43,8 @@ def write_tensors(path, tensors):
 def resnet(p, x, cfg):
     depth, stem = int(cfg["depth"]), cfg["stem"]
     bottleneck = depth >= 50
+    # act=gelu: the smooth variant (see test_torch_compare.cpp for why the ResNet-50 case uses it)
+    act = F.gelu if cfg.get("act", "relu") == "gelu" else F.relu
     layout = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3]}[depth]
 
     def bn(name, h):
@@ -50,24 +52,24 @@ def resnet(p, x, cfg):
                             p[name + ".bias"], training=True, momentum=0.1, eps=1e-5)
 
     if stem == "imagenet":
-        h = F.relu(bn("bn1", F.conv2d(x, p["conv1.weight"], stride=2, padding=3)))
+        h = act(bn("bn1", F.conv2d(x, p["conv1.weight"], stride=2, padding=3)))
         h = F.max_pool2d(h, 3, 2, 1)
     else:
-        h = F.relu(bn("bn1", F.conv2d(x, p["conv1.weight"], stride=1, padding=1)))
+        h = act(bn("bn1", F.conv2d(x, p["conv1.weight"], stride=1, padding=1)))
     for stage, blocks in enumerate(layout):
         for i in range(blocks):
             n = "layer%d.%d" % (stage + 1, i)
             s = 2 if stage > 0 and i == 0 else 1
             if bottleneck:
-                y = F.relu(bn(n + ".bn1", F.conv2d(h, p[n + ".conv1.weight"])))
-                y = F.relu(bn(n + ".bn2", F.conv2d(y, p[n + ".conv2.weight"], stride=s, padding=1)))
+                y = act(bn(n + ".bn1", F.conv2d(h, p[n + ".conv1.weight"])))
+                y = act(bn(n + ".bn2", F.conv2d(y, p[n + ".conv2.weight"], stride=s, padding=1)))
                 y = bn(n + ".bn3", F.conv2d(y, p[n + ".conv3.weight"]))
             else:
-                y = F.relu(bn(n + ".bn1", F.conv2d(h, p[n + ".conv1.weight"], stride=s, padding=1)))
+                y = act(bn(n + ".bn1", F.conv2d(h, p[n + ".conv1.weight"], stride=s, padding=1)))
                 y = bn(n + ".bn2", F.conv2d(y, p[n + ".conv2.weight"], padding=1))
             if n + ".downsample.0.weight" in p:
                 h = bn(n + ".downsample.1", F.conv2d(h, p[n + ".downsample.0.weight"], stride=s))
-            h = F.relu(y + h)
+            h = act(y + h)
     h = h.mean(dim=(2, 3))
     return F.linear(h, p["fc.weight"], p["fc.bias"])
 

@@ -1,7 +1,16 @@
 #pragma once
-// Conv2d on NCHW: im2col of each image, then one GEMM  y_n[out, OH·OW] = W[out, C·k·k] · col_n.
-// 1×1 convolutions with stride 1 and no padding skip im2col (the image already is col).
-// The backward recomputes im2col instead of saving it (saving would cost k² × the input memory).
+// Conv2d on NCHW as GEMMs over groups of images: the columns of nb images sit side by side in
+// one matrix col [C·k·k, nb·OH·OW], and one GEMM  Y[out, nb·OH·OW] = W[out, C·k·k] · col  covers
+// them all. Per-image GEMMs are slow where OH·OW is small (ResNet's last stages: 16 or 64
+// pixels), because OpenBLAS packs the whole weight matrix again for every GEMM; nb is chosen so
+// that a GEMM spans about kTargetColumns pixels, bounded by the column matrix's size.
+// With nb = 1 the GEMM writes straight into the output; otherwise the result is scattered back
+// to NCHW (a copy as big as the output, small beside the GEMM).
+// 1×1 convolutions with stride 1 and no padding use the image itself as col when nb = 1.
+// Backward: dcol = Wᵀ·dY then col2im gives dx; dW += dY·colᵀ. The backward recomputes im2col
+// instead of saving it (saving would cost k² × the input memory in every pipelined context).
+// Column matrices live in per-thread scratch (workspace.hpp); the im2col, col2im and copy loops
+// run on the backend's threads (parallel.hpp).
 #include <tspipe/cpu/backend.hpp>
 #include <tspipe/kernels/im2col.hpp>
 
@@ -28,6 +37,10 @@ class Conv2d final : public Layer {
   kernels::ConvGeometry geometry(const Tensor& x) const;  // checks x
   nn::Shape output_shape(const Tensor& x, const kernels::ConvGeometry& g) const;
   bool is_pointwise() const noexcept;  // 1×1, stride 1, no padding: col = image
+  struct Lowering;
+  Lowering lowering(const Tensor& x) const;  // checks x
+  /// The backward over all chunks: dx (when non-null, allocated here) and/or weight gradients.
+  void backward_chunks(const Tensor& x, const Tensor& dy, Tensor* dx, bool weights);
   nn::Conv2dOptions opt_;
   std::string label_;
 };
