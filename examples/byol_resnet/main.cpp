@@ -55,6 +55,11 @@ int run(int argc, char** argv) {
     throw UsageError("--projection-dim/--hidden-dim " + std::to_string(b.projection_dim) + "/" + std::to_string(b.hidden_dim) +
                      ": must be positive");
   auto make_optimizer = optimizer_factory(b.optimizer, o);
+  try {
+    nn::models::resnet_layout(b.depth);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--depth: ") + e.what());
+  }
 
   const Datasets data = load_datasets(o);
   std::printf("byol_resnet: backend %s, %d train / %d test images, ResNet-%d×%.3g, δ = %d, K = %d, τ₀ = %.4g, %d stages, "
