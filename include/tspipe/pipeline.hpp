@@ -31,6 +31,7 @@
 #include <tspipe/update/teacher_policy.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -284,6 +285,19 @@ class Pipeline {
     const auto where = "checkpoint '" + path.string() + "': ";
     if (!content.metadata.count("format") || content.metadata.at("format") != "tspipe-checkpoint-1")
       throw Error(where + "not a tspipe checkpoint (metadata 'format' missing or unknown)");
+    // Numbers in the metadata and tensor names, each failure naming the field.
+    const auto number = [&](const std::string& text, const std::string& field) {
+      long value = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value < 0)
+        throw Error(where + field + " '" + text + "' is not a non-negative integer");
+      return value;
+    };
+    const auto metadata = [&](const std::string& key) -> const std::string& {
+      const auto it = content.metadata.find(key);
+      if (it == content.metadata.end()) throw Error(where + "metadata '" + key + "' is missing");
+      return it->second;
+    };
     const auto take = [&](const std::string& name, Tensor& into) {
       const auto it = content.tensors.find(name);
       if (it == content.tensors.end()) throw Error(where + "has no tensor '" + name + "'");
@@ -301,13 +315,14 @@ class Pipeline {
       for (auto& p : s->teacher.parameters()) take("teacher." + p.name, *p.value);
       for (auto& b : s->teacher.buffers()) take("teacher." + b.name, *b.value);
       const std::string active_key = "teacher_active." + std::to_string(s->index);
-      const long active = content.metadata.count(active_key) ? std::stol(content.metadata.at(active_key)) : 0;
+      const long active = number(metadata(active_key), "metadata " + active_key);
       std::map<long, runtime::VersionStore::Values> saved;
       const std::string prefix = "teacher@";
       for (const auto& [name, stored] : content.tensors) {
         if (name.rfind(prefix, 0) != 0) continue;
         const auto dot = name.find('.');
-        const long version = std::stol(name.substr(prefix.size(), dot - prefix.size()));
+        if (dot == std::string::npos) throw Error(where + "tensor name '" + name + "' lacks the parameter after the version");
+        const long version = number(name.substr(prefix.size(), dot - prefix.size()), "teacher version in '" + name + "'");
         const std::string param = name.substr(dot + 1);
         for (std::size_t i = 0; i < s->teacher_slots.size(); ++i)
           if (s->teacher_slots[i].name == param) {
@@ -326,8 +341,14 @@ class Pipeline {
         }
       s->optimizer->import_state(std::move(state));
     }
-    next_batch_ = done_batches_ = std::stol(content.metadata.at("step"));
-    learning_rate_ = std::stod(content.metadata.at("learning_rate"));
+    const long step = number(metadata("step"), "metadata step");
+    double learning_rate = 0.0;
+    const std::string& lr_text = metadata("learning_rate");
+    const auto [lr_end, lr_ec] = std::from_chars(lr_text.data(), lr_text.data() + lr_text.size(), learning_rate);
+    if (lr_ec != std::errc{} || lr_end != lr_text.data() + lr_text.size() || !(learning_rate >= 0.0))
+      throw Error(where + "metadata learning_rate '" + lr_text + "' is not a non-negative number");
+    next_batch_ = done_batches_ = step;
+    learning_rate_ = learning_rate;
   }
 
   /// Predicted (simulator, profiled costs) against measured time per batch over the segments run

@@ -288,6 +288,18 @@ TEST_CASE("checkpoint: missing or foreign files are clear errors") {
   content.tensors["x"] = tspipe::nn::StoredTensor::from_f32({1}, std::vector<float>{1.0f});
   tspipe::nn::save_safetensors(foreign, content);
   CHECK_THROWS_WITH_AS(pipeline.load(foreign), doctest::Contains("not a tspipe checkpoint"), tspipe::Error);
+
+  // A real checkpoint with damaged metadata: the field is named.
+  const auto damaged = scratch("damaged.safetensors");
+  pipeline.save(damaged);
+  auto saved = tspipe::nn::load_safetensors(damaged);
+  saved.metadata["step"] = "four";
+  tspipe::nn::save_safetensors(damaged, saved);
+  CHECK_THROWS_WITH_AS(pipeline.load(damaged), doctest::Contains("metadata step 'four' is not a non-negative integer"), tspipe::Error);
+  saved.metadata.erase("teacher_active.1");
+  saved.metadata["step"] = "0";
+  tspipe::nn::save_safetensors(damaged, saved);
+  CHECK_THROWS_WITH_AS(pipeline.load(damaged), doctest::Contains("metadata 'teacher_active.1' is missing"), tspipe::Error);
 }
 
 TEST_CASE("bad configuration is rejected with a message that names the problem") {
