@@ -1,5 +1,7 @@
 #include <tspipe/cpu/backend.hpp>
 
+#include <tspipe/cpu/parallel.hpp>
+
 #include <cblas.h>
 
 namespace tspipe::cpu {
@@ -11,7 +13,9 @@ Tensor Backend::add(const Tensor& a, const Tensor& b) {
   const float* pa = a.data();
   const float* pb = b.data();
   float* po = out.data();
-  for (int64_t i = 0, n = a.numel(); i < n; ++i) po[i] = pa[i] + pb[i];
+  parallel_for(a.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) po[i] = pa[i] + pb[i];
+  });
   return out;
 }
 

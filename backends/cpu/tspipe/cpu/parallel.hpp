@@ -15,6 +15,10 @@
 
 namespace tspipe::cpu {
 
+/// Elements of a cheap elementwise loop (a few flops each) below which waking a thread (some
+/// microseconds) costs more than it saves.
+inline constexpr int64_t kElementGrain = int64_t{1} << 15;
+
 namespace detail {
 /// Runs task(context, i) for i in [0, tasks), task 0 on the calling thread.
 void run_parallel(int tasks, void (*task)(void*, int), void* context);

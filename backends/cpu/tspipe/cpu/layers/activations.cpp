@@ -1,5 +1,6 @@
 #include <tspipe/cpu/layers/activations.hpp>
 
+#include <tspipe/cpu/parallel.hpp>
 #include <tspipe/kernels/activations.hpp>
 
 namespace tspipe::cpu {
@@ -10,10 +11,14 @@ Tensor Activation::infer(const Tensor& x) {
   const float* in = x.data();
   float* out = y.data();
   const int64_t n = x.numel();
-  if (f_ == Function::relu)
-    for (int64_t i = 0; i < n; ++i) out[i] = kernels::relu(in[i]);
-  else
-    for (int64_t i = 0; i < n; ++i) out[i] = kernels::gelu(in[i]);
+  const bool relu = f_ == Function::relu;
+  // GELU's erf costs ~20× a ReLU, so it is worth splitting at smaller sizes.
+  parallel_for(n, relu ? kElementGrain : kElementGrain / 16, [&](int64_t begin, int64_t end) {
+    if (relu)
+      for (int64_t i = begin; i < end; ++i) out[i] = kernels::relu(in[i]);
+    else
+      for (int64_t i = begin; i < end; ++i) out[i] = kernels::gelu(in[i]);
+  });
   return y;
 }
 
@@ -33,10 +38,13 @@ Tensor Activation::backward(Context& ctx, const Tensor& dy) {
   const float* g = dy.data();
   float* out = dx.data();
   const int64_t n = x.numel();
-  if (f_ == Function::relu)
-    for (int64_t i = 0; i < n; ++i) out[i] = kernels::relu_backward(in[i], g[i]);
-  else
-    for (int64_t i = 0; i < n; ++i) out[i] = kernels::gelu_backward(in[i], g[i]);
+  const bool relu = f_ == Function::relu;
+  parallel_for(n, relu ? kElementGrain : kElementGrain / 16, [&](int64_t begin, int64_t end) {
+    if (relu)
+      for (int64_t i = begin; i < end; ++i) out[i] = kernels::relu_backward(in[i], g[i]);
+    else
+      for (int64_t i = begin; i < end; ++i) out[i] = kernels::gelu_backward(in[i], g[i]);
+  });
   return dx;
 }
 

@@ -1,7 +1,9 @@
 #include <tspipe/cpu/layers/batchnorm.hpp>
 
+#include <tspipe/cpu/parallel.hpp>
 #include <tspipe/kernels/batchnorm.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 namespace tspipe::cpu {
@@ -38,21 +40,25 @@ Tensor BatchNorm::normalize(const Tensor& x, bool batch_stats, Tensor& stats, Te
                 nn::to_string(x.shape()));
   Tensor y(x.shape());
   stats = Tensor({2, channels_});
-  for (int64_t c = 0; c < channels_; ++c) {
-    float mean, var;
-    if (batch_stats) {
-      kernels::batchnorm_channel_moments(x.data(), n, channels_, inner, c, &mean, &var);
-      if (batch_var) (*batch_var)[c] = var;
-    } else {
-      mean = running_mean[c];
-      var = running_var[c];
+  // Channels are independent: each thread takes a range of them (whole channels, so every
+  // channel's sums run in the same order whatever the thread count).
+  parallel_for(channels_, std::max<int64_t>(1, kElementGrain / (n * inner)), [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      float mean, var;
+      if (batch_stats) {
+        kernels::batchnorm_channel_moments(x.data(), n, channels_, inner, c, &mean, &var);
+        if (batch_var) (*batch_var)[c] = var;
+      } else {
+        mean = running_mean[c];
+        var = running_var[c];
+      }
+      const float rstd = 1.0f / std::sqrt(var + eps_);
+      const float scale = weight[c] * rstd;
+      kernels::batchnorm_channel_apply(x.data(), y.data(), n, channels_, inner, c, scale, bias[c] - mean * scale);
+      stats[c] = mean;
+      stats[channels_ + c] = rstd;
     }
-    const float rstd = 1.0f / std::sqrt(var + eps_);
-    const float scale = weight[c] * rstd;
-    kernels::batchnorm_channel_apply(x.data(), y.data(), n, channels_, inner, c, scale, bias[c] - mean * scale);
-    stats[c] = mean;
-    stats[channels_ + c] = rstd;
-  }
+  });
   return y;
 }
 
@@ -87,10 +93,12 @@ Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
   detail::check_grad(who(), dy, x.shape());
   const int64_t n = x.size(0), inner = x.numel() / (n * channels_);
   Tensor dx(x.shape());
-  for (int64_t c = 0; c < channels_; ++c)
-    kernels::batchnorm_channel_backward(x.data(), dy.data(), dx.data(), n, channels_, inner, c, stats[c],
-                                        stats[channels_ + c], weight[c], batch_stats, &weight_grad[c],
-                                        &bias_grad[c]);
+  parallel_for(channels_, std::max<int64_t>(1, kElementGrain / (n * inner)), [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c)
+      kernels::batchnorm_channel_backward(x.data(), dy.data(), dx.data(), n, channels_, inner, c, stats[c],
+                                          stats[channels_ + c], weight[c], batch_stats, &weight_grad[c],
+                                          &bias_grad[c]);
+  });
   return dx;
 }
 

@@ -1,6 +1,9 @@
 #include <tspipe/cpu/layers/layernorm.hpp>
 
+#include <tspipe/cpu/parallel.hpp>
 #include <tspipe/kernels/layernorm.hpp>
+
+#include <algorithm>
 
 namespace tspipe::cpu {
 
@@ -22,10 +25,14 @@ Tensor LayerNorm::run(const Tensor& x, Tensor* stats) {
   const int n = static_cast<int>(features_);
   Tensor y(x.shape());
   if (stats) *stats = Tensor({rows, 2});
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::layernorm_row_forward(x.data() + r * features_, weight.data(), bias.data(), y.data() + r * features_, n,
-                                   eps_, stats ? stats->data() + 2 * r : nullptr,
-                                   stats ? stats->data() + 2 * r + 1 : nullptr);
+  // Rows are independent in the forward (the backward sums γ and β gradients over rows, so it
+  // stays on one thread to keep that sum's order fixed).
+  parallel_for(rows, std::max<int64_t>(1, kElementGrain / features_), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      kernels::layernorm_row_forward(x.data() + r * features_, weight.data(), bias.data(), y.data() + r * features_,
+                                     n, eps_, stats ? stats->data() + 2 * r : nullptr,
+                                     stats ? stats->data() + 2 * r + 1 : nullptr);
+  });
   return y;
 }
 
