@@ -2,7 +2,7 @@
 # Installs the Debian packages tspipe builds and runs with, only those that are missing.
 # Used by both quick-start commands so a fresh machine needs nothing else.
 set -euo pipefail
-packages=(cmake g++ make pkg-config doctest-dev libopenblas-dev zlib1g-dev nlohmann-json3-dev
+packages=(cmake g++ make ninja-build pkg-config doctest-dev libopenblas-dev zlib1g-dev nlohmann-json3-dev
           dataset-fashion-mnist libopenmpi-dev openmpi-bin)
 packages+=("$@")
 missing=()
