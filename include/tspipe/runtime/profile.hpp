@@ -48,60 +48,60 @@ double parameter_bytes(nn::Layer<B>& block) {
 }  // namespace detail
 
 /// Per-block costs of `blocks` on `sample` (one micro-batch): the teacher path (infer) and, for
-/// a student, forward and backward (from a constant gradient). Each of `repeats` timings keeps
-/// the fastest. Throws tspipe::Error naming the first block whose input shape does not fit.
+/// a student, forward and backward (from a constant gradient). The whole chain runs `repeats`
+/// times and each block keeps its fastest time: the first passes pay for cold caches and for the
+/// allocator growing its pools, which training in steady state does not. Throws tspipe::Error
+/// naming the first block whose input shape does not fit.
 template <class B>
 std::vector<partition::BlockCost> profile_blocks(std::vector<nn::LayerPtr<B>>& blocks, const typename B::Tensor& sample,
-                                                 bool student, int repeats = 2) {
+                                                 bool student, int repeats = 4) {
   using Tensor = typename B::Tensor;
   using Clock = std::chrono::steady_clock;
   const std::string which = student ? "student" : "teacher";
   const auto saved = detail::save_buffers<B>(blocks);
   std::vector<partition::BlockCost> out(blocks.size());
-  std::vector<nn::Context<B>> contexts(blocks.size());
-  std::vector<Tensor> outputs(blocks.size());
-  Tensor x = sample;
   for (std::size_t i = 0; i < blocks.size(); ++i) {
-    partition::BlockCost& cost = out[i];
-    cost.parameter_bytes = detail::parameter_bytes(*blocks[i]);
-    try {
-      cost.infer = cost.forward = 1e300;
-      for (int r = 0; r < repeats; ++r) {
-        auto t0 = Clock::now();
-        Tensor y = blocks[i]->infer(x);
-        auto t1 = Clock::now();
-        cost.infer = std::min(cost.infer, detail::seconds_between(t0, t1));
-        if (!student) {
-          outputs[i] = y;
-          continue;
-        }
-        t0 = Clock::now();
-        auto [fy, ctx] = blocks[i]->forward(x);
-        t1 = Clock::now();
-        cost.forward = std::min(cost.forward, detail::seconds_between(t0, t1));
-        outputs[i] = fy;
-        contexts[i] = std::move(ctx);
-      }
-      if (!student) cost.forward = 0.0;
-      if (student)
-        for (const Tensor& t : contexts[i].tensors) cost.activation_bytes += 4.0 * static_cast<double>(t.numel());
-    } catch (const std::exception& e) {
-      detail::restore_buffers<B>(blocks, saved);
-      throw Error(which + " block " + std::to_string(i) + " (" + blocks[i]->kind() + ") rejects " +
-                  (i == 0 ? std::string("the input ") : "the output of block " + std::to_string(i - 1) + " ") +
-                  TensorOps<Tensor>::shape(x) + ": " + e.what());
-    }
-    x = outputs[i];
+    out[i].parameter_bytes = detail::parameter_bytes(*blocks[i]);
+    out[i].infer = student ? 0.0 : 1e300;
+    out[i].forward = out[i].backward = student ? 1e300 : 0.0;
   }
-  if (student) {
+  for (int r = 0; r < std::max(1, repeats); ++r) {
+    std::vector<nn::Context<B>> contexts(blocks.size());
+    Tensor x = sample;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      partition::BlockCost& cost = out[i];
+      try {
+        const auto t0 = Clock::now();
+        Tensor y;
+        if (student) {
+          auto [fy, ctx] = blocks[i]->forward(x);
+          y = fy;
+          contexts[i] = std::move(ctx);
+          cost.forward = std::min(cost.forward, detail::seconds_between(t0, Clock::now()));
+          if (r == 0)
+            for (const Tensor& t : contexts[i].tensors) cost.activation_bytes += 4.0 * static_cast<double>(t.numel());
+        } else {
+          y = blocks[i]->infer(x);
+          cost.infer = std::min(cost.infer, detail::seconds_between(t0, Clock::now()));
+        }
+        x = y;
+      } catch (const std::exception& e) {
+        detail::restore_buffers<B>(blocks, saved);
+        throw Error(which + " block " + std::to_string(i) + " (" + blocks[i]->kind() + ") rejects " +
+                    (i == 0 ? std::string("the input ") : "the output of block " + std::to_string(i - 1) + " ") +
+                    TensorOps<Tensor>::shape(x) + ": " + e.what());
+      }
+    }
+    if (!student) continue;
     Tensor dy = TensorOps<Tensor>::filled_like(x, 1.0f / static_cast<float>(std::max<long>(1, TensorOps<Tensor>::rows(x))));
     for (std::size_t i = blocks.size(); i-- > 0;) {
       const auto t0 = Clock::now();
       dy = blocks[i]->backward(contexts[i], dy);
-      out[i].backward = detail::seconds_between(t0, Clock::now());
+      out[i].backward = std::min(out[i].backward, detail::seconds_between(t0, Clock::now()));
     }
-    for (auto& block : blocks) block->zero_grad();
   }
+  if (student)
+    for (auto& block : blocks) block->zero_grad();
   detail::restore_buffers<B>(blocks, saved);
   return out;
 }
