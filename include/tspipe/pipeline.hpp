@@ -410,9 +410,7 @@ class Pipeline {
                     const OptimizerFactory& make_optimizer) {
     const PipelineOptions& o = options_;
     // Profile on one micro-batch-sized synthetic input; this also checks that shapes chain.
-    const auto [first_row, rows] = runtime::micro_batch_rows(o.batch_size, o.micro_batches, 0);
-    (void)first_row;
-    nn::Shape sample_shape{rows};
+    nn::Shape sample_shape{runtime::micro_batch_rows(o.batch_size, o.micro_batches, 0).second};
     sample_shape.insert(sample_shape.end(), o.input_shape.begin(), o.input_shape.end());
     const Tensor sample = Tensor::randn(sample_shape, 0x5eed);
     const auto teacher_costs = runtime::profile_blocks<B>(teacher, sample, /*student=*/false);
