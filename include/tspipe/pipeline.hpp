@@ -14,13 +14,14 @@
 //
 // Execution: fed batches are run in segments of `segment_batches` batches. For each segment the
 // named generator produces every device's action list, the validator checks it, and one worker
-// thread per stage runs its list strictly in order, exchanging activations and gradients through
-// an in-process transport. Teacher versions, the optimizer state and the step count carry across
+// thread per stage runs its list (strictly in order, or dynamically: see runtime/dispatch.hpp),
+// exchanging activations and gradients through an in-process transport. Teacher versions, the optimizer state and the step count carry across
 // segments, so segmenting changes timing (a drain every segment), never results.
 #include <tspipe/nn/losses.hpp>
 #include <tspipe/nn/optim.hpp>
 #include <tspipe/nn/safetensors.hpp>
 #include <tspipe/partition/partitioner.hpp>
+#include <tspipe/runtime/dispatch.hpp>
 #include <tspipe/runtime/profile.hpp>
 #include <tspipe/runtime/stage.hpp>
 #include <tspipe/runtime/tensor_ops.hpp>
@@ -67,6 +68,11 @@ struct PipelineOptions {
   bool choose_micro_batches = false;
   bool choose_split = false;
 
+  /// How workers pick actions: their lists strictly in order (the default, what the simulator
+  /// predicts), or dynamically, the highest-priority ready action (student work first, teacher
+  /// forwards into the gaps) for when real costs stray from the profiled ones. Dynamic needs
+  /// every stage in this process.
+  runtime::Dispatch dispatch = runtime::Dispatch::in_order;
   int segment_batches = 8;  ///< batches per generated schedule (a drain between segments)
   int frozen_lookahead = 1; ///< batches a frozen teacher's forwards may run ahead
   std::chrono::milliseconds watchdog{60000};  ///< a worker waiting longer reports what it waits on
@@ -157,6 +163,9 @@ class Pipeline {
 
   /// Spreads the pipeline over processes (see Distribution); call before the first feed().
   void set_distribution(Distribution<Tensor> distribution) {
+    if (options_.dispatch == runtime::Dispatch::dynamic && (distribution.transport || !distribution.local_stages.empty()))
+      throw Error("Pipeline::set_distribution: dynamic dispatch reads every stage's progress, so it needs all stages in "
+                  "this process; use Dispatch::in_order for a distributed launch");
     for (int s : distribution.local_stages)
       if (s < 0 || s >= stages()) throw Error("Pipeline::set_distribution: local stage " + std::to_string(s) + " outside [0, " + std::to_string(stages()) + ")");
     distribution_ = std::move(distribution);
@@ -502,12 +511,14 @@ class Pipeline {
     runtime::Transport<Tensor>& transport = *transport_holder;
     std::mutex error_mutex;
     std::string first_error;
+    runtime::ActionDispatcher dispatcher(generated.value().schedule, run_w, options_.dispatch);
     const auto fail = [&](const std::string& message) {
       {
         std::lock_guard lock(error_mutex);
         if (first_error.empty()) first_error = message;
       }
       transport.stop(message);
+      dispatcher.stop();
     };
 
     const auto segment_start = std::chrono::steady_clock::now();
@@ -517,8 +528,14 @@ class Pipeline {
         if (!runs_stage(j)) continue;
         workers.emplace_back([&, j] {
           runtime::Stage<B>& stage = *stages_[static_cast<std::size_t>(j)];
-          const auto& list = generated.value().schedule.devices[static_cast<std::size_t>(j)];
-          for (const schedule::Action& local : list) {
+          for (;;) {
+            auto next = dispatcher.next(j, options_.watchdog);
+            if (!next) {
+              fail("stage " + std::to_string(j) + ": " + next.message());
+              return;
+            }
+            if (!next.value()) return;  // list done, or another worker failed
+            const schedule::Action local = *next.value();
             schedule::Action a = local;
             a.batch = static_cast<int>(first + local.batch);
             const auto t0 = std::chrono::steady_clock::now();
@@ -528,6 +545,7 @@ class Pipeline {
               fail("stage " + std::to_string(j) + ", " + schedule::to_token(a) + ": " + e.what());
               return;
             }
+            dispatcher.finished(local);
             if (options_.record_trace)
               trace_[static_cast<std::size_t>(j)].push_back({a, seconds_since_start(t0), seconds_since_start(std::chrono::steady_clock::now())});
           }

@@ -49,9 +49,34 @@ PipelineOptions kd_options(int stages, int micro_batches, const std::string& sch
 
 }  // namespace
 
-TEST_CASE("KD exactness: every generator, S = 1…4, M ∈ {1, 2, 4} equals single-device training") {
+namespace {
+/// Trains kSteps KD batches through a pipeline built with `o` and, independently, on one device;
+/// losses and student parameters must agree. Returns the pipeline's measured trace.
+std::vector<std::vector<tspipe::MeasuredAction>> check_kd_exact(const PipelineOptions& o) {
   const auto loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>(4.0, 0.5);
   constexpr int kSteps = 5;
+  ReferenceTrainer ref{as_model(mlp(teacher_widths(), 100, "t")), as_model(mlp(student_widths(), 200)), loss, sgd()(), {}};
+  ref.teacher.set_training(false);
+  Pipeline<B> pipeline(mlp(teacher_widths(), 100, "t"), mlp(student_widths(), 200), loss, sgd(), o);
+  std::vector<double> ref_losses;
+  for (int step = 0; step < kSteps; ++step) {
+    const Batch batch = make_batch(kBatch, kFeatures, 1, kClasses, 7 + step);
+    pipeline.feed(batch.views, batch.labels);
+    ref_losses.push_back(ref.train(batch, 0.0));
+  }
+  pipeline.flush();
+  const auto losses = pipeline.take_losses();
+  REQUIRE(losses.size() == kSteps);
+  for (int step = 0; step < kSteps; ++step) {
+    CHECK(losses[step].batch == step);
+    CHECK(losses[step].loss == doctest::Approx(ref_losses[step]).epsilon(1e-5));
+  }
+  CHECK(max_relative_difference(values_of(pipeline.student_parameters()), values_of(ref.student.parameters())) < 1e-5);
+  return pipeline.trace();
+}
+}  // namespace
+
+TEST_CASE("KD exactness: every generator, S = 1…4, M ∈ {1, 2, 4} equals single-device training") {
   int runs = 0;
   for (auto name : tspipe::schedule::generator_names()) {
     for (int S = 1; S <= 4; ++S) {
@@ -59,29 +84,46 @@ TEST_CASE("KD exactness: every generator, S = 1…4, M ∈ {1, 2, 4} equals sing
         if (name == "sequential" && M != 1) continue;
         if (name == "tspipe-paper" ? M != S - 1 : M == 3) continue;
         INFO(std::string(name), " S=", S, " M=", M);
-        ReferenceTrainer ref{as_model(mlp(teacher_widths(), 100, "t")), as_model(mlp(student_widths(), 200)), loss, sgd()(), {}};
-        ref.teacher.set_training(false);
-        Pipeline<B> pipeline(mlp(teacher_widths(), 100, "t"), mlp(student_widths(), 200), loss, sgd(),
-                             kd_options(S, M, std::string(name)));
-        std::vector<double> ref_losses;
-        for (int step = 0; step < kSteps; ++step) {
-          const Batch batch = make_batch(kBatch, kFeatures, 1, kClasses, 7 + step);
-          pipeline.feed(batch.views, batch.labels);
-          ref_losses.push_back(ref.train(batch, 0.0));
-        }
-        pipeline.flush();
-        const auto losses = pipeline.take_losses();
-        REQUIRE(losses.size() == kSteps);
-        for (int step = 0; step < kSteps; ++step) {
-          CHECK(losses[step].batch == step);
-          CHECK(losses[step].loss == doctest::Approx(ref_losses[step]).epsilon(1e-5));
-        }
-        CHECK(max_relative_difference(values_of(pipeline.student_parameters()), values_of(ref.student.parameters())) < 1e-5);
+        check_kd_exact(kd_options(S, M, std::string(name)));
         ++runs;
       }
     }
   }
   CHECK(runs == 4 + 12 + 12 + 3 + 12);  // sequential, gpipe, 1f1b, tspipe-paper (S = 2…4), tspipe
+}
+
+TEST_CASE("dynamic dispatch: KD equals single-device training and every device's run order validates") {
+  using tspipe::schedule::BackwardSplit;
+  struct Case {
+    const char* schedule;
+    int stages, micro_batches;
+    BackwardSplit split;
+  };
+  const Case cases[] = {{"gpipe", 2, 2, BackwardSplit::full},          {"1f1b", 3, 2, BackwardSplit::full},
+                        {"tspipe", 4, 4, BackwardSplit::full},         {"tspipe", 3, 4, BackwardSplit::input_weight},
+                        {"sequential", 3, 1, BackwardSplit::full},     {"tspipe-paper", 3, 2, BackwardSplit::halves}};
+  for (const Case& c : cases) {
+    INFO(c.schedule, " S=", c.stages, " M=", c.micro_batches, " split=", tspipe::schedule::to_string(c.split));
+    PipelineOptions o = kd_options(c.stages, c.micro_batches, c.schedule);
+    o.split = c.split;
+    o.dispatch = tspipe::runtime::Dispatch::dynamic;
+    o.segment_batches = 5;  // one segment: the trace is one schedule
+    const auto trace = check_kd_exact(o);
+    // The order the workers really ran is itself a valid schedule of the segment's workload.
+    tspipe::schedule::Workload w;
+    w.stages = c.stages;
+    w.micro_batches = c.micro_batches;
+    w.batches = 5;
+    w.split = c.split;
+    w.costs = tspipe::schedule::CostModel::unit(c.stages);
+    tspipe::schedule::Schedule ran;
+    for (const auto& device : trace) {
+      ran.devices.emplace_back();
+      for (const auto& m : device) ran.devices.back().push_back(m.action);
+    }
+    const auto violations = tspipe::schedule::validate(ran, w, 3);
+    CHECK_MESSAGE(violations.empty(), (violations.empty() ? "" : tspipe::schedule::to_string(violations.front())));
+  }
 }
 
 TEST_CASE("KD exactness holds under the BI/BW split, automatic partitioning, and tspipe choosing M and split") {
@@ -110,14 +152,16 @@ TEST_CASE("KD exactness holds under the BI/BW split, automatic partitioning, and
 TEST_CASE("SSL staleness: δ = 1 reads ξ_{b−1} of an independent EMA trajectory; δ = 0 is sequential training") {
   const auto loss = std::make_shared<tspipe::nn::MseLoss>();
   for (int staleness : {0, 1}) {
-    for (const char* name : {"gpipe", "tspipe", "1f1b"}) {
+    for (const char* name : {"gpipe", "tspipe", "1f1b", "tspipe (dynamic dispatch)"}) {
       INFO("δ=", staleness, " ", name);
+      const bool dynamic = std::string_view(name).ends_with("(dynamic dispatch)");
       auto policy = tspipe::update::TeacherPolicy::momentum(0.9, staleness);
       // The momentum teacher starts as a copy of the student (same seed, same names).
       ReferenceTrainer ref{as_model(mlp(student_widths(), 300)), as_model(mlp(student_widths(), 300)), loss, sgd(0.1)(), policy};
-      PipelineOptions o = kd_options(3, 2, name);
+      PipelineOptions o = kd_options(3, 2, dynamic ? "tspipe" : name);
       o.views = 2;
       o.teacher = policy;
+      if (dynamic) o.dispatch = tspipe::runtime::Dispatch::dynamic;
       Pipeline<B> pipeline(mlp(student_widths(), 300), mlp(student_widths(), 300), loss, sgd(0.1), o);
       constexpr int kSteps = 6;
       for (int step = 0; step < kSteps; ++step) {
@@ -338,6 +382,14 @@ TEST_CASE("bad configuration is rejected with a message that names the problem")
   Pipeline<B> pipeline(mlp(teacher_widths(), 1, "t"), mlp(student_widths(), 2), loss, sgd(), kd_options(2, 2, "gpipe"));
   CHECK_THROWS_WITH_AS(pipeline.feed({Tensor::zeros({kBatch, kFeatures + 1})}, std::vector<int>(kBatch, 0)),
                        doctest::Contains("view 0 has shape [8, 7]"), tspipe::Error);
+  // Dynamic dispatch reads every stage's progress: it cannot span processes.
+  PipelineOptions dynamic = kd_options(2, 2, "gpipe");
+  dynamic.dispatch = tspipe::runtime::Dispatch::dynamic;
+  Pipeline<B> local(mlp(teacher_widths(), 1, "t"), mlp(student_widths(), 2), loss, sgd(), dynamic);
+  tspipe::Distribution<Tensor> split_up;
+  split_up.local_stages = {0};
+  CHECK_THROWS_WITH_AS(local.set_distribution(split_up), doctest::Contains("dynamic dispatch reads every stage's progress"),
+                       tspipe::Error);
 }
 
 namespace {
@@ -408,6 +460,27 @@ TEST_CASE("the watchdog reports which action a stalled worker waits on; nothing 
   pipeline.feed(batch.views, batch.labels);
   const auto start = std::chrono::steady_clock::now();
   CHECK_THROWS_WITH_AS(pipeline.flush(), doctest::Contains("stage 1, FT:1.0.0.0: stage 1 waited 300 ms for the activation for FT"),
+                       tspipe::Error);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+}
+
+TEST_CASE("under dynamic dispatch the watchdog names the action a starved worker waits for; nothing hangs") {
+  const auto loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>();
+  Blocks teacher;
+  teacher.push_back(std::make_unique<Sleepy>());
+  for (auto& b : mlp(teacher_widths(), 1, "t")) teacher.push_back(std::move(b));
+  PipelineOptions o = kd_options(2, 1, "gpipe");
+  o.teacher_cuts = {1};
+  o.watchdog = std::chrono::milliseconds(300);
+  o.dispatch = tspipe::runtime::Dispatch::dynamic;
+  Pipeline<B> pipeline(std::move(teacher), mlp(student_widths(), 2), loss, sgd(), o);
+  const Batch batch = make_batch(kBatch, kFeatures, 1, kClasses, 3);
+  pipeline.feed(batch.views, batch.labels);
+  const auto start = std::chrono::steady_clock::now();
+  // Stage 1 runs its student forward, then its loss waits on the teacher stuck in stage 0.
+  CHECK_THROWS_WITH_AS(pipeline.flush(),
+                       doctest::Contains("stage 1: device 1 found no ready action for 300 ms; its first waiting action LOSS:0 "
+                                         "waits for FT:1.0.0.0"),
                        tspipe::Error);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
 }
