@@ -1,6 +1,8 @@
 #!/bin/sh
-# run_mpi.sh <mpirun> <ranks> <pass|rank-lost> <program> [args...]
+# run_mpi.sh <mpirun> <ranks> <pass|rank-lost|gpu> <program> [args...]
 #   pass:      mpirun must exit 0.
+#   gpu:       as pass, but first `<program> devices <ranks>` must find a GPU per rank (else it
+#              prints why and the test is skipped, exit 77).
 #   rank-lost: rank 1 dies or stops mid-run; mpirun must exit non-zero within 60 s, and rank 0
 #              must print a message naming rank 1.
 # Either way no rank may outlive the run (a leftover is reported, ended by its pid, and fails).
@@ -13,6 +15,10 @@ if [ -z "$mpirun" ] || ! command -v "$mpirun" >/dev/null 2>&1; then
     echo "SKIP: mpirun not found (Debian: apt-get install openmpi-bin libopenmpi-dev)"
     exit 77
   fi
+fi
+if [ "$expect" = gpu ]; then
+  "$program" devices "$ranks" || exit $?
+  expect=pass
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -229,6 +229,20 @@ inline Status broadcast_bytes(MpiSession& session, std::vector<std::byte>& bytes
                                      timeout);
 }
 
+/// Whether `mine` holds on every rank (MPI_Iallreduce, MIN, over the control communicator). A
+/// step that may fail on some ranks ends with it, so that they all fail together instead of
+/// leaving the others waiting in the next collective.
+inline Result<bool> on_every_rank(MpiSession& session, bool mine, const std::string& what) {
+  int all = mine ? 1 : 0;
+  MPI_Comm comm = session.control_comm();
+  if (Status s = session.communication().run("MPI_Iallreduce of " + what,
+                                             [&](MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, comm, r); },
+                                             session.options().collective_timeout);
+      !s)
+    return Result<bool>::failure(s.message());
+  return all == 1;
+}
+
 /// Collects the checkpoint parts of replica 0's ranks (each holds its own stages) into `content`
 /// on rank 0. Returns whether this rank writes the file (rank 0 only). Collective.
 inline Result<bool> gather_checkpoint(MpiSession& session, nn::SafetensorsContent& content) {
@@ -368,14 +382,9 @@ Result<std::unique_ptr<Pipeline<B>>> make_pipeline(MpiSession& session, Pipeline
     try_build();
   }
   // Every rank says whether it built; all fail together rather than leave some waiting.
-  int built = pipeline ? 1 : 0;
-  MPI_Comm comm = session.control_comm();
-  if (Status s = session.communication().run("MPI_Iallreduce of the build results",
-                                             [&](MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, &built, 1, MPI_INT, MPI_MIN, comm, r); },
-                                             session.options().collective_timeout);
-      !s)
-    return R::failure(s.message());
-  if (!built) return R::failure("make_pipeline: " + (pipeline ? std::string("another rank could not build the pipeline") : build_error));
+  const auto built = on_every_rank(session, pipeline != nullptr, "the build results");
+  if (!built) return R::failure(built.message());
+  if (!built.value()) return R::failure("make_pipeline: " + (pipeline ? std::string("another rank could not build the pipeline") : build_error));
 
   if constexpr (detail::TakesProfiledCosts<B>) {
     schedule::CostModel costs = pipeline->profiled_costs();
@@ -390,13 +399,9 @@ Result<std::unique_ptr<Pipeline<B>>> make_pipeline(MpiSession& session, Pipeline
     std::memcpy(mine.data(), text.data(), text.size());
     std::vector<std::byte> root = mine;
     if (Status s = broadcast_bytes(session, root, 0, "rank 0's schedule"); !s) return R::failure(s.message());
-    int same = root == mine ? 1 : 0;
-    if (Status s = session.communication().run("MPI_Iallreduce of the schedule check",
-                                               [&](MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, &same, 1, MPI_INT, MPI_MIN, comm, r); },
-                                               session.options().collective_timeout);
-        !s)
-      return R::failure(s.message());
-    if (!same)
+    const auto same = on_every_rank(session, root == mine, "the schedule check");
+    if (!same) return R::failure(same.message());
+    if (!same.value())
       return R::failure("make_pipeline: the ranks' own timing profiles give different '" + options.schedule +
                         "' schedules; use a schedule that ignores costs (gpipe, 1f1b, sequential, tspipe-paper)");
   }

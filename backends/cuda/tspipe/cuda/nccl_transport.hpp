@@ -15,6 +15,9 @@
 // from stage at−1, gradients (BS, BI) from at+1. Each stage calls send/receive from its own
 // thread with its own current stream (StreamGuard). Errors — NCCL failures named with the call,
 // file and line, timeouts, stop() — come back as Status / Result values.
+//
+// The wire format, link ends and inbox are shared with NcclMpiTransport (one process per stage,
+// under mpirun): nccl_link.hpp.
 #include <tspipe/cuda/backend.hpp>
 #include <tspipe/runtime/transport.hpp>
 
