@@ -4,6 +4,10 @@
 //   replicas <ckpt> S = 2, R = 2: equals one in-process pipeline on the doubled batch (KD with a
 //                   per-sample loss; MoCo-v3's InfoNCE through GatheredLoss; the momentum teacher
 //                   identical everywhere); the checkpoint rank 0 writes restores in one process
+//   batchnorm <ckpt> S = 2, R = 2, BatchNorm in every block and a momentum teacher averaging the
+//                   student's running statistics: parameters and running statistics equal two
+//                   in-process replicas that average gradients and running statistics at each
+//                   OPT (the documented behaviour); the checkpoint holds those statistics
 //   killed          S = 2, R = 1: rank 1 dies mid-run (SIGKILL); mpirun ends the job, rank 0 names
 //                   the rank it was waiting on
 //   stalled         S = 2, R = 1: rank 1 stops mid-run (SIGSTOP, alive but silent); rank 0's
@@ -12,9 +16,12 @@
 
 #include <tspipe/runtime/mpi.hpp>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 using namespace test;
 namespace mpi = tspipe::runtime::mpi;
@@ -36,7 +43,28 @@ struct Setup {
   std::string name;
   bool ssl = false;  // momentum teacher, two views, MoCo-v3 (InfoNCE)
   std::string schedule = "1f1b";
+  bool batchnorm = false;  // BatchNorm blocks, a momentum teacher that averages their statistics
 };
+
+/// The student's MLP with BatchNorm after every hidden Linear.
+Blocks batchnorm_mlp(uint64_t seed) {
+  const std::vector<int64_t> widths = student_widths();
+  Blocks blocks;
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
+    const std::string name = "fc" + std::to_string(i);
+    auto layer = B::linear(widths[i], widths[i + 1], true, seed + i, name);
+    if (i + 2 == widths.size()) {
+      blocks.push_back(tspipe::nn::named<B>(name, std::move(layer)));
+      break;
+    }
+    auto block = std::make_unique<tspipe::nn::Sequential<B>>();
+    block->add(name, std::move(layer));
+    block->add(name + "_bn", B::batch_norm1d(widths[i + 1], name + "_bn"));
+    block->add(name + "_act", B::relu());
+    blocks.push_back(std::move(block));
+  }
+  return blocks;
+}
 
 std::string scientific(double x) {
   char text[32];
@@ -57,11 +85,21 @@ tspipe::PipelineOptions options_for(const Setup& setup, long batch_size) {
     o.views = 2;
     o.teacher = tspipe::update::TeacherPolicy::momentum(0.9, 1);
   }
+  if (setup.batchnorm) {
+    o.teacher = tspipe::update::TeacherPolicy::momentum(0.9, 1);
+    o.teacher.buffers = tspipe::update::TeacherBuffers::average;
+  }
   return o;  // cuts left automatic: make_pipeline must agree on rank 0's
 }
 
-Blocks teacher_of(const Setup& setup) { return setup.ssl ? mlp(student_widths(), 300) : mlp(teacher_widths(), 100, "t"); }
-Blocks student_of(const Setup& setup) { return setup.ssl ? mlp(student_widths(), 300) : mlp(student_widths(), 200); }
+Blocks teacher_of(const Setup& setup) {
+  if (setup.batchnorm) return batchnorm_mlp(300);
+  return setup.ssl ? mlp(student_widths(), 300) : mlp(teacher_widths(), 100, "t");
+}
+Blocks student_of(const Setup& setup) {
+  if (setup.batchnorm) return batchnorm_mlp(300);
+  return setup.ssl ? mlp(student_widths(), 300) : mlp(student_widths(), 200);
+}
 std::shared_ptr<const tspipe::nn::Loss> loss_of(const Setup& setup) {
   if (setup.ssl) return std::make_shared<tspipe::nn::MocoV3Loss>(0.2f);
   return std::make_shared<tspipe::nn::SoftTargetKDLoss>(4.0, 0.5);
@@ -99,6 +137,99 @@ Reference reference_run(const Setup& setup, int replicas, const tspipe::partitio
   ref.pipeline->flush();
   ref.losses = ref.pipeline->take_losses();
   return ref;
+}
+
+tspipe::PipelineOptions with_cuts(tspipe::PipelineOptions o, const tspipe::partition::PartitionPlan& distributed) {
+  o.teacher_cuts.clear();
+  o.student_cuts.clear();
+  for (int s = 1; s < kStages; ++s) {
+    o.teacher_cuts.push_back(distributed.teacher_bounds[static_cast<std::size_t>(s)]);
+    o.student_cuts.push_back(distributed.student_bounds[static_cast<std::size_t>(s)]);
+  }
+  return o;
+}
+
+/// Where in-process replicas meet at each OPT: the last of a stage's replicas to arrive replaces
+/// every replica's gradients and running statistics by their mean — what the R replicas of an MPI
+/// run must do, written independently of it.
+class ReplicaMeeting {
+ public:
+  explicit ReplicaMeeting(int replicas) : replicas_(replicas) {}
+  void arrive(int replica, int stage, std::vector<std::span<float>> parts) {
+    std::unique_lock lock(mutex_);
+    Meeting& m = meetings_[stage];
+    m.parts.resize(static_cast<std::size_t>(replicas_));
+    m.parts[static_cast<std::size_t>(replica)] = std::move(parts);
+    if (++m.arrived < replicas_) {
+      const long generation = m.generation;
+      if (!changed_.wait_for(lock, std::chrono::seconds(30), [&] { return m.generation != generation; }))
+        throw tspipe::Error("in-process replicas: stage " + std::to_string(stage) + " waited 30 s for the other replicas");
+      return;
+    }
+    for (std::size_t p = 0; p < m.parts[0].size(); ++p)
+      for (std::size_t i = 0; i < m.parts[0][p].size(); ++i) {
+        float sum = 0.0f;
+        for (const auto& replica_parts : m.parts) sum += replica_parts.at(p)[i];
+        for (auto& replica_parts : m.parts) replica_parts[p][i] = sum * (1.0f / static_cast<float>(replicas_));
+      }
+    m.arrived = 0;
+    ++m.generation;
+    changed_.notify_all();
+  }
+
+ private:
+  struct Meeting {
+    std::vector<std::vector<std::span<float>>> parts;
+    int arrived = 0;
+    long generation = 0;
+  };
+  int replicas_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<int, Meeting> meetings_;
+};
+
+/// R replicas in this process, each on its shard, meeting at every OPT.
+std::vector<std::unique_ptr<tspipe::Pipeline<B>>> in_process_replicas(const Setup& setup, int replicas,
+                                                                       const tspipe::partition::PartitionPlan& distributed) {
+  std::vector<std::unique_ptr<tspipe::Pipeline<B>>> pipelines;
+  ReplicaMeeting meeting(replicas);
+  for (int r = 0; r < replicas; ++r) {
+    pipelines.push_back(std::make_unique<tspipe::Pipeline<B>>(teacher_of(setup), student_of(setup), loss_of(setup), sgd(),
+                                                              with_cuts(options_for(setup, kShard), distributed)));
+    tspipe::Distribution<Tensor> hooks;
+    hooks.reduce_gradients = [&meeting, &pipelines, r](int s, const std::vector<tspipe::nn::ParamSlot>& gradients) {
+      std::vector<std::span<float>> parts;
+      for (const auto& slot : gradients) parts.push_back(slot.grad);
+      for (auto statistics : mpi::running_statistics(*pipelines[static_cast<std::size_t>(r)], s)) parts.push_back(statistics);
+      meeting.arrive(r, s, std::move(parts));
+    };
+    pipelines.back()->set_distribution(std::move(hooks));
+  }
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(static_cast<std::size_t>(replicas));
+  for (int r = 0; r < replicas; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        for (int step = 0; step < kSteps; ++step) {
+          const Batch shard = shard_of(whole_batch(setup, replicas, step), r);
+          pipelines[static_cast<std::size_t>(r)]->feed(shard.views, shard.labels);
+        }
+        pipelines[static_cast<std::size_t>(r)]->flush();
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(r)] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors)
+    if (!e.empty()) throw tspipe::Error("in-process replicas: " + e);
+  return pipelines;
+}
+
+std::map<std::string, std::vector<float>> buffers_of(std::vector<tspipe::nn::Buffer<B>> buffers) {
+  std::map<std::string, std::vector<float>> out;
+  for (auto& b : buffers) out[b.name] = std::vector<float>(b.value->span().begin(), b.value->span().end());
+  return out;
 }
 
 int failures = 0;
@@ -208,6 +339,41 @@ int main(int argc, char** argv) {
                 scientific(student) + ", " + scientific(teacher) + ")");
       check(restored.batches_done() == kSteps, l, "checkpoint step " + std::to_string(restored.batches_done()));
     }
+  } else if (mode == "batchnorm" && argc > 2) {
+    const Setup setup{"BatchNorm", false, "1f1b", true};
+    auto got = distributed_run(session, setup, loss_of(setup));
+    const auto replicas = in_process_replicas(setup, l.replicas, got->partition());
+    const int s = l.stage();
+    auto& mine = got->stage(s);
+    auto& ref = replicas[static_cast<std::size_t>(l.replica())]->stage(s);
+    const auto running = buffers_of(mine.student.buffers());
+    double spread = 0.0;
+    for (const auto& [name, values] : running)
+      for (float v : values) spread = std::max(spread, static_cast<double>(std::abs(v - (name.find("running_var") != std::string::npos ? 1.0f : 0.0f))));
+    check(!running.empty() && spread > 1e-3, l, "stage " + std::to_string(s) + " has BatchNorm running statistics that training moved");
+    const double student = max_relative_difference(values_of(mine.student.parameters()), values_of(ref.student.parameters()));
+    const double teacher = max_relative_difference(values_of(mine.teacher.parameters()), values_of(ref.teacher.parameters()));
+    const double student_stats = max_relative_difference(running, buffers_of(ref.student.buffers()));
+    const double teacher_stats = max_relative_difference(buffers_of(mine.teacher.buffers()), buffers_of(ref.teacher.buffers()));
+    check(student < 1e-5 && teacher < 1e-5, l,
+          "parameters vs in-process replicas averaging at OPT (student " + scientific(student) + ", teacher " + scientific(teacher) + ")");
+    check(student_stats < 1e-5 && teacher_stats < 1e-5, l,
+          "running statistics vs in-process replicas averaging at OPT (student " + scientific(student_stats) + ", teacher " +
+              scientific(teacher_stats) + ")");
+    // Replica 0's stages make the checkpoint: it must hold the averaged statistics, the same as
+    // every replica's.
+    const std::filesystem::path checkpoint = argv[2];
+    if (tspipe::Status saved = mpi::save_checkpoint(session, *got, checkpoint); !saved) check(false, l, saved.message());
+    tspipe::Pipeline<B> restored(teacher_of(setup), student_of(setup), loss_of(setup), sgd(), replicas.back()->options());
+    restored.load(checkpoint);
+    double restored_stats = 0.0;
+    for (int t = 0; t < kStages; ++t)
+      restored_stats = std::max({restored_stats,
+                                 max_relative_difference(buffers_of(restored.stage(t).student.buffers()),
+                                                         buffers_of(replicas.back()->stage(t).student.buffers())),
+                                 max_relative_difference(buffers_of(restored.stage(t).teacher.buffers()),
+                                                         buffers_of(replicas.back()->stage(t).teacher.buffers()))});
+    check(restored_stats < 1e-5, l, "the checkpoint (replica 0's stages) holds the statistics every replica holds (difference " + scientific(restored_stats) + ")");
   } else if (mode == "killed") {
     distributed_run(session, Setup{"KD", false, "1f1b"}, loss_of(Setup{}), Failure{.at_step = 3});
     check(false, l, "the run finished although rank 1 died");
@@ -217,7 +383,7 @@ int main(int argc, char** argv) {
     check(false, l, "the run finished although rank 1 stopped");
   } else {
     std::cerr << "usage: mpirun -np 2 " << argv[0] << " single-replica | mpirun -np 4 " << argv[0]
-              << " replicas <checkpoint> | mpirun -np 2 " << argv[0] << " killed|stalled" << std::endl;
+              << " replicas|batchnorm <checkpoint> | mpirun -np 2 " << argv[0] << " killed|stalled" << std::endl;
     return 2;
   }
   return failures == 0 ? 0 : 1;

@@ -18,6 +18,8 @@
 //   * with R > 1 replicas (data parallelism): each stage's student gradients are averaged over
 //     the replicas right before OPT, so every replica takes the same step and the momentum
 //     teacher's EMA stays identical everywhere; each replica feeds its own shard of the batch;
+//     BatchNorm running statistics are averaged at the same moment (see running_statistics), so
+//     every replica, and every checkpoint, holds the same ones;
 //   * GatheredLoss: for losses that need the whole batch (InfoNCE's negatives), the last stages
 //     all-gather the embeddings of every replica and each computes the loss on the whole batch;
 //   * checkpoints: every rank's stages are gathered to rank 0, which writes one file; it loads on
@@ -35,6 +37,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -118,28 +121,57 @@ class MpiTransport final : public Transport<Tensor> {
 
 // ---- collectives ------------------------------------------------------------------------------
 
-/// Replaces every gradient in `gradients` by its mean over the replicas of this rank's stage
-/// (one packed all-reduce per step). Every replica then takes the same optimizer step.
-inline Status average_gradients(MpiSession& session, const std::vector<nn::ParamSlot>& gradients) {
+/// Replaces every gradient in `gradients`, and every value in `statistics` (BatchNorm running
+/// statistics, see running_statistics), by its mean over the replicas of this rank's stage, in
+/// one packed all-reduce per step. Every replica then takes the same optimizer step from the same
+/// state.
+inline Status average_over_replicas(MpiSession& session, const std::vector<nn::ParamSlot>& gradients,
+                                    const std::vector<std::span<float>>& statistics = {}) {
   const int replicas = session.layout().replicas;
   if (replicas == 1) return {};
+  std::vector<std::span<float>> parts;
+  for (const auto& slot : gradients) parts.push_back(slot.grad);
+  parts.insert(parts.end(), statistics.begin(), statistics.end());
   std::size_t total = 0;
-  for (const auto& slot : gradients) total += slot.grad.size();
-  std::vector<float> packed(total);
-  std::size_t at = 0;
-  for (const auto& slot : gradients) at = static_cast<std::size_t>(std::copy(slot.grad.begin(), slot.grad.end(), packed.begin() + static_cast<std::ptrdiff_t>(at)) - packed.begin());
-  if (total > static_cast<std::size_t>(INT_MAX)) return Status::failure("gradient all-reduce: more than INT_MAX values in one stage");
+  for (const auto& part : parts) total += part.size();
+  if (total > static_cast<std::size_t>(INT_MAX)) return Status::failure("replica average: more than INT_MAX values in one stage");
+  std::vector<float> packed;
+  packed.reserve(total);
+  for (const auto& part : parts) packed.insert(packed.end(), part.begin(), part.end());
   MPI_Comm comm = session.replicas_comm();
   const Status reduced = session.communication().run(
-      "MPI_Iallreduce of stage " + std::to_string(session.layout().stage()) + "'s gradients over " + std::to_string(replicas) + " replicas",
+      "MPI_Iallreduce of stage " + std::to_string(session.layout().stage()) + "'s gradients and running statistics over " + std::to_string(replicas) + " replicas",
       [&](MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, packed.data(), static_cast<int>(total), MPI_FLOAT, MPI_SUM, comm, r); },
       session.options().collective_timeout);
   if (!reduced) return reduced;
   const float scale = 1.0f / static_cast<float>(replicas);
-  at = 0;
-  for (const auto& slot : gradients)
-    for (float& g : slot.grad) g = packed[at++] * scale;
+  std::size_t at = 0;
+  for (const auto& part : parts)
+    for (float& value : part) value = packed[at++] * scale;
   return {};
+}
+
+/// The BatchNorm running statistics of stage `s` that the replicas average at each OPT: the
+/// student's, and the teacher's where the teacher policy derives them from the student's (copy or
+/// average at EMA); a teacher that keeps its own never changes them.
+///
+/// Why: each replica's forwards update the running statistics with its own shard only, so without
+/// this the replicas would drift apart and a checkpoint (replica 0's stages) would hold statistics
+/// of 1/R of the data, depending on the layout. Averaged, every replica holds the same statistics
+/// right after each OPT (and at the end of a run, hence in every checkpoint); as in DDP without
+/// SyncBN, batches are still normalised with each shard's own statistics. The running mean equals
+/// one process's on the whole batch where the shards' micro-batches line up (the update is linear
+/// in the batch mean); the running variance is the mean of the shards' variances (without the
+/// spread between the shards' means).
+template <class B>
+std::vector<std::span<float>> running_statistics(Pipeline<B>& pipeline, int s) {
+  using Ops = TensorOps<typename B::Tensor>;
+  auto& st = pipeline.stage(s);
+  std::vector<std::span<float>> statistics;
+  for (auto& b : st.student.buffers()) statistics.push_back(Ops::host(*b.value));
+  if (pipeline.options().teacher.buffers != update::TeacherBuffers::keep)
+    for (auto& b : st.teacher.buffers()) statistics.push_back(Ops::host(*b.value));
+  return statistics;
 }
 
 /// Every rank of `comm` contributes `local` (same length everywhere); returns the rank-ordered
@@ -303,13 +335,13 @@ Status save_checkpoint(MpiSession& session, Pipeline<B>& pipeline, const std::fi
 
 /// The hooks that spread `pipeline` over the ranks of `session` (see Distribution).
 template <class B>
-Distribution<typename B::Tensor> distribution(MpiSession& session) {
+Distribution<typename B::Tensor> distribution(MpiSession& session, Pipeline<B>& pipeline) {
   Distribution<typename B::Tensor> d;
   d.local_stages = {session.layout().stage()};
   d.transport = std::make_shared<MpiTransport<typename B::Tensor>>(session);
   if (session.layout().replicas > 1)
-    d.reduce_gradients = [&session](int, const std::vector<nn::ParamSlot>& gradients) {
-      if (Status s = average_gradients(session, gradients); !s) throw Error(s.message());
+    d.reduce_gradients = [&session, &pipeline](int s, const std::vector<nn::ParamSlot>& gradients) {
+      if (Status st = average_over_replicas(session, gradients, running_statistics(pipeline, s)); !st) throw Error(st.message());
     };
   d.gather_checkpoint = [&session](nn::SafetensorsContent& content) {
     auto writer = gather_checkpoint(session, content);
@@ -405,7 +437,7 @@ Result<std::unique_ptr<Pipeline<B>>> make_pipeline(MpiSession& session, Pipeline
       return R::failure("make_pipeline: the ranks' own timing profiles give different '" + options.schedule +
                         "' schedules; use a schedule that ignores costs (gpipe, 1f1b, sequential, tspipe-paper)");
   }
-  pipeline->set_distribution(distribution<B>(session));
+  pipeline->set_distribution(distribution<B>(session, *pipeline));
   return R(std::move(pipeline));
 }
 
