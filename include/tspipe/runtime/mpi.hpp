@@ -333,12 +333,15 @@ Status save_checkpoint(MpiSession& session, Pipeline<B>& pipeline, const std::fi
                                      [comm](MPI_Request* r) { return MPI_Ibarrier(comm, r); }, session.options().collective_timeout);
 }
 
-/// The hooks that spread `pipeline` over the ranks of `session` (see Distribution).
+/// The hooks that spread `pipeline` over the ranks of `session` (see Distribution). `transport`
+/// carries the activations and gradients: MpiTransport when null; a device backend passes its own
+/// (cuda::NcclMpiTransport: GPU to GPU over NCCL).
 template <class B>
-Distribution<typename B::Tensor> distribution(MpiSession& session, Pipeline<B>& pipeline) {
+Distribution<typename B::Tensor> distribution(MpiSession& session, Pipeline<B>& pipeline,
+                                              std::shared_ptr<Transport<typename B::Tensor>> transport = nullptr) {
   Distribution<typename B::Tensor> d;
   d.local_stages = {session.layout().stage()};
-  d.transport = std::make_shared<MpiTransport<typename B::Tensor>>(session);
+  d.transport = transport ? std::move(transport) : std::make_shared<MpiTransport<typename B::Tensor>>(session);
   if (session.layout().replicas > 1)
     d.reduce_gradients = [&session, &pipeline](int s, const std::vector<nn::ParamSlot>& gradients) {
       if (Status st = average_over_replicas(session, gradients, running_statistics(pipeline, s)); !st) throw Error(st.message());
@@ -373,10 +376,11 @@ inline Status broadcast_costs(MpiSession& session, schedule::CostModel& costs) {
 /// `build` makes a Pipeline from options (the caller's models, loss and optimizer). With
 /// automatic partitioning, rank 0 profiles and partitions; the others build with its cuts (each
 /// process would otherwise profile its own timings and might cut differently). The timing profile
-/// that the cost-aware generators order actions by is rank 0's too.
+/// that the cost-aware generators order actions by is rank 0's too. `transport`: see distribution.
 template <class B>
 Result<std::unique_ptr<Pipeline<B>>> make_pipeline(MpiSession& session, PipelineOptions options,
-                                                   const std::function<std::unique_ptr<Pipeline<B>>(const PipelineOptions&)>& build) {
+                                                   const std::function<std::unique_ptr<Pipeline<B>>(const PipelineOptions&)>& build,
+                                                   std::shared_ptr<Transport<typename B::Tensor>> transport = nullptr) {
   using R = Result<std::unique_ptr<Pipeline<B>>>;
   const RankLayout& l = session.layout();
   if (options.stages != l.stages)
@@ -437,7 +441,7 @@ Result<std::unique_ptr<Pipeline<B>>> make_pipeline(MpiSession& session, Pipeline
       return R::failure("make_pipeline: the ranks' own timing profiles give different '" + options.schedule +
                         "' schedules; use a schedule that ignores costs (gpipe, 1f1b, sequential, tspipe-paper)");
   }
-  pipeline->set_distribution(distribution<B>(session, *pipeline));
+  pipeline->set_distribution(distribution<B>(session, *pipeline, std::move(transport)));
   return R(std::move(pipeline));
 }
 
