@@ -11,7 +11,7 @@ cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target runtime_dispatch runtime_pipeline runtime_partition
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --preset tsan -j "$jobs" -L runtime
 
-asan_targets=(schedule_ir schedule_generators schedule_validator schedule_simulator data_tests
+asan_targets=(schedule_ir schedule_generators schedule_validator schedule_simulator schedule_dynamic data_tests
               nn_losses nn_optim nn_safetensors fuzz_schedule_replay fuzz_idx_replay fuzz_safetensors_replay)
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs" --target "${asan_targets[@]}"

@@ -2,16 +2,19 @@
 // tspipe-paper, gpipe, 1f1b and sequential, with its memory against gpipe's and the targets);
 // then for S ∈ {4, 8, 16}, SSL and KD, teacher/student cost ratio r ∈ {1, 3},
 // every generator's steady-state time per batch, utilisation and speed-up against `sequential`;
-// then the simulator's own speed and the generate+validate time of a 16-stage × 1000-batch
-// schedule. Prints; asserts nothing (targets are read off the output).
+// then in-order against dynamic dispatch (simulated) when the real costs differ from those the
+// schedule was planned with; then the simulator's own speed and the generate+validate time of a
+// 16-stage × 1000-batch schedule. Prints; asserts nothing (targets are read off the output).
 #include <tspipe/schedule/generators.hpp>
 #include <tspipe/schedule/validator.hpp>
+#include <tspipe/sim/dynamic.hpp>
 #include <tspipe/sim/evaluate.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +78,76 @@ bool issue8_table() {
   return all_met;
 }
 
+/// tspipe plans M, split and order from the model's costs; the devices then meet other costs.
+/// Per workload and mismatch: steady-state time per batch of the static lists run in order and
+/// dynamically (both simulated on the real costs), and their ratio.
+void dispatch_table() {
+  std::printf("dispatch when the real costs differ from the plan (tspipe planned on the model; time per batch on the real costs):\n");
+  std::printf("%-4s %-4s %-3s %-38s %10s %10s %9s\n", "S", "wl", "r", "real costs against the model", "in-order", "dynamic",
+              "dyn/in-ord");
+  struct Mismatch {
+    const char* what;
+    void (*apply)(schedule::CostModel&);
+  };
+  const Mismatch mismatches[] = {
+      {"as modelled", [](schedule::CostModel&) {}},
+      {"teacher forwards 2x", [](schedule::CostModel& c) { for (auto& s : c.stages) s.teacher_forward *= 2; }},
+      {"teacher forwards 0.5x", [](schedule::CostModel& c) { for (auto& s : c.stages) s.teacher_forward *= 0.5; }},
+      {"last stage's student 2x", [](schedule::CostModel& c) {
+         c.stages.back().student_forward *= 2;
+         c.stages.back().student_backward *= 2;
+       }},
+      {"stage 0 all 1.5x", [](schedule::CostModel& c) {
+         auto& s = c.stages.front();
+         s.teacher_forward *= 1.5;
+         s.student_forward *= 1.5;
+         s.student_backward *= 1.5;
+       }},
+      {"transfers 0.25 per batch", [](schedule::CostModel& c) { for (auto& s : c.stages) s.transfer = 0.25; }},
+  };
+  for (const char* kind : {"ssl", "kd"})
+    for (double ratio : {1.0, 3.0})
+      for (int S : {4, 8}) {
+        if (std::string(kind) == "ssl" && ratio != 1.0) continue;
+        schedule::Workload plan = std::string(kind) == "ssl" ? schedule::ssl_workload(S) : schedule::kd_workload(S);
+        plan.batches = 12;
+        plan.costs = schedule::CostModel::teacher_ratio(S, ratio);
+        plan.choose_micro_batches = plan.choose_split = true;
+        const auto g = schedule::generate("tspipe", plan);
+        if (!g) {
+          std::printf("  tspipe: %s\n", g.message().c_str());
+          continue;
+        }
+        const auto row = [&](const char* what, const schedule::Workload& real, const sim::ActionCost& cost) {
+          const auto in_order = sim::simulate(g.value().schedule, real, cost);
+          const auto dynamic = sim::simulate_dynamic(g.value().schedule, real, cost);
+          if (!in_order || !dynamic) {
+            std::printf("  %s\n", (!in_order ? in_order.message() : dynamic.message()).c_str());
+            return;
+          }
+          const double a = in_order.value().time_per_batch, b = dynamic.value().time_per_batch;
+          std::printf("%-4d %-4s %-3g %-38s %10.4g %10.4g %9.3f\n", S, kind, ratio, what, a, b, b / a);
+        };
+        for (const Mismatch& m : mismatches) {
+          schedule::Workload real = g.value().workload;
+          m.apply(real.costs);
+          row(m.what, real, {});
+        }
+        // Every action its own random factor in [0.5, 1.5) (the same draw for both dispatches).
+        const schedule::Workload& modelled = g.value().workload;
+        const schedule::ActionIndex index(modelled);
+        for (unsigned seed : {1u, 2u}) {
+          std::vector<double> factor(index.size());
+          std::mt19937 rng(seed);
+          for (double& f : factor) f = std::uniform_real_distribution<double>(0.5, 1.5)(rng);
+          const std::string what = "each action x U[0.5, 1.5), seed " + std::to_string(seed);
+          row(what.c_str(), modelled,
+              [&](const schedule::Action& a) { return modelled.action_cost(a) * factor[index.index_unchecked(a)]; });
+        }
+      }
+  std::printf("\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,6 +157,7 @@ int main(int argc, char** argv) {
               "(tspipe-paper in halves, the others full). peak: tspipe's largest per-device activation\n"
               "memory; gpipe@M*: gpipe's at tspipe's M and split.\n");
   issue8_table();
+  dispatch_table();
 
   std::printf("every generator and split:\n");
   std::printf("%-4s %-4s %-3s %-13s %-12s %4s %11s %11s %9s\n", "S", "wl", "r", "schedule", "split", "M",

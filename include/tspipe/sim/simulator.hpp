@@ -5,6 +5,7 @@
 #include <tspipe/schedule/replay.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -164,13 +165,41 @@ inline double serial_time_per_batch(const Workload& w) {
   return total;
 }
 
-/// Simulates `schedule` for `workload`. Fails (naming the stuck device and action) when the
-/// schedule cannot run to the end; validate first for a full report of what is wrong.
-inline Result<SimulationResult> simulate(const Schedule& schedule, const Workload& workload) {
-  if (Status ok = workload.check(); !ok) return Result<SimulationResult>::failure("simulate: " + ok.message());
+namespace detail {
+/// Every metric of a finished timeline (each device's actions in time order).
+inline void summarise(SimulationResult& r, const schedule::ActionIndex& index) {
+  steady_state(r);
+  memory(r, index);
+  versions(r);
+  r.serial_time_per_batch = serial_time_per_batch(r.workload);
+  r.speedup_vs_serial = r.time_per_batch > 0.0 ? r.serial_time_per_batch / r.time_per_batch : 0.0;
+}
+
+/// A workload that checks out and a schedule with one list per stage, or what is wrong.
+inline Status check_fit(const std::string& caller, const Schedule& schedule, const Workload& workload) {
+  if (Status ok = workload.check(); !ok) return Status::failure(caller + ": " + ok.message());
   if (static_cast<int>(schedule.devices.size()) != workload.stages)
-    return Result<SimulationResult>::failure("simulate: schedule has " + std::to_string(schedule.devices.size()) +
-                                             " devices, the workload " + std::to_string(workload.stages) + " stages");
+    return Status::failure(caller + ": schedule has " + std::to_string(schedule.devices.size()) + " devices, the workload " +
+                           std::to_string(workload.stages) + " stages");
+  return {};
+}
+
+/// When a finished producer's result is usable by a consumer: stage s runs on device s (LOSS on
+/// the last stage), so an edge crosses devices exactly when it joins two neighbouring stages.
+inline double arrival(const Workload& w, const Action& producer, const Action& consumer, double finish) {
+  if (producer.stage == consumer.stage) return finish;
+  return finish + w.transfer_cost(std::min(producer.stage, consumer.stage));
+}
+}  // namespace detail
+
+/// What one action really costs, when it is not the workload's cost model (e.g. per-action noise).
+using ActionCost = std::function<double(const Action&)>;
+
+/// Simulates `schedule` for `workload`. Fails (naming the stuck device and action) when the
+/// schedule cannot run to the end; validate first for a full report of what is wrong. Actions
+/// cost `workload.action_cost` unless `cost` is given.
+inline Result<SimulationResult> simulate(const Schedule& schedule, const Workload& workload, const ActionCost& cost = {}) {
+  if (Status ok = detail::check_fit("simulate", schedule, workload); !ok) return ok;
   SimulationResult r;
   r.workload = workload;
   r.generator = schedule.generator;
@@ -185,21 +214,16 @@ inline Result<SimulationResult> simulate(const Schedule& schedule, const Workloa
   r.timeline.resize(schedule.devices.size());
   for (std::size_t j = 0; j < schedule.devices.size(); ++j) r.timeline[j].reserve(schedule.devices[j].size());
   const Workload& w = r.workload;
-  std::vector<double> transfer(static_cast<std::size_t>(w.stages));
-  for (int s = 0; s < w.stages; ++s) transfer[static_cast<std::size_t>(s)] = w.transfer_cost(s);
   const auto outcome = schedule::replay(
       schedule, index, placement,
       [&](int device, int, const Action& a, std::size_t, double start) {
-        const double end = start + w.action_cost(a);
+        const double end = start + (cost ? cost(a) : w.action_cost(a));
         r.timeline[static_cast<std::size_t>(device)].push_back({a, start, end});
         r.makespan = std::max(r.makespan, end);
         return end;
       },
       [&](const Action& producer, const Action& consumer, double finish) {
-        // Stage s runs on device s (LOSS on the last stage), so an edge crosses devices exactly
-        // when it joins two neighbouring stages.
-        if (producer.stage == consumer.stage) return finish;
-        return finish + transfer[static_cast<std::size_t>(std::min(producer.stage, consumer.stage))];
+        return detail::arrival(w, producer, consumer, finish);
       });
   if (!outcome.completed) {
     const auto& s = outcome.stuck.front();
@@ -207,11 +231,7 @@ inline Result<SimulationResult> simulate(const Schedule& schedule, const Workloa
         "simulate: device " + std::to_string(s.device) + " is stuck at position " + std::to_string(s.position) +
         " waiting for " + schedule::to_token(s.waiting_for) + " (run the validator for the full report)");
   }
-  detail::steady_state(r);
-  detail::memory(r, index);
-  detail::versions(r);
-  r.serial_time_per_batch = serial_time_per_batch(w);
-  r.speedup_vs_serial = r.time_per_batch > 0.0 ? r.serial_time_per_batch / r.time_per_batch : 0.0;
+  detail::summarise(r, index);
   return r;
 }
 
