@@ -55,6 +55,9 @@ costs (per stage, whole batch of one view; FT = FS = 1, BS = 2 unless changed):
 
 selection and output:
   --schedule NAME        sequential | gpipe | 1f1b | tspipe-paper | tspipe   (default tspipe)
+  --dispatch in-order|dynamic   metrics/compare/trace: devices run their lists in order, or
+                         take the highest-priority ready action (the runtime's dynamic mode)
+                                                                         (default in-order)
   --format text|csv      actions: the text form or CSV                   (default text)
   --json                 metrics/compare: one JSON object
   --out FILE             trace: where to write (.json Chrome trace, .svg, .csv)
@@ -84,7 +87,7 @@ Options parse_arguments(int argc, char** argv) {
   static const std::vector<std::string> with_value = {
       "--workload", "--stages", "--micro-batches", "--views", "--staleness", "--warmup", "--teacher-versions",
       "--lookahead", "--split", "--batches", "--max-micro-batches", "--memory-cap", "--teacher-cost", "--transfer", "--overhead", "--costs",
-      "--schedule", "--format", "--out", "--file"};
+      "--schedule", "--dispatch", "--format", "--out", "--file"};
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -226,8 +229,15 @@ void print_metrics(const std::string& name, const sim::Evaluation& e) {
                 r.peak_activation_memory[j], r.peak_teacher_outputs[j], r.teacher_versions_held[j]);
 }
 
-sim::Evaluation evaluate_or_fail(const std::string& name, const Workload& w) {
-  auto e = sim::evaluate(name, w);
+schedule::Dispatch dispatch_of(const Options& o) {
+  const std::string text = value_of(o, "--dispatch").value_or("in-order");
+  if (text == "in-order") return schedule::Dispatch::in_order;
+  if (text == "dynamic") return schedule::Dispatch::dynamic;
+  throw UsageError{"--dispatch must be in-order or dynamic, got '" + text + "'"};
+}
+
+sim::Evaluation evaluate_or_fail(const std::string& name, const Workload& w, schedule::Dispatch dispatch) {
+  auto e = sim::evaluate(name, w, dispatch);
   if (!e) throw std::runtime_error(e.message());
   return std::move(e).value();
 }
@@ -248,6 +258,7 @@ int run(const Options& o) {
   }
   const std::string name = value_of(o, "--schedule").value_or("tspipe");
   const Workload w = workload_from(o);
+  const schedule::Dispatch dispatch = dispatch_of(o);
   if (o.command == "actions") {
     auto g = schedule::generate(name, w);
     if (!g) throw UsageError{g.message()};
@@ -258,7 +269,7 @@ int run(const Options& o) {
   }
   if (o.command == "metrics") {
     if (!schedule::generate(name, w)) throw UsageError{schedule::generate(name, w).message()};
-    const auto e = evaluate_or_fail(name, w);
+    const auto e = evaluate_or_fail(name, w, dispatch);
     if (o.json) std::printf("%s\n", metrics_json(name, e).c_str());
     else print_metrics(name, e);
     return 0;
@@ -266,7 +277,7 @@ int run(const Options& o) {
   if (o.command == "compare") {
     std::vector<std::pair<std::string, Result<sim::Evaluation>>> rows;
     for (auto generator : schedule::generator_names())
-      rows.emplace_back(std::string(generator), sim::evaluate(generator, w));
+      rows.emplace_back(std::string(generator), sim::evaluate(generator, w, dispatch));
     if (o.json) {
       std::string out = "{\"schedules\":[";
       bool first = true;
@@ -278,9 +289,9 @@ int run(const Options& o) {
       std::printf("%s]}\n", out.c_str());
       return 0;
     }
-    std::printf("workload: S=%d M=%d V=%d %s teacher, staleness %d, %d batches%s\n", w.stages, w.micro_batches, w.views,
-                std::string(schedule::to_string(w.teacher)).c_str(), w.staleness, w.batches,
-                o.search ? " (--search: tspipe chooses M and split)" : "");
+    std::printf("workload: S=%d M=%d V=%d %s teacher, staleness %d, %d batches, %s dispatch%s\n", w.stages, w.micro_batches,
+                w.views, std::string(schedule::to_string(w.teacher)).c_str(), w.staleness, w.batches,
+                schedule::to_string(dispatch), o.search ? " (--search: tspipe chooses M and split)" : "");
     std::printf("%-13s %-13s %6s %12s %11s %8s %10s %10s %12s\n", "schedule", "split", "M", "time/batch", "utilisation",
                 "bubble", "vs seq", "vs serial", "peak act mem");
     for (const auto& [generator, e] : rows) {
@@ -304,7 +315,7 @@ int run(const Options& o) {
     if (!ends_with(*out, ".json") && !ends_with(*out, ".svg") && !ends_with(*out, ".csv"))
       throw UsageError{"--out must end in .json, .svg or .csv, got '" + *out + "'"};
     if (!schedule::generate(name, w)) throw UsageError{schedule::generate(name, w).message()};
-    const auto e = evaluate_or_fail(name, w);
+    const auto e = evaluate_or_fail(name, w, dispatch);
     const std::string title = name + " S=" + std::to_string(w.stages) + " M=" + std::to_string(e.generated.workload.micro_batches);
     if (ends_with(*out, ".json")) write_file(*out, sim::chrome_trace(e.result.timeline, title));
     else if (ends_with(*out, ".svg")) write_file(*out, sim::svg_timeline(e.result.timeline, title));

@@ -1,5 +1,5 @@
 # Runs CMD with ARGS (space-separated) and fails unless it exits with EXPECTED; bad input (exit 2)
-# must also say what was wrong on stderr.
+# must also say what was wrong on stderr. With CONTAINS set, stdout must contain that text.
 separate_arguments(args UNIX_COMMAND "${ARGS}")
 execute_process(COMMAND ${CMD} ${args} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message(STATUS "exit ${code}\nstdout:\n${out}\nstderr:\n${err}")
@@ -8,4 +8,10 @@ if(NOT code STREQUAL "${EXPECTED}")
 endif()
 if(EXPECTED STREQUAL "2" AND err STREQUAL "")
   message(FATAL_ERROR "exit code 2 without a message on stderr")
+endif()
+if(DEFINED CONTAINS)
+  string(FIND "${out}" "${CONTAINS}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "stdout lacks '${CONTAINS}'")
+  endif()
 endif()

@@ -16,7 +16,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -24,12 +23,7 @@
 
 namespace tspipe::runtime {
 
-enum class Dispatch : std::uint8_t {
-  in_order,  ///< each device's list strictly in order
-  dynamic,   ///< the highest-priority ready action of the device's list
-};
-
-inline const char* to_string(Dispatch d) { return d == Dispatch::in_order ? "in-order" : "dynamic"; }
+using schedule::Dispatch;
 
 class ActionDispatcher {
  public:

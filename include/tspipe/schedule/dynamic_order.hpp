@@ -14,11 +14,20 @@
 #include <tspipe/schedule/schedule.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace tspipe::schedule {
+
+/// How a device picks its next action.
+enum class Dispatch : std::uint8_t {
+  in_order,  ///< its list strictly in order (what the generators plan)
+  dynamic,   ///< the highest-priority ready action of its list (DynamicOrder)
+};
+
+inline const char* to_string(Dispatch d) { return d == Dispatch::in_order ? "in-order" : "dynamic"; }
 
 class DynamicOrder {
  public:

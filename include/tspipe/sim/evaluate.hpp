@@ -3,6 +3,7 @@
 // what the CLI, the benchmarks and the runtime's predicted-vs-measured report all need.
 #include <tspipe/schedule/generators.hpp>
 #include <tspipe/schedule/validator.hpp>
+#include <tspipe/sim/dynamic.hpp>
 #include <tspipe/sim/simulator.hpp>
 
 #include <string>
@@ -27,8 +28,10 @@ inline Result<double> sequential_time_per_batch(const Workload& w) {
 }
 
 /// Runs the named generator on `w`, validates the schedule (any violation is an error listing the
-/// first ones), simulates it and compares with `sequential`.
-inline Result<Evaluation> evaluate(std::string_view generator, const Workload& w) {
+/// first ones), simulates it (devices running their lists in order, or dynamically) and compares
+/// with `sequential` (in order).
+inline Result<Evaluation> evaluate(std::string_view generator, const Workload& w,
+                                   schedule::Dispatch dispatch = schedule::Dispatch::in_order) {
   auto generated = schedule::generate(generator, w);
   if (!generated) return Result<Evaluation>::failure(generated.message());
   const auto violations = schedule::validate(generated.value().schedule, generated.value().workload, 5);
@@ -37,7 +40,8 @@ inline Result<Evaluation> evaluate(std::string_view generator, const Workload& w
     for (const auto& v : violations) report += "\n  " + schedule::to_string(v);
     return Result<Evaluation>::failure(report);
   }
-  auto result = simulate(generated.value().schedule, generated.value().workload);
+  auto result = dispatch == schedule::Dispatch::dynamic ? simulate_dynamic(generated.value().schedule, generated.value().workload)
+                                                        : simulate(generated.value().schedule, generated.value().workload);
   if (!result) return Result<Evaluation>::failure(result.message());
   auto sequential = sequential_time_per_batch(w);
   if (!sequential) return Result<Evaluation>::failure(sequential.message());
