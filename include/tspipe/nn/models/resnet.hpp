@@ -7,9 +7,14 @@
 // weight loading go by name.
 //
 // Stems: imagenet = 7×7/2 conv + BN + ReLU + 3×3/2 max-pool (224×224 inputs);
-//        small_image = 3×3/1 conv + BN + ReLU (28×28, 32×32 inputs: CIFAR, Fashion-MNIST).
+//        small_image = 3×3/1 conv + BN + ReLU (28×28, 32×32 inputs: CIFAR, Fashion-MNIST);
+//        small_image_pooled = small_image + 2×2/2 max-pool (the residual stages run at half the
+//        resolution: about 4× cheaper, for CPU-sized budgets on 28×28 inputs).
+// Compact variants: `residual_stages` < 4 drops the last stages and `blocks_per_stage` > 0 gives
+// every stage that many blocks (e.g. 3 stages × 1 basic block = the CIFAR-style ResNet-8); the
+// defaults (4, 0) are the torchvision layouts above.
 // Head: global average pool + flatten (+ a Linear "fc" when num_classes > 0), so the output is
-// [N, features] (512·width for basic blocks, 2048·width for bottlenecks) or [N, num_classes].
+// [N, features] (512·width for basic blocks, 2048·width for bottlenecks, with 4 stages) or [N, num_classes].
 #include <tspipe/error.hpp>
 #include <tspipe/nn/layer.hpp>
 #include <tspipe/nn/options.hpp>
@@ -23,7 +28,7 @@
 
 namespace tspipe::nn::models {
 
-enum class Stem { imagenet, small_image };
+enum class Stem { imagenet, small_image, small_image_pooled };
 
 /// The nonlinearity inside the blocks; ReLU is the standard one, GELU gives a smooth network
 /// (finite-difference gradient checks need one; some modern variants use it too).
@@ -37,6 +42,8 @@ struct ResNetConfig {
   int64_t num_classes = 0;   // 0: no classifier, the output is the pooled feature vector
   uint64_t seed = 0;         // same seed ⇒ bit-identical initial weights
   ResNetActivation activation = ResNetActivation::relu;
+  int residual_stages = 4;   // 1–4: stages of widths 64, 128, 256, 512 (×width) kept
+  int blocks_per_stage = 0;  // 0: the depth's layout; n > 0: n blocks in every stage (depth picks basic/bottleneck)
 };
 
 struct ResNetLayout {
@@ -91,6 +98,10 @@ std::vector<LayerPtr<B>> resnet(const ResNetConfig& config) {
   if (!(config.width > 0.0)) throw Error("ResNet: width multiplier must be positive, got " + std::to_string(config.width));
   if (config.in_channels <= 0) throw Error("ResNet: in_channels must be positive, got " + std::to_string(config.in_channels));
   if (config.num_classes < 0) throw Error("ResNet: num_classes must be >= 0, got " + std::to_string(config.num_classes));
+  if (config.residual_stages < 1 || config.residual_stages > 4)
+    throw Error("ResNet: residual_stages must lie in 1..4, got " + std::to_string(config.residual_stages));
+  if (config.blocks_per_stage < 0)
+    throw Error("ResNet: blocks_per_stage must be >= 0, got " + std::to_string(config.blocks_per_stage));
 
   SeedSequence seeds(config.seed);
   auto act = [&] { return config.activation == ResNetActivation::gelu ? B::gelu() : B::relu(); };
@@ -110,14 +121,16 @@ std::vector<LayerPtr<B>> resnet(const ResNetConfig& config) {
     stem->add("bn1", B::batch_norm2d(stem_width, "bn1"));
     stem->add("relu", act());
     if (config.stem == Stem::imagenet) stem->add("maxpool", B::max_pool2d(Pool2dOptions{3, 2, 1}, "maxpool"));
+    if (config.stem == Stem::small_image_pooled) stem->add("maxpool", B::max_pool2d(Pool2dOptions{2, 2, 0}, "maxpool"));
     blocks.push_back(std::move(stem));
   }
 
   const int64_t expansion = layout.bottleneck ? 4 : 1;
   int64_t in = stem_width;
-  for (int stage = 0; stage < 4; ++stage) {
+  for (int stage = 0; stage < config.residual_stages; ++stage) {
     const int64_t planes = detail::scaled_channels(int64_t{64} << stage, config.width);
-    for (int i = 0; i < layout.blocks[static_cast<size_t>(stage)]; ++i) {
+    const int stage_blocks = config.blocks_per_stage > 0 ? config.blocks_per_stage : layout.blocks[static_cast<size_t>(stage)];
+    for (int i = 0; i < stage_blocks; ++i) {
       const std::string name = "layer" + std::to_string(stage + 1) + "." + std::to_string(i);
       const int64_t stride = (stage > 0 && i == 0) ? 2 : 1;
       const int64_t out = planes * expansion;
