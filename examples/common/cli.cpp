@@ -119,6 +119,9 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("width", &o.width, "model width multiplier");
   flags.add("threads", &o.threads, "OpenBLAS threads (0 = cores / stages)");
   flags.add("segment-batches", &o.segment_batches, "batches per generated schedule segment");
+  flags.add_switch("init-probe", &o.init_probe,
+                   "self-supervised examples: before training, also measure the linear probe on the randomly initialised "
+                   "backbone (the baseline training must beat)");
   flags.add("stop-after", &o.stop_after, "stop after this many epochs (all phases together), as an interruption --resume continues from; 0 = never");
   flags.add_switch("no-progress", &o.no_progress, "no progress bar (the per-epoch lines stay)");
 }

@@ -66,6 +66,7 @@ struct CommonOptions {
   int threads = 0;               ///< OpenBLAS threads; 0 = cores / stages
   int segment_batches = 8;
   int probe_epochs = 30;         ///< epochs of the linear probe's classifier (SSL examples)
+  bool init_probe = false;       ///< SSL examples: also probe the untrained backbone (random-initialisation baseline)
   bool no_progress = false;
   int stop_after = 0;            ///< stop after this many epochs trained by this process (tests --resume)
 };

@@ -26,19 +26,21 @@ struct KdOptions {
   std::string teacher_checkpoint;
   std::string optimizer = "sgd";
   double temperature = 4.0, kd_weight = 0.1;
+  bool teacher_only = false;
+  int crop_pad = 4;
 };
 
 Blocks build_resnet(int depth, double width, std::uint64_t seed) { return fashion_resnet(depth, width, 10, seed); }
 
-PhaseSpec supervised_phase(const std::string& name, Blocks model, const CommonOptions& o, const std::string& optimizer, int epochs) {
+PhaseSpec supervised_phase(const std::string& name, Blocks model, const CommonOptions& o, const KdOptions& kd, int epochs) {
   PhaseSpec spec;
   spec.name = name;
   spec.teacher = pass_through_teacher(o.stages);
   spec.student = std::move(model);
   spec.loss = std::make_shared<nn::CrossEntropyLoss>();
-  spec.make_optimizer = optimizer_factory(optimizer, o);
+  spec.make_optimizer = optimizer_factory(kd.optimizer, o);
   spec.pipeline.teacher = update::TeacherPolicy::frozen();
-  spec.augment = data::kd_views(data::fashion_mnist_normalization());
+  spec.augment = data::kd_views(data::fashion_mnist_normalization(), kd.crop_pad);
   spec.epochs = epochs;
   return spec;
 }
@@ -53,26 +55,36 @@ int run(int argc, char** argv) {
   Flags flags("resnet_kd", "Distils a ResNet teacher into a smaller ResNet student on Fashion-MNIST through a tspipe Pipeline;\n"
                            "reports the test accuracy of the teacher, the student alone and the distilled student.");
   add_common_flags(flags, o);
-  flags.add("teacher-depth", &kd.teacher_depth, "teacher ResNet depth (18, 34, 50, ...)");
+  flags.add("teacher-depth", &kd.teacher_depth,
+            "teacher ResNet depth: 18, 34, 50, 101, 152, or 6n+2 (8, 14, 20, ...) for the compact 3-stage ResNet with a pooled stem");
   flags.add("teacher-width", &kd.teacher_width, "teacher width multiplier (--width is the student's)");
-  flags.add("student-depth", &kd.student_depth, "student ResNet depth");
+  flags.add("student-depth", &kd.student_depth, "student ResNet depth (same choices)");
   flags.add("teacher-epochs", &kd.teacher_epochs, "epochs of teacher training (0 = --epochs)");
   flags.add("teacher-checkpoint", &kd.teacher_checkpoint,
             "load the teacher from this checkpoint (e.g. <out>/teacher/checkpoint.safetensors) instead of training it");
   flags.add("optimizer", &kd.optimizer, "sgd (Nesterov, the KD recipe) | lars | adamw");
   flags.add("temperature", &kd.temperature, "soft-target temperature T");
   flags.add("kd-weight", &kd.kd_weight, "soft-target weight λ in CE + λ·T²·KL");
+  flags.add("crop-pad", &kd.crop_pad, "training augmentation: random crop after zero-padding by this many pixels (0 = none), then a horizontal flip");
+  flags.add_switch("teacher-only", &kd.teacher_only,
+                   "train (and test) the teacher only; distil later from its checkpoint with --teacher-checkpoint");
   if (!flags.parse(argc, argv)) return 0;
   o.staleness = 0;  // a frozen teacher has one version
   check_common_options(o);
   optimizer_factory(kd.optimizer, o);  // rejects an unknown name before any data is read
+  if (o.init_probe)
+    throw UsageError("--init-probe: resnet_kd has no linear probe (it measures classifiers); the flag is for byol_resnet and mocov3_vit");
+  if (kd.crop_pad < 0 || kd.crop_pad > 14) throw UsageError("--crop-pad " + std::to_string(kd.crop_pad) + ": must lie in 0..14");
   if (kd.teacher_epochs < 0) throw UsageError("--teacher-epochs " + std::to_string(kd.teacher_epochs) + ": must be ≥ 0");
   if (!(kd.teacher_width > 0.0)) throw UsageError("--teacher-width " + std::to_string(kd.teacher_width) + ": must be positive");
   if (!(kd.temperature > 0.0)) throw UsageError("--temperature " + std::to_string(kd.temperature) + ": must be positive");
   if (!(kd.kd_weight >= 0.0)) throw UsageError("--kd-weight " + std::to_string(kd.kd_weight) + ": must be ≥ 0");
   for (int depth : {kd.teacher_depth, kd.student_depth})
-    if (depth != 18 && depth != 34 && depth != 50 && depth != 101 && depth != 152)
-      throw UsageError("--teacher-depth/--student-depth " + std::to_string(depth) + ": expected 18, 34, 50, 101 or 152");
+    if (depth != 18 && depth != 34 && depth != 50 && depth != 101 && depth != 152 && !is_compact_resnet_depth(depth))
+      throw UsageError("--teacher-depth/--student-depth " + std::to_string(depth) +
+                       ": expected 18, 34, 50, 101, 152 or a compact depth 6n+2 (8, 14, 20, ...)");
+  if (kd.teacher_only && !kd.teacher_checkpoint.empty())
+    throw UsageError("--teacher-only with --teacher-checkpoint: nothing to train (the teacher is loaded, the students are skipped)");
 
   const auto started = std::chrono::steady_clock::now();
   const Datasets data = load_datasets(o);
@@ -88,7 +100,7 @@ int run(int argc, char** argv) {
   PhaseResult teacher;
   double teacher_accuracy = 0.0;
   if (teacher_checkpoint.empty()) {
-    teacher = run_phase(supervised_phase("teacher", build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed), o, kd.optimizer,
+    teacher = run_phase(supervised_phase("teacher", build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed), o, kd,
                                          kd.teacher_epochs ? kd.teacher_epochs : o.epochs),
                         o, data);
     teacher_accuracy = teacher.test_accuracy;
@@ -101,11 +113,21 @@ int run(int argc, char** argv) {
     std::printf("teacher loaded from %s: test acc %.2f%%\n", teacher_checkpoint.string().c_str(), 100.0 * teacher_accuracy);
   }
 
+  if (kd.teacher_only) {
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::printf("\nresults (Fashion-MNIST test, %d images):\n  teacher          %.2f%%\n  wall time        %.1f s\n\n",
+                data.test->count, 100.0 * teacher_accuracy, wall);
+    std::printf("%s", teacher.summary["schedule_comparison_text"].get<std::string>().c_str());
+    write_run_outputs("resnet_kd", o, {{"teacher", &teacher}},
+                      {{"teacher_accuracy", teacher_accuracy}, {"teacher_checkpoint", teacher_checkpoint.string()}}, wall);
+    return 0;
+  }
+
   // 2. The student alone, 3. the distilled student: same initial weights, epochs and data order.
-  PhaseResult alone = run_phase(supervised_phase("student_alone", build_resnet(kd.student_depth, o.width, student_seed), o, kd.optimizer, o.epochs),
+  PhaseResult alone = run_phase(supervised_phase("student_alone", build_resnet(kd.student_depth, o.width, student_seed), o, kd, o.epochs),
                                 o, data);
 
-  PhaseSpec distil = supervised_phase("distilled", build_resnet(kd.student_depth, o.width, student_seed), o, kd.optimizer, o.epochs);
+  PhaseSpec distil = supervised_phase("distilled", build_resnet(kd.student_depth, o.width, student_seed), o, kd, o.epochs);
   // The frozen teacher: each block's parameters carry full names, so each loads on its own.
   distil.teacher = build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed);
   for (auto& block : distil.teacher) load_weights(*block, teacher_checkpoint, "student.");

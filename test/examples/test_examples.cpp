@@ -65,11 +65,39 @@ TEST_CASE("resnet_kd: a few epochs lower every phase's loss; the run writes its 
   CHECK(read(out / "log.txt").find("schedule comparison") != std::string::npos);
 }
 
-TEST_CASE("byol_resnet: a few epochs lower the BYOL loss") {
+TEST_CASE("resnet_kd: a compact teacher trained alone (--teacher-only) is reused through --teacher-checkpoint") {
+  const fs::path first = scratch("kd_teacher"), second = scratch("kd_reuse");
+  const std::string base = std::string(TSPIPE_RESNET_KD) + small + " --teacher-depth 8 --teacher-width 0.125 --crop-pad 2";
+  REQUIRE_MESSAGE(run(base + " --teacher-only --epochs 3 --out " + first.string(), first / "log.txt") == 0, read(first / "log.txt"));
+  const auto s = summary(first);
+  check_loss_lowers(s.at("phases").at("teacher").at("history"));
+  CHECK_FALSE(s.at("phases").contains("student_alone"));
+  CHECK_FALSE(fs::exists(first / "student_alone"));
+  const double teacher = s.at("results").at("teacher_accuracy").get<double>();
+  CHECK(teacher > 0.1);
+  // The students distil from the saved teacher, which tests exactly as it did when trained.
+  const fs::path checkpoint = first / "teacher" / "checkpoint.safetensors";
+  REQUIRE_MESSAGE(run(base + " --epochs 1 --width 0.0625 --teacher-checkpoint " + checkpoint.string() + " --out " + second.string(),
+                      second / "log.txt") == 0,
+                  read(second / "log.txt"));
+  const auto r = summary(second).at("results");
+  CHECK(r.at("teacher_accuracy").get<double>() == teacher);
+  CHECK(r.at("distilled_accuracy").get<double>() > 0.0);
+  CHECK(r.at("student_alone_accuracy").get<double>() > 0.0);
+}
+
+TEST_CASE("byol_resnet: a few epochs lower the BYOL loss; --init-probe reports the untrained backbone's probe") {
   const fs::path out = scratch("byol");
-  const std::string cmd = std::string(TSPIPE_BYOL_RESNET) + small + probe + " --epochs 3 --width 0.125 --out " + out.string();
+  const std::string cmd =
+      std::string(TSPIPE_BYOL_RESNET) + small + probe + " --epochs 3 --width 0.125 --init-probe --out " + out.string();
   REQUIRE_MESSAGE(run(cmd, out / "log.txt") == 0, read(out / "log.txt"));
-  check_loss_lowers(summary(out).at("phases").at("byol").at("history"));
+  const auto s = summary(out);
+  check_loss_lowers(s.at("phases").at("byol").at("history"));
+  const double baseline = s.at("results").at("random_init_probe_accuracy").get<double>();
+  CHECK(baseline > 0.0);
+  CHECK(baseline <= 1.0);
+  CHECK(s.at("phases").at("byol").at("init_probe_accuracy").get<double>() == baseline);
+  CHECK(read(out / "log.txt").find("untrained backbone") != std::string::npos);
 }
 
 TEST_CASE("mocov3_vit: a few epochs lower the InfoNCE loss") {
@@ -125,6 +153,14 @@ TEST_CASE("bad input exits 2 with a message naming the flag or the file") {
   CHECK(run(kd + " --data /nonexistent", out / "f.txt") == 1);
   CHECK(read(out / "f.txt").find("/nonexistent") != std::string::npos);
   CHECK(run(std::string(TSPIPE_MOCOV3_VIT) + " --patch 5 --out " + out.string(), out / "g.txt") == 2);
+  CHECK(run(kd + " --crop-pad -1", out / "i.txt") == 2);
+  CHECK(read(out / "i.txt").find("--crop-pad -1") != std::string::npos);
+  CHECK(run(kd + " --teacher-depth 9", out / "j.txt") == 2);
+  CHECK(read(out / "j.txt").find("--teacher-depth/--student-depth 9") != std::string::npos);
+  CHECK(run(kd + " --teacher-only --teacher-checkpoint x.safetensors", out / "k.txt") == 2);
+  CHECK(read(out / "k.txt").find("--teacher-only with --teacher-checkpoint") != std::string::npos);
+  CHECK(run(kd + " --init-probe", out / "l.txt") == 2);
+  CHECK(read(out / "l.txt").find("--init-probe") != std::string::npos);
   CHECK(run(std::string(TSPIPE_BYOL_RESNET) + " --help", out / "h.txt") == 0);
   CHECK(read(out / "h.txt").find("--staleness") != std::string::npos);
 }
