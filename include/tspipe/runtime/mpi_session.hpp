@@ -36,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unistd.h>
 #include <utility>
@@ -108,7 +109,8 @@ inline std::vector<std::string> rank_descriptions;
 inline std::string termination_note;
 inline std::atomic<int> waiting_on_rank{-1};
 
-inline void write_all(const std::string& text) {
+// A string_view: the signal handler passes literals, which must not become (allocated) strings.
+inline void write_all(std::string_view text) {
   std::size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(STDERR_FILENO, text.data() + done, text.size() - done);
