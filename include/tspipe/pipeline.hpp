@@ -17,10 +17,16 @@
 // thread per stage runs its list (strictly in order, or dynamically: see runtime/dispatch.hpp),
 // exchanging activations and gradients through an in-process transport. Teacher versions, the optimizer state and the step count carry across
 // segments, so segmenting changes timing (a drain every segment), never results.
+//
+// Backends: what differs between host and device tensors (the loss and optimizer types, parameter
+// views, teacher version copies, a stage's stream) comes from runtime::BackendHooks<Backend>. For
+// the CPU backend these are nn::Loss and nn::Optimizer; for Pipeline<cuda::Backend> include
+// <tspipe/cuda/pipeline.hpp> (device losses and optimizers, one stream per stage).
 #include <tspipe/nn/losses.hpp>
 #include <tspipe/nn/optim.hpp>
 #include <tspipe/nn/safetensors.hpp>
 #include <tspipe/partition/partitioner.hpp>
+#include <tspipe/runtime/backend_hooks.hpp>
 #include <tspipe/runtime/dispatch.hpp>
 #include <tspipe/runtime/profile.hpp>
 #include <tspipe/runtime/stage.hpp>
@@ -46,7 +52,7 @@
 
 namespace tspipe {
 
-using OptimizerFactory = std::function<std::unique_ptr<nn::Optimizer>()>;
+using OptimizerFactory = std::function<std::unique_ptr<nn::Optimizer>()>;  ///< for host backends
 
 struct PipelineOptions {
   int stages = 1;
@@ -95,13 +101,13 @@ struct MeasuredAction {
 /// How a pipeline is spread over processes (MPI launch, replicas). The default runs every stage
 /// in this process over an in-process transport. A launcher sets which stages run here, the
 /// transport that reaches the others (kept across segments), and the collective hooks.
-template <class Tensor>
+template <class Tensor, class GradientSlot = nn::ParamSlot>
 struct Distribution {
   std::vector<int> local_stages;  ///< stages this process runs; empty = all
   std::shared_ptr<runtime::Transport<Tensor>> transport;  ///< null = in-process, per segment
   /// Called on a stage's gradients right before its OPT (data parallelism: average over the
   /// replicas of that stage).
-  std::function<void(int stage, const std::vector<nn::ParamSlot>& gradients)> reduce_gradients;
+  std::function<void(int stage, const std::vector<GradientSlot>& gradients)> reduce_gradients;
   /// Merges every process's part of a checkpoint into `content` (collective; called on every
   /// process by save()); only processes where it returns true write the file.
   std::function<bool(nn::SafetensorsContent& content)> gather_checkpoint;
@@ -112,17 +118,24 @@ class Pipeline {
  public:
   using Tensor = typename B::Tensor;
   using Ops = runtime::TensorOps<Tensor>;
+  using Hooks = runtime::BackendHooks<B>;
+  using Loss = typename Hooks::Loss;
+  /// Makes one stage's optimizer (tspipe::OptimizerFactory for host backends).
+  using OptimizerFactory = std::function<std::unique_ptr<typename Hooks::Optimizer>()>;
+  using Distribution = tspipe::Distribution<Tensor, typename Hooks::StudentSlot>;
+  using VersionCopies = typename Hooks::VersionCopies;
 
   /// Builds the pipeline: checks the options, profiles the blocks on a synthetic micro-batch
   /// (which also checks that their shapes chain), partitions teacher and student and places the
   /// stages. `student` may have more blocks than a momentum teacher: the extra ones (a predictor
   /// head) run on the last stage only.
-  Pipeline(std::vector<nn::LayerPtr<B>> teacher, std::vector<nn::LayerPtr<B>> student, std::shared_ptr<const nn::Loss> loss,
+  Pipeline(std::vector<nn::LayerPtr<B>> teacher, std::vector<nn::LayerPtr<B>> student, std::shared_ptr<const Loss> loss,
            OptimizerFactory make_optimizer, PipelineOptions options)
       : options_(std::move(options)), loss_(std::move(loss)), started_(std::chrono::steady_clock::now()) {
     check_options(teacher, student, make_optimizer);
     place_stages(std::move(teacher), std::move(student), make_optimizer);
     learning_rate_ = stages_.front()->optimizer->learning_rate();
+    Hooks::finish_caller_work();  // profiling ran on this thread; the stage workers take over
   }
 
   Pipeline(const Pipeline&) = delete;
@@ -133,6 +146,7 @@ class Pipeline {
   /// `segment_batches` are queued. Throws tspipe::Error on bad input or a failed segment.
   void feed(std::vector<Tensor> views, std::vector<int> labels = {}) {
     check_batch(views, labels);
+    Hooks::finish_caller_work();  // the views (and anything else the caller wrote) are complete
     queued_.push_back({next_batch_++, std::move(views), std::move(labels), learning_rate_,
                        tau_override_ ? *tau_override_ : options_.teacher.tau.at(next_batch_ - 1)});
     if (static_cast<int>(queued_.size()) >= options_.segment_batches) run_segment();
@@ -140,6 +154,7 @@ class Pipeline {
 
   /// Runs every queued batch to completion.
   void flush() {
+    Hooks::finish_caller_work();
     if (!queued_.empty()) run_segment();
   }
 
@@ -162,7 +177,7 @@ class Pipeline {
   }
 
   /// Spreads the pipeline over processes (see Distribution); call before the first feed().
-  void set_distribution(Distribution<Tensor> distribution) {
+  void set_distribution(Distribution distribution) {
     if (options_.dispatch == runtime::Dispatch::dynamic && (distribution.transport || !distribution.local_stages.empty()))
       throw Error("Pipeline::set_distribution: dynamic dispatch reads every stage's progress, so it needs all stages in "
                   "this process; use Dispatch::in_order for a distributed launch");
@@ -262,10 +277,10 @@ class Pipeline {
     content.metadata["stages"] = std::to_string(stages());
     content.metadata["learning_rate"] = std::to_string(learning_rate_);
     const auto put = [&](const std::string& name, const Tensor& t) {
-      const auto host = Ops::host(t);
+      const nn::Tensor host = Ops::to_host(t);
       std::vector<std::uint64_t> shape;
       for (auto d : t.shape()) shape.push_back(static_cast<std::uint64_t>(d));
-      content.tensors[name] = nn::StoredTensor::from_f32(shape, host);
+      content.tensors[name] = nn::StoredTensor::from_f32(shape, host.span());
     };
     const auto put_vector = [&](const std::string& name, const std::vector<float>& values) {
       content.tensors[name] = nn::StoredTensor::from_f32({values.size()}, values);
@@ -279,7 +294,7 @@ class Pipeline {
       content.metadata["teacher_active." + std::to_string(s->index)] = std::to_string(s->versions.active());
       for (const auto& [version, values] : s->versions.saved())
         for (std::size_t i = 0; i < values.size(); ++i)
-          put_vector("teacher@" + std::to_string(version) + "." + s->teacher_slots[i].name, values[i]);
+          put_vector("teacher@" + std::to_string(version) + "." + s->teacher_slots[i].name, VersionCopies::to_host(values[i]));
       for (const auto& [key, values] : s->optimizer->export_state()) put_vector("optimizer." + key, values);
     }
     const bool writer = distribution_.gather_checkpoint ? distribution_.gather_checkpoint(content) : true;
@@ -311,11 +326,10 @@ class Pipeline {
       const auto it = content.tensors.find(name);
       if (it == content.tensors.end()) throw Error(where + "has no tensor '" + name + "'");
       const auto values = it->second.to_f32();
-      auto host = Ops::host(into);
-      if (values.size() != host.size())
+      if (static_cast<long>(values.size()) != static_cast<long>(into.numel()))
         throw Error(where + "'" + name + "' has " + std::to_string(values.size()) + " values, the model " +
-                    std::to_string(host.size()));
-      std::copy(values.begin(), values.end(), host.begin());
+                    std::to_string(into.numel()));
+      Ops::copy_from_host(into, values);
     };
     for (auto& s : stages_) {
       if (!runs_stage(s->index)) continue;
@@ -325,7 +339,7 @@ class Pipeline {
       for (auto& b : s->teacher.buffers()) take("teacher." + b.name, *b.value);
       const std::string active_key = "teacher_active." + std::to_string(s->index);
       const long active = number(metadata(active_key), "metadata " + active_key);
-      std::map<long, runtime::VersionStore::Values> saved;
+      std::map<long, typename runtime::Stage<B>::Versions::Values> saved;
       const std::string prefix = "teacher@";
       for (const auto& [name, stored] : content.tensors) {
         if (name.rfind(prefix, 0) != 0) continue;
@@ -337,7 +351,7 @@ class Pipeline {
           if (s->teacher_slots[i].name == param) {
             auto& values = saved[version];
             values.resize(s->teacher_slots.size());
-            values[i] = stored.to_f32();
+            values[i] = VersionCopies::from_host(stored.to_f32(), s->teacher_values[i]);
           }
       }
       s->versions.restore(active, std::move(saved));
@@ -421,7 +435,7 @@ class Pipeline {
     // Profile on one micro-batch-sized synthetic input; this also checks that shapes chain.
     nn::Shape sample_shape{runtime::micro_batch_rows(o.batch_size, o.micro_batches, 0).second};
     sample_shape.insert(sample_shape.end(), o.input_shape.begin(), o.input_shape.end());
-    const Tensor sample = Tensor::randn(sample_shape, 0x5eed);
+    const Tensor sample = Ops::randn(sample_shape, 0x5eed);
     const auto teacher_costs = runtime::profile_blocks<B>(teacher, sample, /*student=*/false);
     const auto student_costs = runtime::profile_blocks<B>(student, sample, /*student=*/true);
 
@@ -466,7 +480,7 @@ class Pipeline {
       stage->student.set_training(true);
       stage->optimizer = make_optimizer();
       if (!stage->optimizer) throw Error("Pipeline: the optimizer factory returned null");
-      stage->versions = runtime::VersionStore(s, o.teacher.staleness + 1);
+      stage->versions = typename runtime::Stage<B>::Versions(s, o.teacher.staleness + 1);
       stage->bind_parameters(o.teacher.is_momentum());
       stages_.push_back(std::move(stage));
     }
@@ -507,7 +521,7 @@ class Pipeline {
     if (capacity == 0)  // every message of a segment fits: no schedule can block on a full mailbox
       capacity = static_cast<std::size_t>(2 * run_w.views * run_w.backward_slices() * run_w.batches) + 8;
     std::shared_ptr<runtime::Transport<Tensor>> transport_holder = distribution_.transport;
-    if (!transport_holder) transport_holder = std::make_shared<runtime::InProcessTransport<Tensor>>(stages(), capacity);
+    if (!transport_holder) transport_holder = Hooks::local_transport(stages(), capacity);
     runtime::Transport<Tensor>& transport = *transport_holder;
     std::mutex error_mutex;
     std::string first_error;
@@ -584,6 +598,7 @@ class Pipeline {
   void execute(runtime::Stage<B>& st, const schedule::Action& a, const FedBatch& batch, const schedule::Workload& w,
                runtime::Transport<Tensor>& transport) {
     using schedule::ActionKind;
+    [[maybe_unused]] const auto scope = st.hooks.enter();  // the stage's device and stream, if any
     const int s = st.index, last = stages() - 1;
     const long g = a.batch;
     const bool halves = w.split == schedule::BackwardSplit::halves;
@@ -659,7 +674,6 @@ class Pipeline {
   void compute_loss(runtime::Stage<B>& st, long g, const FedBatch& batch, int M) {
     const int V = options_.views;
     std::vector<Tensor> student(static_cast<std::size_t>(V)), teacher(static_cast<std::size_t>(V));
-    nn::LossInput input;
     for (int v = 0; v < V; ++v) {
       std::vector<Tensor> s_parts, t_parts;
       for (int u = 0; u < M; ++u) {
@@ -668,44 +682,30 @@ class Pipeline {
       }
       student[static_cast<std::size_t>(v)] = Ops::concat_rows(s_parts);
       teacher[static_cast<std::size_t>(v)] = Ops::concat_rows(t_parts);
-      const auto as_matrix = [](const Tensor& t) {
-        const long rows = Ops::rows(t);
-        return nn::MatrixView{Ops::host(t).data(), static_cast<int>(rows), static_cast<int>(t.numel() / std::max(1L, rows))};
-      };
-      input.student.push_back(as_matrix(student[static_cast<std::size_t>(v)]));
-      input.teacher.push_back(as_matrix(teacher[static_cast<std::size_t>(v)]));
     }
-    input.labels = batch.labels;
-    const nn::LossOutput out = loss_->compute(input);
+    const runtime::BatchLoss<Tensor> out = st.hooks.loss(*loss_, student, teacher, batch.labels);
     if (!std::isfinite(out.loss)) throw Error("the loss of batch " + std::to_string(g) + " is " + std::to_string(out.loss));
-    for (int v = 0; v < V; ++v) {
-      const Tensor& whole = student[static_cast<std::size_t>(v)];
-      const long width = whole.numel() / std::max(1L, Ops::rows(whole));
+    for (int v = 0; v < V; ++v)
       for (int u = 0; u < M; ++u) {
         const auto [begin, count] = runtime::micro_batch_rows(options_.batch_size, M, u);
-        nn::Shape shape = whole.shape();
-        shape[0] = count;
-        st.loss_gradients[{g, v, u}] = Ops::from_rows(shape, out.d_student[static_cast<std::size_t>(v)].data() + begin * width);
+        st.loss_gradients[{g, v, u}] = Ops::slice_rows(out.d_student[static_cast<std::size_t>(v)], begin, count);
       }
-    }
     std::lock_guard lock(losses_mutex_);
     losses_.push_back({g, out.loss});
   }
 
   void update_teacher(runtime::Stage<B>& st, long g, double tau) {
     st.versions.before_update(g, st.teacher_values);
-    nn::momentum_teacher_update(st.teacher_slots, st.ema_student_slots, static_cast<float>(tau));
+    st.hooks.momentum_update(st.teacher_slots, st.ema_student_slots, static_cast<float>(tau));
     if (options_.teacher.buffers != update::TeacherBuffers::keep) {
       auto teacher_buffers = st.teacher.buffers();
       auto student_buffers = st.student.buffers();
+      std::vector<std::pair<Tensor*, const Tensor*>> pairs;  // same-named buffers
       for (auto& tb : teacher_buffers)
         for (auto& sb : student_buffers)
-          if (tb.name == sb.name) {
-            auto t = Ops::host(*tb.value);
-            auto s = Ops::host(*sb.value);
-            const float keep = options_.teacher.buffers == update::TeacherBuffers::average ? static_cast<float>(tau) : 0.0f;
-            for (std::size_t i = 0; i < t.size(); ++i) t[i] = keep * t[i] + (1.0f - keep) * s[i];
-          }
+          if (tb.name == sb.name) pairs.emplace_back(tb.value, sb.value);
+      const float keep = options_.teacher.buffers == update::TeacherBuffers::average ? static_cast<float>(tau) : 0.0f;
+      st.hooks.blend_buffers(pairs, keep);
     }
     st.versions.updated(g + 1);
   }
@@ -733,8 +733,8 @@ class Pipeline {
   }
 
   PipelineOptions options_;
-  Distribution<Tensor> distribution_;
-  std::shared_ptr<const nn::Loss> loss_;
+  Distribution distribution_;
+  std::shared_ptr<const Loss> loss_;
   std::chrono::steady_clock::time_point started_;
   std::vector<std::unique_ptr<runtime::Stage<B>>> stages_;
   partition::PartitionPlan plan_;

@@ -24,8 +24,8 @@ std::vector<std::vector<float>> save_buffers(std::vector<nn::LayerPtr<B>>& block
   std::vector<std::vector<float>> saved;
   for (auto& block : blocks)
     for (auto& buffer : block->buffers()) {
-      auto host = TensorOps<typename B::Tensor>::host(*buffer.value);
-      saved.emplace_back(host.begin(), host.end());
+      const nn::Tensor host = TensorOps<typename B::Tensor>::to_host(*buffer.value);
+      saved.emplace_back(host.data(), host.data() + host.numel());
     }
   return saved;
 }
@@ -34,8 +34,7 @@ void restore_buffers(std::vector<nn::LayerPtr<B>>& blocks, const std::vector<std
   std::size_t i = 0;
   for (auto& block : blocks)
     for (auto& buffer : block->buffers()) {
-      auto host = TensorOps<typename B::Tensor>::host(*buffer.value);
-      std::copy(saved[i].begin(), saved[i].end(), host.begin());
+      TensorOps<typename B::Tensor>::copy_from_host(*buffer.value, saved[i]);
       ++i;
     }
 }

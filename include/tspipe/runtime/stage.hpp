@@ -1,9 +1,10 @@
 #pragma once
 // One pipeline stage as a worker executes it: its slice of the student and of the teacher, its
 // optimizer, its teacher versions, and what its actions leave for later actions (saved contexts,
-// outputs for the loss, gradients waiting for their weight-gradient pass).
+// outputs for the loss, gradients waiting for their weight-gradient pass). How parameters are
+// viewed and where the stage's work runs come from its backend's hooks (backend_hooks.hpp).
 #include <tspipe/nn/layer.hpp>
-#include <tspipe/nn/optim.hpp>
+#include <tspipe/runtime/backend_hooks.hpp>
 #include <tspipe/runtime/version_store.hpp>
 
 #include <map>
@@ -27,18 +28,21 @@ struct SliceKey {
 template <class B>
 struct Stage {
   using Tensor = typename B::Tensor;
+  using Hooks = BackendHooks<B>;
+  using Versions = BasicVersionStore<typename Hooks::VersionCopies>;
 
   int index = 0;
+  Hooks hooks;  ///< the backend's per-stage state (a device stage: its stream)
   nn::Sequential<B> student;
   nn::Sequential<B> teacher;
-  std::unique_ptr<nn::Optimizer> optimizer;
-  VersionStore versions;
+  std::unique_ptr<typename Hooks::Optimizer> optimizer;
+  Versions versions;
 
   // Parameter views, fixed once the stage is built.
-  std::vector<nn::ParamSlot> student_slots;        ///< every student parameter of this stage
-  std::vector<nn::ParamSlot> ema_student_slots;    ///< those with a teacher partner (by name)
-  std::vector<nn::TeacherSlot> teacher_slots;      ///< every teacher parameter of this stage
-  std::vector<std::span<float>> teacher_values;    ///< the same, for the version store
+  std::vector<typename Hooks::StudentSlot> student_slots;      ///< every student parameter of this stage
+  std::vector<typename Hooks::StudentSlot> ema_student_slots;  ///< those with a teacher partner (by name)
+  std::vector<typename Hooks::TeacherSlot> teacher_slots;      ///< every teacher parameter of this stage
+  std::vector<typename Versions::Param> teacher_values;        ///< the same, for the version store
 
   // Work in flight within a segment.
   std::map<SliceKey, nn::Context<B>> contexts;     ///< FS → its backward
@@ -56,13 +60,12 @@ struct Stage {
     teacher_values.clear();
     std::set<std::string> teacher_names;
     for (auto& p : teacher.parameters()) {
-      auto values = p.value->span();
-      teacher_slots.push_back({p.name, values});
-      teacher_values.push_back(values);
+      teacher_slots.push_back(Hooks::teacher_slot(p));
+      teacher_values.push_back(Hooks::version_param(p));
       teacher_names.insert(p.name);
     }
     for (auto& p : student.parameters()) {
-      nn::ParamSlot slot{p.name, p.value->span(), p.grad->span(), p.no_weight_decay};
+      const auto slot = Hooks::student_slot(p);
       student_slots.push_back(slot);
       if (teacher_names.count(p.name)) ema_student_slots.push_back(slot);
     }
@@ -77,7 +80,10 @@ struct Stage {
     }
   }
 
+  /// After a segment: the stage's queued work finishes (its results become readable by the
+  /// caller) before what it left for later actions is dropped.
   void clear_work() {
+    hooks.synchronize();
     contexts.clear();
     weight_grad_inputs.clear();
     backward_done.clear();

@@ -1,10 +1,13 @@
 #pragma once
 // The few tensor operations the runtime itself needs (micro-batch slicing, gathering a batch for
-// the loss, host access for the loss and the optimizer). Written for host tensors (nn::Tensor);
-// a device backend provides a specialisation of TensorOps for its tensor type.
+// the loss, moving values to and from the host for checkpoints and profiling). Written for host
+// tensors (nn::Tensor); a device backend provides a specialisation of TensorOps for its tensor
+// type in its own directory (cuda::Tensor: <tspipe/cuda/pipeline.hpp>).
 #include <tspipe/error.hpp>
 #include <tspipe/nn/tensor.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <span>
 #include <utility>
@@ -55,8 +58,15 @@ struct TensorOps<nn::Tensor> {
     std::memcpy(out.data(), data, static_cast<std::size_t>(out.numel()) * sizeof(float));
     return out;
   }
+  /// Direct access to the values (host tensors only; MPI transports use it).
   static std::span<float> host(Tensor& t) { return t.span(); }
   static std::span<const float> host(const Tensor& t) { return t.span(); }
+  /// The values as a host tensor: here the tensor itself (shared storage, no copy).
+  static nn::Tensor to_host(const Tensor& t) { return t; }
+  /// t ← values (same element count, checked by the caller).
+  static void copy_from_host(Tensor& t, std::span<const float> values) { std::copy(values.begin(), values.end(), t.data()); }
+  /// A deterministic normal(0, 1) tensor (the profiling sample).
+  static Tensor randn(const nn::Shape& shape, std::uint64_t seed) { return Tensor::randn(shape, seed); }
   static Tensor filled_like(const Tensor& t, float value) { return Tensor::full(t.shape(), value); }
   static std::string shape(const Tensor& t) { return nn::to_string(t.shape()); }
 };

@@ -3,6 +3,10 @@
 // teacher layers themselves; older versions that a stale teacher forward may still read are kept
 // as copies, at most `capacity` versions in all (δ + 1 by default). Reading an older version
 // swaps it into the layers; every swap and save is one parameter copy, cheap against a forward.
+//
+// Which versions to keep is the same on every backend; only how a copy is made differs, so the
+// store is written once over a `Copies` policy: host copies here (HostVersionCopies), device
+// copies in a device backend (cuda::DeviceVersionCopies, which never leave the GPU).
 #include <tspipe/error.hpp>
 
 #include <algorithm>
@@ -13,12 +17,25 @@
 
 namespace tspipe::runtime {
 
-class VersionStore {
- public:
-  using Values = std::vector<std::vector<float>>;  ///< one vector per parameter, in a fixed order
+/// Teacher versions of host parameters: a copy is a vector, which is also what checkpoints store.
+struct HostVersionCopies {
+  using Param = std::span<float>;  ///< a teacher parameter's storage in the layers
+  using Copy = std::vector<float>;
+  static Copy copy_out(const Param& param) { return Copy(param.begin(), param.end()); }
+  static void copy_in(const Copy& copy, const Param& param) { std::copy(copy.begin(), copy.end(), param.begin()); }
+  /// For checkpoints: a copy's values on the host, and a copy from values read back.
+  static const std::vector<float>& to_host(const Copy& copy) { return copy; }
+  static Copy from_host(std::vector<float> values, const Param&) { return values; }
+};
 
-  VersionStore() = default;
-  VersionStore(int stage, int capacity) : stage_(stage), capacity_(std::max(1, capacity)) {}
+template <class Copies>
+class BasicVersionStore {
+ public:
+  using Param = typename Copies::Param;
+  using Values = std::vector<typename Copies::Copy>;  ///< one copy per parameter, in a fixed order
+
+  BasicVersionStore() = default;
+  BasicVersionStore(int stage, int capacity) : stage_(stage), capacity_(std::max(1, capacity)) {}
 
   long active() const { return active_; }
   int capacity() const { return capacity_; }
@@ -33,7 +50,7 @@ class VersionStore {
   const std::map<long, Values>& saved() const { return saved_; }
 
   /// Makes version r the one in `params` (the teacher layers' parameter storage).
-  void activate(long r, const std::vector<std::span<float>>& params) {
+  void activate(long r, const std::vector<Param>& params) {
     if (r == active_) return;
     const auto it = saved_.find(r);
     if (it == saved_.end())
@@ -47,7 +64,7 @@ class VersionStore {
 
   /// Before EMA(b) overwrites ξ_b with ξ_{b+1}: activate ξ_b and keep a copy of it when more than
   /// one version may be held. After the update call `updated(b + 1)`.
-  void before_update(long b, const std::vector<std::span<float>>& params) {
+  void before_update(long b, const std::vector<Param>& params) {
     activate(b, params);
     if (capacity_ > 1 && !saved_.count(b)) saved_.emplace(b, copy_out(params));
   }
@@ -65,14 +82,14 @@ class VersionStore {
   }
 
  private:
-  static Values copy_out(const std::vector<std::span<float>>& params) {
+  static Values copy_out(const std::vector<Param>& params) {
     Values out;
     out.reserve(params.size());
-    for (const auto& p : params) out.emplace_back(p.begin(), p.end());
+    for (const auto& p : params) out.push_back(Copies::copy_out(p));
     return out;
   }
-  static void copy_in(const Values& values, const std::vector<std::span<float>>& params) {
-    for (std::size_t i = 0; i < params.size(); ++i) std::copy(values[i].begin(), values[i].end(), params[i].begin());
+  static void copy_in(const Values& values, const std::vector<Param>& params) {
+    for (std::size_t i = 0; i < params.size(); ++i) Copies::copy_in(values[i], params[i]);
   }
 
   int stage_ = 0;
@@ -80,5 +97,7 @@ class VersionStore {
   long active_ = 0;
   std::map<long, Values> saved_;
 };
+
+using VersionStore = BasicVersionStore<HostVersionCopies>;
 
 }  // namespace tspipe::runtime
