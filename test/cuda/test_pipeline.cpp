@@ -1,16 +1,22 @@
-// S = 2…4 pipeline stages on ONE GPU, each on its own thread and stream, exchanging activations
-// and gradients through NcclTransport (same-device hand-over with events), M = 2 micro-batches:
-// the loss and every parameter gradient equal the CPU backend's single-stage run on the whole
-// batch. (A hand-rolled GPipe order: the Pipeline<Backend> runtime is tested on its own.)
+// Pipelines of S = 2…4 stages on ONE GPU, each stage on its own thread and stream:
+// * a hand-rolled GPipe order over NcclTransport (same-device hand-over with events), M = 2: the
+//   loss and every parameter gradient equal the CPU backend's single-stage run on the whole batch;
+// * tspipe::Pipeline<cuda::Backend> itself (device losses, optimizers, fused EMA, device teacher
+//   versions): a KD run with a frozen teacher and an SSL-style run with a momentum teacher (δ = 1)
+//   equal Pipeline<cpu::Backend> on the same models, options and batches — losses, student and
+//   teacher parameters, teacher versions held — and a host loss through cuda::HostLoss as well.
 #include "compare.hpp"
 
 #include <tspipe/cuda/losses.hpp>
 #include <tspipe/cuda/nccl_transport.hpp>
+#include <tspipe/cuda/optim.hpp>
+#include <tspipe/cuda/pipeline.hpp>
 #include <tspipe/nn/losses.hpp>
 #include <tspipe/nn/models/vit.hpp>
 
 #include <chrono>
 #include <thread>
+#include <type_traits>
 
 using namespace tspipe;
 using tspipe::test::check_close;
@@ -113,5 +119,103 @@ TEST_CASE("pipelines of 2, 3 and 4 stages on one GPU equal the CPU run") {
       REQUIRE(by_name.count(p.name) == 1);
       check_close(*by_name.at(p.name).grad, *p.grad, p.name + " (grad)", 5e-4);
     }
+  }
+}
+
+namespace {
+
+/// What a pipeline run leaves: its losses, parameters (host copies) and teacher versions held.
+struct Run {
+  std::vector<double> losses;
+  std::map<std::string, nn::Tensor> student, teacher;
+  std::vector<std::vector<long>> versions;
+};
+
+template <class Backend>
+typename Backend::Tensor on_backend(const nn::Tensor& t) {
+  if constexpr (std::is_same_v<Backend, GB>) return cuda::Tensor::from_host(t);
+  else return t;
+}
+
+/// Three batches through Pipeline<Backend> (two segments): S stages with fixed cuts, M = 2.
+template <class Backend>
+Run run_pipeline(int stages, bool momentum, std::shared_ptr<const typename Pipeline<Backend>::Loss> loss,
+                 typename Pipeline<Backend>::OptimizerFactory make_optimizer) {
+  using Ops = runtime::TensorOps<typename Backend::Tensor>;
+  PipelineOptions o;
+  o.stages = stages;
+  o.micro_batches = 2;
+  o.batch_size = 4;
+  o.input_shape = {3, 16, 16};
+  o.segment_batches = 2;
+  o.watchdog = std::chrono::milliseconds(60000);
+  if (momentum) o.teacher = update::TeacherPolicy::momentum(0.9, 1);
+  const int blocks = static_cast<int>(nn::models::vit<CB>(config()).size());
+  for (int s = 1; s < stages; ++s) {  // the same cuts on both backends (not profiled ones)
+    o.teacher_cuts.push_back(s * blocks / stages);
+    o.student_cuts.push_back(s * blocks / stages);
+  }
+  nn::models::ViTConfig teacher_config = config();
+  if (!momentum) teacher_config.seed = 9;  // a different (frozen) teacher for KD
+  Pipeline<Backend> pipeline(nn::models::vit<Backend>(teacher_config), nn::models::vit<Backend>(config()), loss,
+                             make_optimizer, o);
+  for (int b = 0; b < 3; ++b) {
+    const nn::Tensor x = nn::Tensor::randn({4, 3, 16, 16}, 100 + static_cast<uint64_t>(b));
+    pipeline.feed({on_backend<Backend>(x)}, {b % 6, (b + 1) % 6, 5, 2});
+  }
+  pipeline.flush();
+  Run run;
+  for (const auto& record : pipeline.take_losses()) run.losses.push_back(record.loss);
+  for (auto& p : pipeline.student_parameters()) run.student[p.name] = Ops::to_host(*p.value).clone();
+  for (auto& p : pipeline.teacher_parameters()) run.teacher[p.name] = Ops::to_host(*p.value).clone();
+  run.versions = pipeline.teacher_versions_held();
+  return run;
+}
+
+void check_same_run(const Run& gpu, const Run& cpu) {
+  REQUIRE(gpu.losses.size() == cpu.losses.size());
+  for (size_t b = 0; b < cpu.losses.size(); ++b) CHECK(gpu.losses[b] == doctest::Approx(cpu.losses[b]).epsilon(5e-4));
+  CHECK(gpu.versions == cpu.versions);
+  for (const auto* side : {&Run::student, &Run::teacher}) {
+    const auto& g = gpu.*side;
+    const auto& c = cpu.*side;
+    REQUIRE(g.size() == c.size());
+    for (const auto& [name, value] : c) {
+      REQUIRE(g.count(name) == 1);
+      const double err = tspipe::test::relative_error(g.at(name), value);
+      INFO(name << ": relative error " << err);
+      CHECK(err <= 5e-4);
+    }
+  }
+}
+
+nn::SgdOptions sgd_options() { return {.learning_rate = 0.05, .momentum = 0.9, .weight_decay = 1e-4f, .nesterov = true}; }
+
+}  // namespace
+
+TEST_CASE("Pipeline<cuda::Backend>: KD with a frozen teacher, S = 2, 3, 4 on one GPU, equals Pipeline<cpu::Backend>") {
+  for (int stages = 2; stages <= 4; ++stages) {
+    CAPTURE(stages);
+    const Run cpu = run_pipeline<CB>(stages, false, std::make_shared<nn::SoftTargetKDLoss>(),
+                                     [] { return std::make_unique<nn::Sgd>(sgd_options()); });
+    const Run gpu = run_pipeline<GB>(stages, false, std::make_shared<cuda::SoftTargetKDLoss>(),
+                                     [] { return std::make_unique<cuda::Sgd>(sgd_options()); });
+    check_same_run(gpu, cpu);
+  }
+}
+
+TEST_CASE("Pipeline<cuda::Backend>: momentum teacher (δ = 1, device EMA and versions), S = 2…4, equals the CPU run") {
+  for (int stages = 2; stages <= 4; ++stages) {
+    CAPTURE(stages);
+    const Run cpu = run_pipeline<CB>(stages, true, std::make_shared<nn::MseLoss>(),
+                                     [] { return std::make_unique<nn::Sgd>(sgd_options()); });
+    const Run gpu = run_pipeline<GB>(stages, true, std::make_shared<cuda::MseLoss>(),
+                                     [] { return std::make_unique<cuda::Sgd>(sgd_options()); });
+    check_same_run(gpu, cpu);
+    CHECK(cpu.versions.front().size() == 2);  // δ = 1 holds ξ_{N−1} beside ξ_N
+    // A host loss on device outputs (copied to the host and back) gives the same run.
+    const Run hosted = run_pipeline<GB>(stages, true, std::make_shared<cuda::HostLoss>(std::make_shared<nn::MseLoss>()),
+                                        [] { return std::make_unique<cuda::Sgd>(sgd_options()); });
+    check_same_run(hosted, cpu);
   }
 }
