@@ -1,4 +1,5 @@
-# Installs the headers and exports tspipe::tspipe (and tspipe::cpu when built) so that
+# Installs the headers and exports tspipe::tspipe (and tspipe::cpu, tspipe::mpi, tspipe::cuda when
+# built) so that
 #   find_package(tspipe REQUIRED)
 #   target_link_libraries(app PRIVATE tspipe::tspipe)
 # works from any CMake project after `cmake --install`.
@@ -7,7 +8,7 @@ include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/tspipe DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 set(_tspipe_export_targets tspipe tspipe_data tspipe_nn)
-foreach(optional tspipe_cpu tspipe_mpi)
+foreach(optional tspipe_cpu tspipe_mpi tspipe_cuda)
   if(TARGET ${optional})
     list(APPEND _tspipe_export_targets ${optional})
   endif()
@@ -16,6 +17,15 @@ if(TARGET tspipe_mpi)
   set(TSPIPE_EXPORTS_MPI ON)
 else()
   set(TSPIPE_EXPORTS_MPI OFF)
+endif()
+# tspipe::cuda links the CUDA Toolkit, cuDNN and NCCL targets: the package config finds them again
+# in the consumer, cuDNN and NCCL with the find modules installed beside it.
+if(TARGET tspipe_cuda)
+  set(TSPIPE_EXPORTS_CUDA ON)
+  install(FILES ${CMAKE_CURRENT_LIST_DIR}/FindCUDNN.cmake ${CMAKE_CURRENT_LIST_DIR}/FindNCCL.cmake
+          DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tspipe)
+else()
+  set(TSPIPE_EXPORTS_CUDA OFF)
 endif()
 install(TARGETS ${_tspipe_export_targets} EXPORT tspipeTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
