@@ -136,7 +136,9 @@ TEST_CASE("CPU pipeline through the host hooks = the same training by hand, bit 
     CHECK(buffers_of(pipeline.stage(0).student) == buffers_of(student));
     CHECK(pipeline.stage(0).optimizer->export_state() == optimizer->export_state());
     // Every version the store still holds is the hand-kept copy of that version.
-    for (long r : pipeline.teacher_versions_held()[0]) {
+    const auto held = pipeline.teacher_versions_held();
+    CHECK(held[0].size() == static_cast<std::size_t>(staleness + 1));
+    for (long r : held[0]) {
       INFO("version ", r);
       pipeline.with_teacher_version(0, r, [&](auto& t) { CHECK(values_of(t.parameters()) == versions.at(r)); });
     }
