@@ -176,7 +176,7 @@ void check_same_run(const Run& gpu, const Run& cpu) {
   REQUIRE(gpu.losses.size() == cpu.losses.size());
   for (size_t b = 0; b < cpu.losses.size(); ++b) CHECK(gpu.losses[b] == doctest::Approx(cpu.losses[b]).epsilon(5e-4));
   CHECK(gpu.versions == cpu.versions);
-  for (const auto* side : {&Run::student, &Run::teacher}) {
+  for (auto side : {&Run::student, &Run::teacher}) {
     const auto& g = gpu.*side;
     const auto& c = cpu.*side;
     REQUIRE(g.size() == c.size());
