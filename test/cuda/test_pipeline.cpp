@@ -191,31 +191,32 @@ void check_same_run(const Run& gpu, const Run& cpu) {
 
 nn::SgdOptions sgd_options() { return {.learning_rate = 0.05, .momentum = 0.9, .weight_decay = 1e-4f, .nesterov = true}; }
 
+/// The same pipeline on the CPU and on the GPU, each with its own backend's loss, compared;
+/// returns the CPU run.
+Run compare_with_cpu(int stages, bool momentum, std::shared_ptr<const nn::Loss> cpu_loss,
+                     std::shared_ptr<const cuda::Loss> gpu_loss) {
+  const Run cpu = run_pipeline<CB>(stages, momentum, std::move(cpu_loss), [] { return std::make_unique<nn::Sgd>(sgd_options()); });
+  const Run gpu = run_pipeline<GB>(stages, momentum, std::move(gpu_loss), [] { return std::make_unique<cuda::Sgd>(sgd_options()); });
+  check_same_run(gpu, cpu);
+  return cpu;
+}
+
 }  // namespace
 
 TEST_CASE("Pipeline<cuda::Backend>: KD with a frozen teacher, S = 2, 3, 4 on one GPU, equals Pipeline<cpu::Backend>") {
   for (int stages = 2; stages <= 4; ++stages) {
     CAPTURE(stages);
-    const Run cpu = run_pipeline<CB>(stages, false, std::make_shared<nn::SoftTargetKDLoss>(),
-                                     [] { return std::make_unique<nn::Sgd>(sgd_options()); });
-    const Run gpu = run_pipeline<GB>(stages, false, std::make_shared<cuda::SoftTargetKDLoss>(),
-                                     [] { return std::make_unique<cuda::Sgd>(sgd_options()); });
-    check_same_run(gpu, cpu);
+    compare_with_cpu(stages, false, std::make_shared<nn::SoftTargetKDLoss>(), std::make_shared<cuda::SoftTargetKDLoss>());
   }
 }
 
 TEST_CASE("Pipeline<cuda::Backend>: momentum teacher (δ = 1, device EMA and versions), S = 2…4, equals the CPU run") {
   for (int stages = 2; stages <= 4; ++stages) {
     CAPTURE(stages);
-    const Run cpu = run_pipeline<CB>(stages, true, std::make_shared<nn::MseLoss>(),
-                                     [] { return std::make_unique<nn::Sgd>(sgd_options()); });
-    const Run gpu = run_pipeline<GB>(stages, true, std::make_shared<cuda::MseLoss>(),
-                                     [] { return std::make_unique<cuda::Sgd>(sgd_options()); });
-    check_same_run(gpu, cpu);
+    const Run cpu = compare_with_cpu(stages, true, std::make_shared<nn::MseLoss>(), std::make_shared<cuda::MseLoss>());
     CHECK(cpu.versions.front().size() == 2);  // δ = 1 holds ξ_{N−1} beside ξ_N
     // A host loss on device outputs (copied to the host and back) gives the same run.
-    const Run hosted = run_pipeline<GB>(stages, true, std::make_shared<cuda::HostLoss>(std::make_shared<nn::MseLoss>()),
-                                        [] { return std::make_unique<cuda::Sgd>(sgd_options()); });
-    check_same_run(hosted, cpu);
+    compare_with_cpu(stages, true, std::make_shared<nn::MseLoss>(),
+                     std::make_shared<cuda::HostLoss>(std::make_shared<nn::MseLoss>()));
   }
 }
