@@ -4,7 +4,8 @@
 // * tspipe::Pipeline<cuda::Backend> itself (device losses, optimizers, fused EMA, device teacher
 //   versions): a KD run with a frozen teacher and an SSL-style run with a momentum teacher (δ = 1)
 //   equal Pipeline<cpu::Backend> on the same models, options and batches — losses, student and
-//   teacher parameters, teacher versions held — and a host loss through cuda::HostLoss as well.
+//   teacher parameters, teacher versions held — and a host loss through cuda::HostLoss as well;
+//   checkpoints saved on either backend continue on the other.
 #include "compare.hpp"
 
 #include <tspipe/cuda/losses.hpp>
@@ -15,6 +16,7 @@
 #include <tspipe/nn/models/vit.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 #include <type_traits>
 
@@ -137,10 +139,17 @@ typename Backend::Tensor on_backend(const nn::Tensor& t) {
   else return t;
 }
 
-/// Three batches through Pipeline<Backend> (two segments): S stages with fixed cuts, M = 2.
+/// Which batches a run feeds, and the checkpoint it starts from or ends with (none when empty).
+struct Plan {
+  int first = 0;
+  int batches = 3;  // two segments of two batches at most
+  std::filesystem::path load_from, save_to;
+};
+
+/// Batches through Pipeline<Backend>: S stages with fixed cuts, M = 2, two batches per segment.
 template <class Backend>
 Run run_pipeline(int stages, bool momentum, std::shared_ptr<const typename Pipeline<Backend>::Loss> loss,
-                 typename Pipeline<Backend>::OptimizerFactory make_optimizer) {
+                 typename Pipeline<Backend>::OptimizerFactory make_optimizer, const Plan& plan = {}) {
   using Ops = runtime::TensorOps<typename Backend::Tensor>;
   PipelineOptions o;
   o.stages = stages;
@@ -155,15 +164,19 @@ Run run_pipeline(int stages, bool momentum, std::shared_ptr<const typename Pipel
     o.teacher_cuts.push_back(s * blocks / stages);
     o.student_cuts.push_back(s * blocks / stages);
   }
+  // The teacher starts from other weights than the student (same names, which a momentum teacher
+  // pairs by): the loss and the EMA then move something from the first batch on.
   nn::models::ViTConfig teacher_config = config();
-  if (!momentum) teacher_config.seed = 9;  // a different (frozen) teacher for KD
+  teacher_config.seed = 9;
   Pipeline<Backend> pipeline(nn::models::vit<Backend>(teacher_config), nn::models::vit<Backend>(config()), loss,
                              make_optimizer, o);
-  for (int b = 0; b < 3; ++b) {
+  if (!plan.load_from.empty()) pipeline.load(plan.load_from);
+  for (int b = plan.first; b < plan.first + plan.batches; ++b) {
     const nn::Tensor x = nn::Tensor::randn({4, 3, 16, 16}, 100 + static_cast<uint64_t>(b));
     pipeline.feed({on_backend<Backend>(x)}, {b % 6, (b + 1) % 6, 5, 2});
   }
   pipeline.flush();
+  if (!plan.save_to.empty()) pipeline.save(plan.save_to);
   Run run;
   for (const auto& record : pipeline.take_losses()) run.losses.push_back(record.loss);
   for (auto& p : pipeline.student_parameters()) run.student[p.name] = Ops::to_host(*p.value).clone();
@@ -219,4 +232,28 @@ TEST_CASE("Pipeline<cuda::Backend>: momentum teacher (δ = 1, device EMA and ver
     compare_with_cpu(stages, true, std::make_shared<nn::MseLoss>(),
                      std::make_shared<cuda::HostLoss>(std::make_shared<nn::MseLoss>()));
   }
+}
+
+TEST_CASE("Pipeline<cuda::Backend> checkpoints (device teacher versions, optimizer state) move between backends") {
+  // Saved on one backend after two batches, loaded on the other, one more batch: the same as
+  // three batches on the CPU without a break.
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto from_gpu = dir / "tspipe_cuda_pipeline_from_gpu.safetensors";
+  const auto from_cpu = dir / "tspipe_cuda_pipeline_from_cpu.safetensors";
+  const auto cpu_loss = std::make_shared<nn::MseLoss>();
+  const auto gpu_loss = std::make_shared<cuda::MseLoss>();
+  const auto cpu_sgd = [] { return std::make_unique<nn::Sgd>(sgd_options()); };
+  const auto gpu_sgd = [] { return std::make_unique<cuda::Sgd>(sgd_options()); };
+  Run whole = run_pipeline<CB>(2, true, cpu_loss, cpu_sgd);
+  whole.losses.erase(whole.losses.begin(), whole.losses.begin() + 2);  // the resumed runs report batch 2 only
+  run_pipeline<GB>(2, true, gpu_loss, gpu_sgd, {.first = 0, .batches = 2, .load_from = {}, .save_to = from_gpu});
+  run_pipeline<CB>(2, true, cpu_loss, cpu_sgd, {.first = 0, .batches = 2, .load_from = {}, .save_to = from_cpu});
+  SUBCASE("GPU checkpoint, CPU continues") {
+    check_same_run(run_pipeline<CB>(2, true, cpu_loss, cpu_sgd, {.first = 2, .batches = 1, .load_from = from_gpu, .save_to = {}}), whole);
+  }
+  SUBCASE("CPU checkpoint, GPU continues") {
+    check_same_run(run_pipeline<GB>(2, true, gpu_loss, gpu_sgd, {.first = 2, .batches = 1, .load_from = from_cpu, .save_to = {}}), whole);
+  }
+  std::filesystem::remove(from_gpu);
+  std::filesystem::remove(from_cpu);
 }
