@@ -1,5 +1,5 @@
-# Installs the headers and exports tspipe::tspipe (and tspipe::cpu, tspipe::mpi, tspipe::cuda when
-# built) so that
+# Installs the headers and exports tspipe::tspipe (and tspipe::cpu, tspipe::mpi, tspipe::cuda,
+# tspipe::cuda_mpi when built) so that
 #   find_package(tspipe REQUIRED)
 #   target_link_libraries(app PRIVATE tspipe::tspipe)
 # works from any CMake project after `cmake --install`.
@@ -8,7 +8,7 @@ include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/tspipe DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 set(_tspipe_export_targets tspipe tspipe_data tspipe_nn)
-foreach(optional tspipe_cpu tspipe_mpi tspipe_cuda)
+foreach(optional tspipe_cpu tspipe_mpi tspipe_cuda tspipe_cuda_mpi)
   if(TARGET ${optional})
     list(APPEND _tspipe_export_targets ${optional})
   endif()
