@@ -8,7 +8,7 @@ scripts/install-deps.sh
 jobs=$(nproc)
 
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan -j "$jobs" --target runtime_dispatch runtime_pipeline runtime_partition
+cmake --build --preset tsan -j "$jobs" --target runtime_dispatch runtime_pipeline runtime_partition runtime_backend_hooks
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --preset tsan -j "$jobs" -L runtime
 
 asan_targets=(schedule_ir schedule_generators schedule_validator schedule_simulator schedule_dynamic data_tests
