@@ -17,9 +17,9 @@
 // host, while the device losses run the same recipes with the same row math (kernels/losses.hpp).
 // A custom host loss still fits through cuda::HostLoss, which pays for that copy explicitly.
 //
-// Streams and threads: every stage gets its own stream on the device that was current when the
-// pipeline was built, and runs its actions with that stream current (a stage's worker thread is
-// the only one queueing on it). Activations and gradients cross stages through NcclTransport,
+// Streams and threads: every stage gets its own stream on the device of the building thread's
+// current stream, and runs its actions with that stream current (a stage's worker thread is the
+// only one queueing on it). Activations and gradients cross stages through NcclTransport,
 // whose same-device hand-over orders the receiver's stream after the sender's with an event.
 // The threads that enter or leave the pipeline synchronise at the boundaries: a stage's stream is
 // drained at the end of every segment (so parameters, losses and checkpoints read afterwards are
