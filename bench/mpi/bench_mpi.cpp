@@ -5,14 +5,21 @@
 //
 //   bench_mpi in-process [batches]                  one process, in-process transport
 //   mpirun -np 2 bench_mpi mpi [batches]            one rank per stage, MPI transport
+//   mpirun -np 2 bench_mpi latency [idle_sleep µs]  one-way time of a 64 KB activation through
+//                                                   MpiTransport (ping-pong between two ranks)
+//   mpirun -np 2 bench_mpi idle                     CPU a rank's communication thread uses over
+//                                                   2 s with nothing to do (its polling cost)
 #include "../../test/runtime/common.hpp"  // the MLP blocks the runtime tests build
 
 #include <tspipe/runtime/mpi.hpp>
+
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 using test::B;
 using test::mlp;
@@ -44,10 +51,24 @@ std::unique_ptr<tspipe::Pipeline<B>> build(const tspipe::PipelineOptions& o) {
                                                [] { return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = 1e-3}); }, o);
 }
 
+/// CPU seconds this process has used so far, every thread (user + system).
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+struct Measured {
+  double examples_per_second = 0.0;
+  double cpu_seconds = 0.0;  ///< of this process over the measured batches
+};
+
 /// Warm-up segment, then `batches` measured batches; `synchronise` lines the ranks up around the
-/// measured part (nothing in one process).
+/// measured part (nothing in one process). The CPU time is the load-independent side of the cost:
+/// on a shared machine the wall clock mostly measures the neighbours.
 template <class Synchronise>
-double examples_per_second(tspipe::Pipeline<B>& pipeline, int batches, Synchronise synchronise) {
+Measured measure(tspipe::Pipeline<B>& pipeline, int batches, Synchronise synchronise) {
   std::vector<Tensor> views{Tensor::randn({kBatch, kHidden}, 10)};
   std::vector<int> labels(static_cast<std::size_t>(kBatch));
   for (long i = 0; i < kBatch; ++i) labels[static_cast<std::size_t>(i)] = static_cast<int>(i % kClasses);
@@ -55,11 +76,61 @@ double examples_per_second(tspipe::Pipeline<B>& pipeline, int batches, Synchroni
   pipeline.flush();
   synchronise();
   const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = process_cpu_seconds();
   for (int b = 0; b < batches; ++b) pipeline.feed(views, labels);
   pipeline.flush();
   synchronise();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return static_cast<double>(batches * kBatch) / seconds;
+  return {static_cast<double>(batches * kBatch) / seconds, process_cpu_seconds() - cpu_start};
+}
+
+/// Ping-pong of a micro-batch activation ([32, 512] floats) between the two ranks' stages; rank 0
+/// prints the mean one-way time. `idle_sleep`: the communication thread's longest poll interval
+/// (SessionOptions::idle_sleep), the trade-off between message latency and cores left to workers.
+int latency(std::chrono::microseconds idle_sleep) {
+  mpi::SessionOptions session_options;
+  session_options.idle_sleep = idle_sleep;
+  auto started = mpi::MpiSession::start(2, session_options);
+  if (!started) {
+    std::fprintf(stderr, "bench_mpi: %s\n", started.message().c_str());
+    return 1;
+  }
+  mpi::MpiSession& session = *started.value();
+  mpi::MpiTransport<Tensor> transport(session);
+  const Tensor activation = Tensor::randn({kBatch / kMicroBatches, kHidden}, 3);
+  const auto timeout = std::chrono::milliseconds(10000);
+  const bool first = session.layout().stage() == 0;
+  using tspipe::schedule::ActionKind;
+  const auto round_trip = [&](long i) {
+    const tspipe::runtime::MessageKey forward{ActionKind::StudentForward, i, 0, 0}, backward{ActionKind::StudentBackward, i, 0, 0};
+    if (first) {
+      if (tspipe::Status s = transport.send(1, forward, activation, timeout); !s) session.abort_job(s.message());
+      if (auto r = transport.receive(0, backward, timeout); !r) session.abort_job(r.message());
+    } else {
+      if (auto r = transport.receive(1, forward, timeout); !r) session.abort_job(r.message());
+      if (tspipe::Status s = transport.send(0, backward, activation, timeout); !s) session.abort_job(s.message());
+    }
+  };
+  constexpr long kWarmUp = 50, kRounds = 1000;
+  for (long i = 0; i < kWarmUp; ++i) round_trip(i);
+  const auto start = std::chrono::steady_clock::now();
+  for (long i = kWarmUp; i < kWarmUp + kRounds; ++i) round_trip(i);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (first) std::printf("latency us_per_message %.1f (idle_sleep %ld us)\n", seconds / (2.0 * kRounds) * 1e6, static_cast<long>(idle_sleep.count()));
+  return 0;
+}
+
+/// A session that has nothing to do for 2 s: the CPU its communication thread spends polling.
+int idle() {
+  auto started = mpi::MpiSession::start(2);
+  if (!started) {
+    std::fprintf(stderr, "bench_mpi: %s\n", started.message().c_str());
+    return 1;
+  }
+  const double before = process_cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::printf("idle rank %d cpu_ms_per_s %.1f\n", started.value()->layout().rank, 1e3 * (process_cpu_seconds() - before) / 2.0);
+  return 0;
 }
 
 }  // namespace
@@ -70,11 +141,14 @@ int main(int argc, char** argv) {
   B::set_threads(1);
   if (mode == "in-process") {
     auto pipeline = build(options(batches));
-    std::printf("in-process examples/s %.1f\n", examples_per_second(*pipeline, batches, [] {}));
+    const Measured m = measure(*pipeline, batches, [] {});
+    std::printf("in-process examples/s %.1f cpu_ms_per_batch %.2f\n", m.examples_per_second, 1e3 * m.cpu_seconds / batches);
     return 0;
   }
+  if (mode == "idle") return idle();
+  if (mode == "latency") return latency(std::chrono::microseconds(argc > 2 ? std::atol(argv[2]) : mpi::SessionOptions{}.idle_sleep.count()));
   if (mode != "mpi") {
-    std::fprintf(stderr, "usage: %s in-process [batches] | mpirun -np 2 %s mpi [batches]\n", argv[0], argv[0]);
+    std::fprintf(stderr, "usage: %s in-process [batches] | mpirun -np 2 %s mpi|latency [batches|idle_sleep µs]\n", argv[0], argv[0]);
     return 2;
   }
   auto started = mpi::MpiSession::start(2);
@@ -95,7 +169,12 @@ int main(int argc, char** argv) {
         !s)
       session.abort_job(s.message());
   };
-  const double rate = examples_per_second(*pipeline.value(), batches, barrier);
-  if (session.layout().logs()) std::printf("mpi examples/s %.1f\n", rate);
+  const Measured m = measure(*pipeline.value(), batches, barrier);
+  // Both ranks' CPU time: the job's cost, as the in-process figure is both stages'.
+  auto cpu = mpi::all_gather_equal(session, comm, session.layout().world_size, std::vector<double>{m.cpu_seconds}, MPI_DOUBLE, "the CPU times");
+  if (!cpu) session.abort_job(cpu.message());
+  double cpu_seconds = 0.0;
+  for (double c : cpu.value()) cpu_seconds += c;
+  if (session.layout().logs()) std::printf("mpi examples/s %.1f cpu_ms_per_batch %.2f\n", m.examples_per_second, 1e3 * cpu_seconds / batches);
   return 0;
 }

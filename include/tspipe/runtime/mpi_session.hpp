@@ -13,7 +13,8 @@
 //     worker may be inside a gradient all-reduce while its next activation arrives); one loop that
 //     probes, receives and tests collectives never blocks one behind another;
 //   * on a few oversubscribed cores, MPI's own blocking calls spin; this loop backs off to short
-//     sleeps when idle, leaving the cores to the stage workers.
+//     sleeps while a worker waits or an operation is in flight, and to longer ones when nothing
+//     is awaited (each poll runs MPI's whole progress engine), leaving the cores to the workers.
 #include <tspipe/error.hpp>
 #include <tspipe/runtime/transport.hpp>
 
@@ -97,8 +98,14 @@ struct SessionOptions {
   /// A collective (gradient all-reduce, loss gather) or the end-of-run barrier waiting longer
   /// ends the job with a message; activations use the pipeline's own watchdog.
   std::chrono::milliseconds collective_timeout{50000};
-  /// Longest sleep of the idle communication thread: the latency an idle rank adds to a message.
+  /// Longest sleep of the communication thread while a worker waits for a message or an MPI
+  /// operation is in flight: the latency it adds to a message.
   std::chrono::microseconds idle_sleep{200};
+  /// Longest sleep while nothing is awaited (no worker waits, nothing in flight). Every poll is a
+  /// pass through MPI's progress engine (every transport, TCP's sockets included), which cost the
+  /// two ranks of bench/mpi a quarter more CPU than one process; messages arriving meanwhile wait
+  /// inside MPI until a worker asks for one, which wakes the thread at once.
+  std::chrono::microseconds quiet_sleep{2000};
 };
 
 namespace detail {
@@ -165,7 +172,10 @@ class CommunicationThread {
     std::unique_lock lock(mutex_);
     const auto mailbox_key = std::make_pair(at, key);
     detail::waiting_on_rank.store(from_rank);
+    ++waiting_workers_;
+    submitted_.notify_all();  // a communication thread in a quiet sleep polls again now
     const bool arrived = changed_.wait_for(lock, timeout, [&] { return mailboxes_.count(mailbox_key) > 0; });
+    --waiting_workers_;
     detail::waiting_on_rank.store(-1);
     if (!arrived)
       return Result<std::vector<std::byte>>::failure("stage " + std::to_string(at) + " waited " +
@@ -300,11 +310,14 @@ class CommunicationThread {
     auto sleep = std::chrono::microseconds(0);
     for (;;) {
       std::deque<std::shared_ptr<Operation>> fresh;
-      bool finishing = false;
+      bool finishing = false, awaited = false;
       {
         std::unique_lock lock(mutex_);
         if (sleep.count() > 0)
-          submitted_.wait_for(lock, sleep, [&] { return !submissions_.empty() || finishing_ || !abort_message_.empty(); });
+          submitted_.wait_for(lock, sleep, [&] {
+            return !submissions_.empty() || finishing_ || !abort_message_.empty() || (waiting_workers_ > 0 && sleep > options_.idle_sleep);
+          });
+        awaited = waiting_workers_ > 0;
         if (!abort_message_.empty()) {
           lock.unlock();
           abort_now();
@@ -364,9 +377,11 @@ class CommunicationThread {
         it = active.erase(it);
       }
       if (finishing && active.empty()) return;
-      // Idle: spin briefly (latency), then sleep in growing steps (cores for the workers).
+      // Idle: poll again at once (latency), then sleep in doubling steps (cores for the workers)
+      // up to idle_sleep while something is awaited, quiet_sleep otherwise.
+      const auto longest = awaited || !active.empty() ? options_.idle_sleep : options_.quiet_sleep;
       if (progressed) sleep = std::chrono::microseconds(0);
-      else sleep = std::min<std::chrono::microseconds>(options_.idle_sleep, sleep + std::chrono::microseconds(10));
+      else sleep = std::min<std::chrono::microseconds>(longest, std::max<std::chrono::microseconds>(std::chrono::microseconds(10), 2 * sleep));
     }
   }
 
@@ -381,6 +396,7 @@ class CommunicationThread {
   std::deque<std::shared_ptr<Operation>> submissions_;
   std::map<std::pair<int, MessageKey>, std::vector<std::byte>> mailboxes_;
   bool finishing_ = false;
+  int waiting_workers_ = 0;  ///< workers inside take()
   std::string abort_message_;
 };
 
