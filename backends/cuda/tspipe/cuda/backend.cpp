@@ -1,5 +1,6 @@
 #include <tspipe/cuda/backend.hpp>
 #include <tspipe/cuda/launchers.hpp>
+#include <tspipe/nn/layer_shells/checks.hpp>
 
 namespace tspipe::cuda {
 
@@ -16,23 +17,14 @@ void Backend::set_threads(int threads) {
 }
 
 namespace detail {
+// The checks are written once for every backend (nn/layer_shells/checks.hpp).
 void check_input(const std::string& who, const Tensor& x, int64_t rank, bool at_least) {
-  if (!x.defined()) throw Error(who + ": input tensor is undefined");
-  if (at_least ? x.dim() < rank : x.dim() != rank)
-    throw Error(who + ": input has shape " + nn::to_string(x.shape()) + ", expected " +
-                (at_least ? "at least " : "") + std::to_string(rank) + " axes");
-  for (int64_t d : x.shape())
-    if (d == 0) throw Error(who + ": input has a zero-sized dimension: " + nn::to_string(x.shape()));
+  nn::shells::check_input(who, x, rank, at_least);
 }
 void check_grad(const std::string& who, const Tensor& dy, const nn::Shape& expected) {
-  if (!dy.defined() || dy.shape() != expected)
-    throw Error(who + ": output gradient has shape " + (dy.defined() ? nn::to_string(dy.shape()) : "(undefined)") +
-                ", expected " + nn::to_string(expected));
+  nn::shells::check_grad(who, dy, expected);
 }
-void check_saved(const std::string& who, const Context& ctx, size_t count) {
-  if (ctx.tensors.size() < count)
-    throw Error(who + ": backward with a context that was not produced by this layer's forward");
-}
+void check_saved(const std::string& who, const Context& ctx, size_t count) { nn::shells::check_saved(who, ctx, count); }
 }  // namespace detail
 
 }  // namespace tspipe::cuda

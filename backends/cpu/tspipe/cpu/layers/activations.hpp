@@ -1,22 +1,21 @@
 #pragma once
 // Elementwise activations (ReLU, exact GELU). The forward saves its input; the derivative math
-// lives in kernels/activations.hpp so the CUDA backend shares it.
+// lives in kernels/activations.hpp so the CUDA backend shares it, and the checks and messages in
+// nn::shells::ActivationShell.
 #include <tspipe/cpu/backend.hpp>
+#include <tspipe/nn/layer_shells/activations.hpp>
 
 namespace tspipe::cpu {
 
-class Activation final : public Layer {
+class Activation final : public nn::shells::ActivationShell<Backend, Activation> {
  public:
   enum class Function { relu, gelu };
-  explicit Activation(Function f) : f_(f) {}
-
-  std::string kind() const override { return f_ == Function::relu ? "ReLU" : "GELU"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
+  explicit Activation(Function f) : ActivationShell(f == Function::relu) {}
 
  private:
-  Function f_;
+  friend class nn::shells::ActivationShell<Backend, Activation>;
+  void forward_elements(const Tensor& x, Tensor& y);
+  void backward_elements(const Tensor& x, const Tensor& dy, Tensor& dx);
 };
 
 }  // namespace tspipe::cpu

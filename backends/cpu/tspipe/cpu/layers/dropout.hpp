@@ -1,28 +1,19 @@
 #pragma once
-// Dropout with a reproducible mask: element i of the k-th training call keeps its value (scaled by
-// 1/(1−p)) unless hash(seed, k, i) < p. The same seed and call count give the same mask on any
-// machine, so pipelined and sequential runs can be compared bit for bit. Identity in eval mode.
+// Dropout with a reproducible mask (see nn/layer_shells/dropout.hpp, which holds the checks, the
+// messages and the mask draw); this is the compute. Identity in eval mode.
 #include <tspipe/cpu/backend.hpp>
+#include <tspipe/nn/layer_shells/dropout.hpp>
 
 namespace tspipe::cpu {
 
-class Dropout final : public Layer {
+class Dropout final : public nn::shells::DropoutShell<Backend, Dropout> {
  public:
-  Dropout(float p, uint64_t seed, std::string label = "");
-
-  std::string kind() const override { return "Dropout"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
-
-  uint64_t calls() const noexcept { return calls_; }
-  void set_calls(uint64_t calls) noexcept { calls_ = calls; }  // e.g. restored from a checkpoint
+  Dropout(float p, uint64_t seed, std::string label = "") : DropoutShell(p, seed, std::move(label)) {}
 
  private:
-  Tensor mask(const nn::Shape& shape);  // the scaled keep-mask of the next call
-  float p_;
-  uint64_t seed_, calls_ = 0;
-  std::string label_;
+  friend class nn::shells::DropoutShell<Backend, Dropout>;
+  Tensor mask(const nn::Shape& shape) { return host_mask(shape); }
+  void multiply(const Tensor& a, const Tensor& m, Tensor& out);
 };
 
 }  // namespace tspipe::cpu

@@ -1,27 +1,19 @@
 #pragma once
-// LayerNorm over the last axis: [..., D] with learned γ ("weight") and β ("bias").
+// LayerNorm over the last axis: [..., D] with learned γ ("weight") and β ("bias"). Checks,
+// messages and parameters are nn::shells::LayerNormShell's; this is the compute.
 #include <tspipe/cpu/backend.hpp>
+#include <tspipe/nn/layer_shells/layernorm.hpp>
 
 namespace tspipe::cpu {
 
-class LayerNorm final : public Layer {
+class LayerNorm final : public nn::shells::LayerNormShell<Backend, LayerNorm> {
  public:
   LayerNorm(int64_t features, std::string label = "", float eps = 1e-6f);
 
-  std::string kind() const override { return "LayerNorm"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
-  std::vector<Parameter> parameters() override;
-
-  Tensor weight, weight_grad, bias, bias_grad;
-
  private:
-  std::string who() const { return detail::describe(kind(), label_); }
-  Tensor run(const Tensor& x, Tensor* stats);  // stats [rows, 2] = (mean, rstd) when non-null
-  int64_t features_;
-  std::string label_;
-  float eps_;
+  friend class nn::shells::LayerNormShell<Backend, LayerNorm>;
+  void forward_rows(const Tensor& x, Tensor& y, Tensor* stats, int64_t rows);
+  void backward_rows(const Tensor& x, const Tensor& stats, const Tensor& dy, Tensor& dx, int64_t rows);
 };
 
 }  // namespace tspipe::cpu

@@ -1,29 +1,22 @@
 #pragma once
 // Layers that only move data: Flatten ([N, ...] → [N, rest]) and SelectToken
-// ([N, T, D] → [N, D], token `index`; ViT's class-token readout).
+// ([N, T, D] → [N, D], token `index`; ViT's class-token readout). Flatten is wholly
+// backend-generic; SelectToken's checks and messages are nn::shells::SelectTokenShell's.
 #include <tspipe/cpu/backend.hpp>
+#include <tspipe/nn/layer_shells/reshape.hpp>
 
 namespace tspipe::cpu {
 
-class Flatten final : public Layer {
- public:
-  std::string kind() const override { return "Flatten"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
-};
+using Flatten = nn::shells::Flatten<Backend>;
 
-class SelectToken final : public Layer {
+class SelectToken final : public nn::shells::SelectTokenShell<Backend, SelectToken> {
  public:
-  explicit SelectToken(int64_t index) : index_(index) {}
-  std::string kind() const override { return "SelectToken"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
+  using SelectTokenShell::SelectTokenShell;
 
  private:
-  void check(const Tensor& x) const;
-  int64_t index_;
+  friend class nn::shells::SelectTokenShell<Backend, SelectToken>;
+  void gather_token(const Tensor& x, Tensor& y);
+  Tensor scatter_token(const Tensor& dy, const nn::Shape& x_shape);
 };
 
 }  // namespace tspipe::cpu

@@ -1,19 +1,20 @@
 #pragma once
-// ReLU and exact GELU, elementwise (kernels/activations.hpp math); the forward saves x.
+// ReLU and exact GELU, elementwise (kernels/activations.hpp math); the forward saves x. Checks and
+// messages are nn::shells::ActivationShell's; this is the compute.
 #include <tspipe/cuda/backend.hpp>
 #include <tspipe/cuda/launchers.hpp>
+#include <tspipe/nn/layer_shells/activations.hpp>
 
 namespace tspipe::cuda {
 
-class Activation final : public Layer {
+class Activation final : public nn::shells::ActivationShell<Backend, Activation> {
  public:
-  explicit Activation(launch::Activation f) : f_(f) {}
-  std::string kind() const override { return f_ == launch::Activation::relu ? "ReLU" : "GELU"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
+  explicit Activation(launch::Activation f) : ActivationShell(f == launch::Activation::relu), f_(f) {}
 
  private:
+  friend class nn::shells::ActivationShell<Backend, Activation>;
+  void forward_elements(const Tensor& x, Tensor& y);
+  void backward_elements(const Tensor& x, const Tensor& dy, Tensor& dx);
   launch::Activation f_;
 };
 

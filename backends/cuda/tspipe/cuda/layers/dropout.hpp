@@ -1,27 +1,20 @@
 #pragma once
-// Dropout with cpu::Dropout's masks: the mask of call k is drawn on the host from the same
-// splitmix64 stream (seed, k) and uploaded, so both backends drop the same elements — what the
-// whole-model comparisons need. Identity in eval mode or with p = 0.
+// Dropout with cpu::Dropout's masks: the mask of call k is drawn on the host by
+// nn::shells::DropoutShell (which also holds the checks and messages) and uploaded, so both
+// backends drop the same elements. Identity in eval mode or with p = 0.
 #include <tspipe/cuda/backend.hpp>
+#include <tspipe/nn/layer_shells/dropout.hpp>
 
 namespace tspipe::cuda {
 
-class Dropout final : public Layer {
+class Dropout final : public nn::shells::DropoutShell<Backend, Dropout> {
  public:
-  Dropout(float p, uint64_t seed, std::string label = "");
-  std::string kind() const override { return "Dropout"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
-
-  uint64_t calls() const noexcept { return calls_; }
-  void set_calls(uint64_t calls) noexcept { calls_ = calls; }
+  Dropout(float p, uint64_t seed, std::string label = "") : DropoutShell(p, seed, std::move(label)) {}
 
  private:
-  Tensor mask(const nn::Shape& shape);
-  float p_;
-  uint64_t seed_, calls_ = 0;
-  std::string label_;
+  friend class nn::shells::DropoutShell<Backend, Dropout>;
+  Tensor mask(const nn::Shape& shape) { return Tensor::from_host(host_mask(shape)); }
+  void multiply(const Tensor& a, const Tensor& m, Tensor& out);
 };
 
 }  // namespace tspipe::cuda

@@ -1,28 +1,21 @@
 #pragma once
-// Flatten [N, ...] → [N, rest] (no copy) and SelectToken [N, T, D] → [N, D] (the class token).
+// Flatten [N, ...] → [N, rest] (no copy; wholly backend-generic) and SelectToken [N, T, D] → [N, D]
+// (the class token; checks and messages are nn::shells::SelectTokenShell's, the copies are kernels).
 #include <tspipe/cuda/backend.hpp>
+#include <tspipe/nn/layer_shells/reshape.hpp>
 
 namespace tspipe::cuda {
 
-class Flatten final : public Layer {
- public:
-  std::string kind() const override { return "Flatten"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
-};
+using Flatten = nn::shells::Flatten<Backend>;
 
-class SelectToken final : public Layer {
+class SelectToken final : public nn::shells::SelectTokenShell<Backend, SelectToken> {
  public:
-  explicit SelectToken(int64_t index) : index_(index) {}
-  std::string kind() const override { return "SelectToken"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
+  using SelectTokenShell::SelectTokenShell;
 
  private:
-  void check(const Tensor& x) const;
-  int64_t index_;
+  friend class nn::shells::SelectTokenShell<Backend, SelectToken>;
+  void gather_token(const Tensor& x, Tensor& y);
+  Tensor scatter_token(const Tensor& dy, const nn::Shape& x_shape);
 };
 
 }  // namespace tspipe::cuda
