@@ -9,35 +9,13 @@
 namespace tspipe::cpu {
 
 BatchNorm::BatchNorm(int spatial_rank, int64_t channels, std::string label, float eps, float momentum)
-    : spatial_rank_(spatial_rank), channels_(channels), label_(std::move(label)), eps_(eps), momentum_(momentum) {
-  if (channels_ <= 0) throw Error(who() + ": channels must be positive, got " + std::to_string(channels_));
-  if (!(eps_ > 0.0f) || !(momentum_ >= 0.0f && momentum_ <= 1.0f))
-    throw Error(who() + ": eps must be > 0 and momentum in [0, 1]");
-  weight = Tensor::full({channels_}, 1.0f);
-  bias = Tensor::zeros({channels_});
-  weight_grad = Tensor::zeros({channels_});
-  bias_grad = Tensor::zeros({channels_});
-  running_mean = Tensor::zeros({channels_});
-  running_var = Tensor::full({channels_}, 1.0f);
-}
-
-void BatchNorm::check(const Tensor& x) const {
-  if (spatial_rank_ == 2) {
-    detail::check_input(who(), x, 4);
-  } else {
-    detail::check_input(who(), x, 2, /*at_least=*/true);
-    if (x.dim() > 3) throw Error(who() + ": input has shape " + nn::to_string(x.shape()) + ", expected 2 or 3 axes");
-  }
-  if (x.size(1) != channels_)
-    throw Error(who() + ": input has " + std::to_string(x.size(1)) + " channels, expected " +
-                std::to_string(channels_) + " (input shape " + nn::to_string(x.shape()) + ")");
+    : BatchNormShell(spatial_rank, channels, std::move(label), eps, momentum) {
+  init_parameters();
 }
 
 Tensor BatchNorm::normalize(const Tensor& x, bool batch_stats, Tensor& stats, Tensor* batch_var) const {
   const int64_t n = x.size(0), inner = x.numel() / (n * channels_);
-  if (batch_stats && n * inner < 2)
-    throw Error(who() + ": training needs more than one value per channel, input shape " +
-                nn::to_string(x.shape()));
+  if (batch_stats) check_batch_statistics(x, n * inner);
   Tensor y(x.shape());
   stats = Tensor({2, channels_});
   // Channels are independent: each thread takes a range of them (whole channels, so every
@@ -100,13 +78,6 @@ Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
                                           &bias_grad[c]);
   });
   return dx;
-}
-
-std::vector<Parameter> BatchNorm::parameters() {
-  return {{"weight", &weight, &weight_grad, true}, {"bias", &bias, &bias_grad, true}};
-}
-std::vector<Buffer> BatchNorm::buffers() {
-  return {{"running_mean", &running_mean}, {"running_var", &running_var}};
 }
 
 Backend::LayerPtr Backend::batch_norm2d(int64_t channels, std::string label, float eps, float momentum) {

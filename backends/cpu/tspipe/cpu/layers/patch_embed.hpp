@@ -3,31 +3,22 @@
 // Non-overlapping p×p patches are gathered into rows [N·T, C·p·p] (ordered c, ki, kj, matching a
 // conv weight [D, C, p, p]) and projected with one GEMM; the class token is prepended and the
 // position embedding added. Parameters "proj.weight" [D, C, p, p], "proj.bias", "cls_token"
-// [1, 1, D], "pos_embed" [1, T(+1), D] — timm's names, so weights load by name.
+// [1, 1, D], "pos_embed" [1, T(+1), D] — timm's names, so weights load by name. Checks, messages,
+// parameters and their initialisation are nn::shells::PatchEmbedShell's; this is the compute.
 #include <tspipe/cpu/backend.hpp>
+#include <tspipe/nn/layer_shells/patch_embed.hpp>
 
 namespace tspipe::cpu {
 
-class PatchEmbed final : public Layer {
+class PatchEmbed final : public nn::shells::PatchEmbedShell<Backend, PatchEmbed> {
  public:
-  /// proj like a conv (U(±1/√(C·p·p))); class token and position embedding ~ N(0, 0.02²).
   PatchEmbed(const nn::PatchEmbedOptions& options, uint64_t seed, std::string label = "");
 
-  std::string kind() const override { return "PatchEmbed"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
-  std::vector<Parameter> parameters() override;
-
-  int64_t tokens() const noexcept;  // T, including the class token
-  Tensor weight, weight_grad, bias, bias_grad, cls_token, cls_token_grad, pos_embed, pos_embed_grad;
-
  private:
-  std::string who() const { return detail::describe(kind(), label_); }
-  Tensor gather_patches(const Tensor& x) const;  // checks x; [N·P, C·p·p]
+  friend class nn::shells::PatchEmbedShell<Backend, PatchEmbed>;
+  Tensor gather_patches(const Tensor& x) const;  // [N·P, C·p·p]
   Tensor embed(const Tensor& patches, int64_t batch) const;
-  nn::PatchEmbedOptions opt_;
-  std::string label_;
+  Tensor backward_patches(const Tensor& x, const Tensor& patches, const Tensor& dy);
 };
 
 }  // namespace tspipe::cpu

@@ -4,19 +4,12 @@ namespace tspipe::cpu {
 
 Pool2d::Pool2d(Mode mode, const nn::Pool2dOptions& options, std::string label)
     : mode_(mode), opt_(options), label_(std::move(label)) {
-  if (opt_.kernel <= 0 || opt_.stride <= 0 || opt_.padding < 0 || 2 * opt_.padding > opt_.kernel)
-    throw Error(who() + ": invalid options kernel=" + std::to_string(opt_.kernel) + " stride=" +
-                std::to_string(opt_.stride) + " padding=" + std::to_string(opt_.padding) +
-                " (padding must be at most half the kernel)");
+  nn::shells::check_pool_options(who(), opt_);
 }
 
 kernels::PoolGeometry Pool2d::geometry(const Tensor& x) const {
-  detail::check_input(who(), x, 4);
-  kernels::PoolGeometry g{x.size(2), x.size(3), opt_.kernel, opt_.stride, opt_.padding};
-  if (g.height + 2 * g.pad < g.kernel || g.width + 2 * g.pad < g.kernel)
-    throw Error(who() + ": input " + nn::to_string(x.shape()) + " is smaller than the kernel " +
-                std::to_string(opt_.kernel));
-  return g;
+  nn::shells::check_pool_input(who(), x, opt_);
+  return {x.size(2), x.size(3), opt_.kernel, opt_.stride, opt_.padding};
 }
 
 Tensor Pool2d::infer(const Tensor& x) {
@@ -55,39 +48,21 @@ Tensor Pool2d::backward(Context& ctx, const Tensor& dy) {
   return dx;
 }
 
-Tensor GlobalAvgPool::infer(const Tensor& x) {
-  detail::check_input(detail::describe(kind(), label_), x, 4);
-  const int64_t planes = x.size(0) * x.size(1), plane = x.size(2) * x.size(3);
-  Tensor y({x.size(0), x.size(1)});
+void GlobalAvgPool::forward_planes(const Tensor& x, Tensor& y, int64_t planes, int64_t plane) {
   for (int64_t p = 0; p < planes; ++p) {
     const float* src = x.data() + p * plane;
     float s = 0.0f;
     for (int64_t i = 0; i < plane; ++i) s += src[i];
     y[p] = s / static_cast<float>(plane);
   }
-  return y;
 }
 
-std::pair<Tensor, Context> GlobalAvgPool::forward(const Tensor& x) {
-  Context ctx;
-  Tensor y = infer(x);
-  ctx.tensors = {x};
-  return {std::move(y), std::move(ctx)};
-}
-
-Tensor GlobalAvgPool::backward(Context& ctx, const Tensor& dy) {
-  const std::string who = detail::describe(kind(), label_);
-  detail::check_saved(who, ctx, 1);
-  const Tensor& x = ctx.tensors[0];
-  detail::check_grad(who, dy, {x.size(0), x.size(1)});
-  const int64_t planes = x.size(0) * x.size(1), plane = x.size(2) * x.size(3);
-  Tensor dx(x.shape());
+void GlobalAvgPool::backward_planes(const Tensor& dy, Tensor& dx, int64_t planes, int64_t plane) {
   for (int64_t p = 0; p < planes; ++p) {
     const float share = dy[p] / static_cast<float>(plane);
     float* dst = dx.data() + p * plane;
     for (int64_t i = 0; i < plane; ++i) dst[i] = share;
   }
-  return dx;
 }
 
 Backend::LayerPtr Backend::max_pool2d(const nn::Pool2dOptions& options, std::string label) {

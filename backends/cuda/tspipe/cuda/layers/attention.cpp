@@ -6,23 +6,6 @@
 
 namespace tspipe::cuda {
 
-SelfAttention::SelfAttention(int64_t dim, int64_t heads, uint64_t seed, std::string label)
-    : qkv(dim, 3 * dim, true, seed, label.empty() ? "qkv" : label + ".qkv"),
-      proj(dim, dim, true, seed + 1, label.empty() ? "proj" : label + ".proj"),
-      dim_(dim),
-      heads_(heads),
-      label_(std::move(label)) {
-  if (heads_ <= 0 || dim_ % heads_ != 0)
-    throw Error(who() + ": dim " + std::to_string(dim_) + " is not divisible by heads " + std::to_string(heads_));
-}
-
-void SelfAttention::check(const Tensor& x) const {
-  detail::check_input(who(), x, 3);
-  if (x.size(2) != dim_)
-    throw Error(who() + ": input has " + std::to_string(x.size(2)) + " features, expected " + std::to_string(dim_) +
-                " (input shape " + nn::to_string(x.shape()) + ")");
-}
-
 Tensor SelfAttention::attend(const Tensor& qkv_out, Tensor& heads, Tensor& probs) const {
   const int64_t n = qkv_out.size(0), t = qkv_out.size(1), hd = dim_ / heads_, bh = n * heads_;
   const int64_t part = bh * t * hd;
@@ -80,53 +63,11 @@ Tensor SelfAttention::attend_backward(const Tensor& heads, const Tensor& probs, 
   return d_qkv;
 }
 
-Tensor SelfAttention::infer(const Tensor& x) {
-  check(x);
-  Tensor heads, probs;
-  return proj.infer(attend(qkv.infer(x), heads, probs));
-}
-
-std::pair<Tensor, Context> SelfAttention::forward(const Tensor& x) {
-  check(x);
-  Context ctx;
-  auto [qkv_out, qkv_ctx] = qkv.forward(x);
+Tensor SelfAttention::core_forward(const Tensor& x, const Tensor& qkv_out, std::vector<Tensor>& saved) const {
   Tensor heads, probs;
   Tensor attended = attend(qkv_out, heads, probs);
-  auto [y, proj_ctx] = proj.forward(attended);
-  ctx.children = {std::move(qkv_ctx), std::move(proj_ctx)};
-  ctx.tensors = {std::move(heads), std::move(probs), x};
-  return {std::move(y), std::move(ctx)};
-}
-
-Tensor SelfAttention::backward(Context& ctx, const Tensor& dy) {
-  Tensor dx = backward_input(ctx, dy);
-  backward_weight(ctx, dy);
-  return dx;
-}
-
-Tensor SelfAttention::backward_input(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 3);
-  if (ctx.children.size() != 2) throw Error(who() + ": context was not produced by this layer's forward");
-  const Tensor& x = ctx.tensors[2];
-  const Tensor d_attended = proj.backward_input(ctx.children[1], dy);
-  Tensor d_qkv = attend_backward(ctx.tensors[0], ctx.tensors[1], d_attended, x.size(0), x.size(1));
-  ctx.pending_dy = {d_qkv};
-  return qkv.backward_input(ctx.children[0], d_qkv);
-}
-
-void SelfAttention::backward_weight(Context& ctx, const Tensor& dy) {
-  if (ctx.pending_dy.empty() || ctx.children.size() != 2)
-    throw Error(who() + ": backward_weight before backward_input");
-  proj.backward_weight(ctx.children[1], dy);
-  qkv.backward_weight(ctx.children[0], ctx.pending_dy.front());
-  ctx.pending_dy.clear();
-}
-
-std::vector<Parameter> SelfAttention::parameters() {
-  std::vector<Parameter> out;
-  for (auto& p : qkv.parameters()) out.push_back({"qkv." + p.name, p.value, p.grad, p.no_weight_decay});
-  for (auto& p : proj.parameters()) out.push_back({"proj." + p.name, p.value, p.grad, p.no_weight_decay});
-  return out;
+  saved = {std::move(heads), std::move(probs), x};
+  return attended;
 }
 
 Backend::LayerPtr Backend::self_attention(int64_t dim, int64_t heads, uint64_t seed, std::string label) {

@@ -16,33 +16,17 @@ constexpr cudnnBatchNormMode_t kMode = CUDNN_BATCHNORM_SPATIAL;
 }
 
 BatchNorm::BatchNorm(int spatial_rank, int64_t channels, std::string label, float eps, float momentum)
-    : spatial_rank_(spatial_rank), channels_(channels), label_(std::move(label)), eps_(eps), momentum_(momentum) {
-  if (channels_ <= 0) throw Error(who() + ": channels must be positive, got " + std::to_string(channels_));
-  if (!(eps_ > 0.0f) || !(momentum_ >= 0.0f && momentum_ <= 1.0f))
-    throw Error(who() + ": eps must be > 0 and momentum in [0, 1]");
+    : BatchNormShell(spatial_rank, channels, std::move(label), eps, momentum) {
   if (static_cast<double>(eps_) < CUDNN_BN_MIN_EPSILON)
     throw Error(who() + ": eps " + std::to_string(eps_) + " is below cuDNN's minimum " +
                 std::to_string(CUDNN_BN_MIN_EPSILON));
-  weight = Tensor::full({channels_}, 1.0f);
-  bias = Tensor::zeros({channels_});
-  weight_grad = Tensor::zeros({channels_});
-  bias_grad = Tensor::zeros({channels_});
-  running_mean = Tensor::zeros({channels_});
-  running_var = Tensor::full({channels_}, 1.0f);
+  init_parameters();
 }
 
 BatchNorm::~BatchNorm() = default;
 
 const detail::BatchNormPlan& BatchNorm::plan(const Tensor& x) {
-  if (spatial_rank_ == 2) {
-    detail::check_input(who(), x, 4);
-  } else {
-    detail::check_input(who(), x, 2, /*at_least=*/true);
-    if (x.dim() > 3) throw Error(who() + ": input has shape " + nn::to_string(x.shape()) + ", expected 2 or 3 axes");
-  }
-  if (x.size(1) != channels_)
-    throw Error(who() + ": input has " + std::to_string(x.size(1)) + " channels, expected " +
-                std::to_string(channels_) + " (input shape " + nn::to_string(x.shape()) + ")");
+  check(x);
   std::lock_guard lock(mutex_);
   auto it = plans_.find(x.shape());
   if (it != plans_.end()) return *it->second;
@@ -65,8 +49,7 @@ Tensor BatchNorm::normalize(const Tensor& x, Tensor* stats, bool update_running)
   cudnnHandle_t handle = cudnn_handle(s);
   const float one = 1.0f, zero = 0.0f;
   if (training_) {
-    if (p.n * p.inner < 2)
-      throw Error(who() + ": training needs more than one value per channel, input shape " + nn::to_string(x.shape()));
+    check_batch_statistics(x, p.n * p.inner);
     if (stats) *stats = Tensor({2, channels_});
     TSPIPE_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
         handle, kMode, &one, &zero, p.x.get(), x.data(), p.x.get(), y.data(), p.param.get(), weight.data(),
@@ -121,11 +104,6 @@ Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
   }
   return dx;
 }
-
-std::vector<Parameter> BatchNorm::parameters() {
-  return {{"weight", &weight, &weight_grad, true}, {"bias", &bias, &bias_grad, true}};
-}
-std::vector<Buffer> BatchNorm::buffers() { return {{"running_mean", &running_mean}, {"running_var", &running_var}}; }
 
 Backend::LayerPtr Backend::batch_norm2d(int64_t channels, std::string label, float eps, float momentum) {
   return std::make_unique<BatchNorm>(2, channels, std::move(label), eps, momentum);

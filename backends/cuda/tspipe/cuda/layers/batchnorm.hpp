@@ -4,8 +4,10 @@
 // running = (1 − m)·running + m·batch, unbiased variance), eval mode uses the running statistics.
 // cuDNN (spatial mode) runs the training forward/backward and the eval forward; the eval-mode
 // backward, which cuDNN does not offer, is the backend's own kernel (launch::batchnorm_backward).
-// eps must be ≥ CUDNN_BN_MIN_EPSILON (1e-5, PyTorch's default).
+// eps must be ≥ CUDNN_BN_MIN_EPSILON (1e-5, PyTorch's default). Checks, messages, parameter and
+// buffer names are nn::shells::BatchNormShell's.
 #include <tspipe/cuda/backend.hpp>
+#include <tspipe/nn/layer_shells/batchnorm.hpp>
 
 #include <map>
 #include <memory>
@@ -17,29 +19,19 @@ namespace detail {
 struct BatchNormPlan;
 }
 
-class BatchNorm final : public Layer {
+class BatchNorm final : public nn::shells::BatchNormShell<Backend> {
  public:
   BatchNorm(int spatial_rank, int64_t channels, std::string label = "", float eps = 1e-5f, float momentum = 0.1f);
   ~BatchNorm() override;
 
-  std::string kind() const override { return spatial_rank_ == 2 ? "BatchNorm2d" : "BatchNorm1d"; }
   Tensor infer(const Tensor& x) override;
   std::pair<Tensor, Context> forward(const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy) override;
-  std::vector<Parameter> parameters() override;
-  std::vector<Buffer> buffers() override;
-
-  Tensor weight, weight_grad, bias, bias_grad, running_mean, running_var;
 
  private:
-  std::string who() const { return detail::describe(kind(), label_); }
   const detail::BatchNormPlan& plan(const Tensor& x);
   /// y, and stats [2, C] = (mean, rstd) when `stats`; updates running stats when `update_running`.
   Tensor normalize(const Tensor& x, Tensor* stats, bool update_running);
-  int spatial_rank_;
-  int64_t channels_;
-  std::string label_;
-  float eps_, momentum_;
   std::mutex mutex_;
   std::map<std::vector<int64_t>, std::unique_ptr<detail::BatchNormPlan>> plans_;
 };

@@ -38,20 +38,12 @@ Tensor workspace(size_t bytes) {
 
 Conv2d::Conv2d(const nn::Conv2dOptions& options, uint64_t seed, std::string label)
     : opt_(options), label_(std::move(label)) {
-  if (opt_.in_channels <= 0 || opt_.out_channels <= 0 || opt_.kernel <= 0 || opt_.stride <= 0 || opt_.dilation <= 0 ||
-      opt_.padding < 0)
-    throw Error(who() + ": invalid options in=" + std::to_string(opt_.in_channels) + " out=" +
-                std::to_string(opt_.out_channels) + " kernel=" + std::to_string(opt_.kernel) + " stride=" +
-                std::to_string(opt_.stride) + " padding=" + std::to_string(opt_.padding) + " dilation=" +
-                std::to_string(opt_.dilation));
-  const int64_t k2 = opt_.kernel * opt_.kernel;
-  const float stddev = std::sqrt(2.0f / static_cast<float>(opt_.out_channels * k2));
-  weight = Tensor::from_host(
-      nn::Tensor::randn({opt_.out_channels, opt_.in_channels, opt_.kernel, opt_.kernel}, seed, stddev));
+  nn::shells::check_conv_options(who(), opt_);
+  // Drawn on the host exactly as cpu::Conv2d's, so both backends start from the same weights.
+  weight = Tensor::from_host(nn::shells::conv_initial_weight(opt_, seed));
   weight_grad = Tensor::zeros(weight.shape());
   if (opt_.bias) {
-    const float bound = 1.0f / std::sqrt(static_cast<float>(opt_.in_channels * k2));
-    bias = Tensor::from_host(nn::Tensor::uniform({opt_.out_channels}, seed ^ 0xB1A5ull, -bound, bound));
+    bias = Tensor::from_host(nn::shells::conv_initial_bias(opt_, seed));
     bias_grad = Tensor::zeros({opt_.out_channels});
   }
 }
@@ -64,14 +56,7 @@ size_t Conv2d::cached_plans() const {
 }
 
 const detail::ConvPlan& Conv2d::plan(const Tensor& x) {
-  detail::check_input(who(), x, 4);
-  if (x.size(1) != opt_.in_channels)
-    throw Error(who() + ": input has " + std::to_string(x.size(1)) + " channels, expected " +
-                std::to_string(opt_.in_channels) + " (input shape " + nn::to_string(x.shape()) + ")");
-  const int64_t span = opt_.dilation * (opt_.kernel - 1) + 1;
-  if (x.size(2) + 2 * opt_.padding < span || x.size(3) + 2 * opt_.padding < span)
-    throw Error(who() + ": input " + nn::to_string(x.shape()) + " is smaller than the kernel span " +
-                std::to_string(span) + " (with padding " + std::to_string(opt_.padding) + ")");
+  const int64_t span = nn::shells::check_conv_input(who(), x, opt_);
   const bool tf32 = allow_tf32();
   std::vector<int64_t> key = x.shape();
   key.push_back(tf32 ? 1 : 0);

@@ -5,6 +5,7 @@
 // limit, and their workspace sizes — so a steady-state step does no descriptor or algorithm work.
 // Workspaces come from the caching allocator. Real split backward (data and filter separately).
 #include <tspipe/cuda/backend.hpp>
+#include <tspipe/nn/layer_shells/conv2d.hpp>
 
 #include <map>
 #include <memory>

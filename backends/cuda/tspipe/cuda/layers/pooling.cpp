@@ -14,20 +14,14 @@ struct PoolPlan {
 
 Pool2d::Pool2d(Mode mode, const nn::Pool2dOptions& options, std::string label)
     : mode_(mode), opt_(options), label_(std::move(label)) {
-  if (opt_.kernel <= 0 || opt_.stride <= 0 || opt_.padding < 0 || 2 * opt_.padding > opt_.kernel)
-    throw Error(who() + ": invalid options kernel=" + std::to_string(opt_.kernel) + " stride=" +
-                std::to_string(opt_.stride) + " padding=" + std::to_string(opt_.padding) +
-                " (padding must be at most half the kernel)");
+  nn::shells::check_pool_options(who(), opt_);
 }
 
 Pool2d::~Pool2d() = default;
 
 const detail::PoolPlan& Pool2d::plan(const Tensor& x) {
-  detail::check_input(who(), x, 4);
+  nn::shells::check_pool_input(who(), x, opt_);
   const int64_t h = x.size(2), w = x.size(3);
-  if (h + 2 * opt_.padding < opt_.kernel || w + 2 * opt_.padding < opt_.kernel)
-    throw Error(who() + ": input " + nn::to_string(x.shape()) + " is smaller than the kernel " +
-                std::to_string(opt_.kernel));
   std::lock_guard lock(mutex_);
   auto it = plans_.find(x.shape());
   if (it != plans_.end()) return *it->second;
@@ -73,29 +67,12 @@ Tensor Pool2d::backward(Context& ctx, const Tensor& dy) {
   return dx;
 }
 
-Tensor GlobalAvgPool::infer(const Tensor& x) {
-  detail::check_input(detail::describe(kind(), label_), x, 4);
-  Tensor y({x.size(0), x.size(1)});
-  launch::global_avgpool_forward(x.data(), y.data(), x.size(0) * x.size(1), x.size(2) * x.size(3), detail::stream());
-  return y;
+void GlobalAvgPool::forward_planes(const Tensor& x, Tensor& y, int64_t planes, int64_t plane) {
+  launch::global_avgpool_forward(x.data(), y.data(), planes, plane, detail::stream());
 }
 
-std::pair<Tensor, Context> GlobalAvgPool::forward(const Tensor& x) {
-  Context ctx;
-  Tensor y = infer(x);
-  ctx.tensors = {x};  // only the shape is read
-  return {std::move(y), std::move(ctx)};
-}
-
-Tensor GlobalAvgPool::backward(Context& ctx, const Tensor& dy) {
-  const std::string who = detail::describe(kind(), label_);
-  detail::check_saved(who, ctx, 1);
-  const Tensor& x = ctx.tensors[0];
-  detail::check_grad(who, dy, {x.size(0), x.size(1)});
-  Tensor dx(x.shape());
-  launch::global_avgpool_backward(dy.data(), dx.data(), x.size(0) * x.size(1), x.size(2) * x.size(3),
-                                  detail::stream());
-  return dx;
+void GlobalAvgPool::backward_planes(const Tensor& dy, Tensor& dx, int64_t planes, int64_t plane) {
+  launch::global_avgpool_backward(dy.data(), dx.data(), planes, plane, detail::stream());
 }
 
 Backend::LayerPtr Backend::max_pool2d(const nn::Pool2dOptions& options, std::string label) {

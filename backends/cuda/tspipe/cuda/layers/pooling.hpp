@@ -2,6 +2,7 @@
 // Max / average 2-D pooling on cuDNN (average counts padding, as cpu::Pool2d and PyTorch's
 // count_include_pad=True do), and global average pooling [N, C, H, W] → [N, C] (own kernel).
 #include <tspipe/cuda/backend.hpp>
+#include <tspipe/nn/layer_shells/pooling.hpp>
 
 #include <map>
 #include <memory>
@@ -34,16 +35,14 @@ class Pool2d final : public Layer {
   std::map<std::vector<int64_t>, std::unique_ptr<detail::PoolPlan>> plans_;
 };
 
-class GlobalAvgPool final : public Layer {
+class GlobalAvgPool final : public nn::shells::GlobalAvgPoolShell<Backend, GlobalAvgPool> {
  public:
-  explicit GlobalAvgPool(std::string label = "") : label_(std::move(label)) {}
-  std::string kind() const override { return "GlobalAvgPool"; }
-  Tensor infer(const Tensor& x) override;
-  std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
+  explicit GlobalAvgPool(std::string label = "") : GlobalAvgPoolShell(std::move(label)) {}
 
  private:
-  std::string label_;
+  friend class nn::shells::GlobalAvgPoolShell<Backend, GlobalAvgPool>;
+  void forward_planes(const Tensor& x, Tensor& y, int64_t planes, int64_t plane);
+  void backward_planes(const Tensor& dy, Tensor& dx, int64_t planes, int64_t plane);
 };
 
 }  // namespace tspipe::cuda
