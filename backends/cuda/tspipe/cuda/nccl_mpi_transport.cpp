@@ -105,11 +105,10 @@ Result<std::shared_ptr<NcclMpiTransport>> NcclMpiTransport::create(mpi::MpiSessi
   auto gathered = mpi::all_gather_equal(session, session.control_comm(), l.world_size, mine, MPI_LONG_LONG, "the ranks' hosts and GPUs");
   if (!gathered) return R::failure("NcclMpiTransport: " + gathered.message());
   const auto& all = gathered.value();
-  for (int r = 0; r < l.world_size; ++r) {
-    if (all[static_cast<size_t>(2 * r + 1)] >= 0) continue;
-    if (r == l.rank) return R::failure("NcclMpiTransport: " + l.describe() + ": " + failure);
-    return R::failure("NcclMpiTransport: " + l.describe(r) + " has no usable GPU (its message is in its output)");
-  }
+  if (!failure.empty()) return R::failure("NcclMpiTransport: " + l.describe() + ": " + failure);
+  for (int r = 0; r < l.world_size; ++r)
+    if (all[static_cast<size_t>(2 * r + 1)] < 0)
+      return R::failure("NcclMpiTransport: " + l.describe(r) + " has no usable GPU (its message is in its output)");
   for (int r = 0; r < l.world_size; ++r)
     for (int q = r + 1; q < l.world_size; ++q)
       if (all[static_cast<size_t>(2 * r)] == all[static_cast<size_t>(2 * q)] &&
