@@ -1,10 +1,12 @@
 #pragma once
 // The backend-generic part of Conv2d (NCHW, square kernel, PyTorch's weight layout
-// [out, in, k, k]): argument and input checks with their messages, and the initial weights —
-// drawn on the host, so every backend starts from the same weights for the same seed. Written as
-// free functions: each backend's Conv2d keeps its own plans (im2col tiling, cuDNN algorithms) and
-// writes forward and backward side by side in its own file.
+// [out, in, k, k]): argument and input checks with their messages, the initial weights (drawn on
+// the host, so every backend starts from the same weights for the same seed) and the parameter
+// names (weight_and_bias, parameters.hpp). Written as free functions: each backend's Conv2d keeps
+// its own plans (im2col tiling, cuDNN algorithms) and writes forward and backward side by side in
+// its own file.
 #include <tspipe/nn/layer_shells/checks.hpp>
+#include <tspipe/nn/layer_shells/parameters.hpp>
 #include <tspipe/nn/options.hpp>
 
 #include <cmath>

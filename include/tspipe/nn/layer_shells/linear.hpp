@@ -8,6 +8,7 @@
 //   void backward_weight_rows(const Tensor& x, const Tensor& dy, int64_t rows);  dW += dyᵀ·x, db += Σ dy
 // and initialises weight/bias (and zeroed grads) in its constructor (init_bound() is torch's bound).
 #include <tspipe/nn/layer_shells/checks.hpp>
+#include <tspipe/nn/layer_shells/parameters.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -64,11 +65,7 @@ class LinearShell : public Layer<B> {
     if (dy.numel() != rows * out_) throw Error(who() + ": output gradient has shape " + to_string(dy.shape()));
     derived().backward_weight_rows(x, dy, rows);
   }
-  std::vector<Parameter<B>> parameters() override {
-    std::vector<Parameter<B>> p{{"weight", &weight, &weight_grad, false}};
-    if (bias.defined()) p.push_back({"bias", &bias, &bias_grad, true});
-    return p;
-  }
+  std::vector<Parameter<B>> parameters() override { return weight_and_bias<B>(weight, weight_grad, bias, bias_grad); }
 
   int64_t in_features() const noexcept { return in_; }
   int64_t out_features() const noexcept { return out_; }

@@ -209,9 +209,7 @@ void Conv2d::backward_weight(Context& ctx, const Tensor& dy) {
 }
 
 std::vector<Parameter> Conv2d::parameters() {
-  std::vector<Parameter> p{{"weight", &weight, &weight_grad, false}};
-  if (bias.defined()) p.push_back({"bias", &bias, &bias_grad, true});
-  return p;
+  return nn::shells::weight_and_bias<Backend>(weight, weight_grad, bias, bias_grad);
 }
 
 Backend::LayerPtr Backend::conv2d(const nn::Conv2dOptions& options, uint64_t seed, std::string label) {

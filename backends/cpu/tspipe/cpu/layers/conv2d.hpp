@@ -12,8 +12,8 @@
 // Column matrices live in per-thread scratch (workspace.hpp); the im2col, col2im and copy loops
 // run on the backend's threads (parallel.hpp).
 #include <tspipe/cpu/backend.hpp>
-#include <tspipe/nn/layer_shells/conv2d.hpp>
 #include <tspipe/kernels/im2col.hpp>
+#include <tspipe/nn/layer_shells/conv2d.hpp>
 
 namespace tspipe::cpu {
 
