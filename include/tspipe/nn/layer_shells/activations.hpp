@@ -28,12 +28,7 @@ class ActivationShell : public Layer<B> {
     derived().forward_elements(x, y);
     return y;
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
-    Ctx ctx;
-    Tensor y = infer(x);
-    ctx.tensors = {x};
-    return {std::move(y), std::move(ctx)};
-  }
+  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
   Tensor backward(Ctx& ctx, const Tensor& dy) override {
     check_saved(kind(), ctx, 1);
     const Tensor& x = ctx.tensors[0];

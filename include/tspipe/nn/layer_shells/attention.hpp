@@ -19,7 +19,7 @@
 namespace tspipe::nn::shells {
 
 template <class B, class Derived, class LinearT>
-class SelfAttentionShell : public Layer<B> {
+class SelfAttentionShell : public SplitBackwardLayer<B> {
  public:
   using Tensor = typename B::Tensor;
   using Ctx = Context<B>;
@@ -48,11 +48,6 @@ class SelfAttentionShell : public Layer<B> {
     auto [y, proj_ctx] = proj.forward(attended);
     ctx.children = {std::move(qkv_ctx), std::move(proj_ctx)};
     return {std::move(y), std::move(ctx)};
-  }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
-    Tensor dx = backward_input(ctx, dy);
-    backward_weight(ctx, dy);
-    return dx;
   }
   Tensor backward_input(Ctx& ctx, const Tensor& dy) override {
     check_saved(who(), ctx, Derived::saved_tensors);

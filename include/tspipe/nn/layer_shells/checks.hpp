@@ -1,6 +1,6 @@
 #pragma once
 // Argument checks every backend's layers share, written once so both backends reject the same
-// inputs with the same messages (tests pin them). Generic over the tensor type: anything with
+// inputs with the same messages (tests pin them), and the small pieces every shell builds on. Generic over the tensor type: anything with
 // defined(), dim() and shape() returning nn::Shape. Plain C++20, no backend headers.
 #include <tspipe/error.hpp>
 #include <tspipe/nn/layer.hpp>
@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tspipe::nn::shells {
 
@@ -41,6 +43,26 @@ void check_saved(const std::string& who, const Context<B>& ctx, size_t count) {
   if (ctx.tensors.size() < count)
     throw Error(who + ": backward with a context that was not produced by this layer's forward");
 }
+
+/// What a forward returns when its backward needs only `saved`: (y, a context holding them).
+template <class B>
+std::pair<typename B::Tensor, Context<B>> saving(typename B::Tensor y, std::vector<typename B::Tensor> saved) {
+  Context<B> ctx;
+  ctx.tensors = std::move(saved);
+  return {std::move(y), std::move(ctx)};
+}
+
+/// A layer with a real split backward (Linear, SelfAttention): backward runs the two halves.
+template <class B>
+class SplitBackwardLayer : public Layer<B> {
+ public:
+  using Tensor = typename B::Tensor;
+  Tensor backward(Context<B>& ctx, const Tensor& dy) override {
+    Tensor dx = this->backward_input(ctx, dy);
+    this->backward_weight(ctx, dy);
+    return dx;
+  }
+};
 
 /// Throws unless x's last axis has `features` entries (Linear, LayerNorm).
 template <class T>

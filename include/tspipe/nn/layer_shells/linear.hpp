@@ -19,7 +19,7 @@
 namespace tspipe::nn::shells {
 
 template <class B, class Derived>
-class LinearShell : public Layer<B> {
+class LinearShell : public SplitBackwardLayer<B> {
  public:
   using Tensor = typename B::Tensor;
   using Ctx = Context<B>;
@@ -39,17 +39,7 @@ class LinearShell : public Layer<B> {
     derived().forward_rows(x, y, x.numel() / in_);
     return y;
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
-    Ctx ctx;
-    Tensor y = infer(x);
-    ctx.tensors = {x};
-    return {std::move(y), std::move(ctx)};
-  }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
-    Tensor dx = backward_input(ctx, dy);
-    backward_weight(ctx, dy);
-    return dx;
-  }
+  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
   Tensor backward_input(Ctx& ctx, const Tensor& dy) override {
     check_saved(who(), ctx, 1);
     const Tensor& x = ctx.tensors[0];

@@ -46,12 +46,8 @@ class GlobalAvgPoolShell : public Layer<B> {
     derived().forward_planes(x, y, x.size(0) * x.size(1), x.size(2) * x.size(3));
     return y;
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
-    Ctx ctx;
-    Tensor y = infer(x);
-    ctx.tensors = {x};  // only the shape is read
-    return {std::move(y), std::move(ctx)};
-  }
+  // Saves x: only its shape is read.
+  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
   Tensor backward(Ctx& ctx, const Tensor& dy) override {
     check_saved(who(), ctx, 1);
     const Tensor& x = ctx.tensors[0];

@@ -24,12 +24,8 @@ class Flatten final : public Layer<B> {
     check_input(kind(), x, 1, /*at_least=*/true);
     return x.reshape({x.size(0), x.numel() / x.size(0)});
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
-    Ctx ctx;
-    Tensor y = infer(x);
-    ctx.tensors = {x};  // only its shape is needed; the storage is shared, so this costs nothing
-    return {std::move(y), std::move(ctx)};
-  }
+  // Saves x: only its shape is needed; the storage is shared, so this costs nothing.
+  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
   Tensor backward(Ctx& ctx, const Tensor& dy) override {
     check_saved(kind(), ctx, 1);
     const Tensor& x = ctx.tensors[0];
@@ -53,12 +49,7 @@ class SelectTokenShell : public Layer<B> {
     derived().gather_token(x, y);
     return y;
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
-    Ctx ctx;
-    Tensor y = infer(x);
-    ctx.tensors = {x};
-    return {std::move(y), std::move(ctx)};
-  }
+  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
   Tensor backward(Ctx& ctx, const Tensor& dy) override {
     check_saved(kind(), ctx, 1);
     const Tensor& x = ctx.tensors[0];

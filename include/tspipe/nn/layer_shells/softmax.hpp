@@ -28,10 +28,8 @@ class SoftmaxShell : public Layer<B> {
     return y;
   }
   std::pair<Tensor, Ctx> forward(const Tensor& x) override {
-    Ctx ctx;
     Tensor y = infer(x);
-    ctx.tensors = {y};
-    return {std::move(y), std::move(ctx)};
+    return saving<B>(y, {y});
   }
   Tensor backward(Ctx& ctx, const Tensor& dy) override {
     check_saved(kind(), ctx, 1);
