@@ -15,8 +15,9 @@
 // Execution: fed batches are run in segments of `segment_batches` batches. For each segment the
 // named generator produces every device's action list, the validator checks it, and one worker
 // thread per stage runs its list (strictly in order, or dynamically: see runtime/dispatch.hpp),
-// exchanging activations and gradients through an in-process transport. Teacher versions, the optimizer state and the step count carry across
-// segments, so segmenting changes timing (a drain every segment), never results.
+// exchanging activations and gradients through an in-process transport. Teacher versions, the
+// optimizer state and the step count carry across segments, so segmenting changes timing (a
+// drain every segment), never results.
 //
 // Backends: what differs between host and device tensors (the loss and optimizer types, parameter
 // views, teacher version copies, a stage's stream) comes from runtime::BackendHooks<Backend>. For

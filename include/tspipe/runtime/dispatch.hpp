@@ -27,14 +27,10 @@ using schedule::Dispatch;
 
 class ActionDispatcher {
  public:
-  /// `schedule` must have passed the validator for `workload`.
-  ActionDispatcher(const schedule::Schedule& schedule, const schedule::Workload& workload, Dispatch mode) : mode_(mode) {
-    if (mode_ == Dispatch::dynamic) {
-      dynamic_.emplace(schedule, workload);
-    } else {
-      lists_ = schedule.devices;
-      cursors_.assign(lists_.size(), 0);
-    }
+  /// `schedule` must have passed the validator for `workload` and outlive the dispatcher.
+  ActionDispatcher(const schedule::Schedule& schedule, const schedule::Workload& workload, Dispatch mode)
+      : mode_(mode), lists_(schedule.devices), cursors_(schedule.devices.size(), 0) {
+    if (mode_ == Dispatch::dynamic) dynamic_.emplace(schedule, workload);
   }
 
   Dispatch mode() const { return mode_; }
@@ -46,7 +42,7 @@ class ActionDispatcher {
     using Next = std::optional<schedule::Action>;
     if (mode_ == Dispatch::in_order) {
       std::size_t& cursor = cursors_.at(static_cast<std::size_t>(device));
-      const auto& list = lists_[static_cast<std::size_t>(device)];
+      const auto& list = lists_[static_cast<std::size_t>(device)];  // read-only: no lock
       return cursor == list.size() ? Next{} : Next{list[cursor++]};
     }
     std::unique_lock lock(mutex_);
@@ -86,7 +82,7 @@ class ActionDispatcher {
  private:
   Dispatch mode_;
   // In order: each worker reads only its own list and cursor, so no lock.
-  std::vector<std::vector<schedule::Action>> lists_;
+  const std::vector<std::vector<schedule::Action>>& lists_;  ///< the schedule's, not a copy
   std::vector<std::size_t> cursors_;
   // Dynamic: shared progress, under the lock.
   std::optional<schedule::DynamicOrder> dynamic_;
