@@ -4,11 +4,14 @@
 // both and prints them side by side.
 //
 //   bench_mpi in-process [batches]                  one process, in-process transport
-//   mpirun -np 2 bench_mpi mpi [batches]            one rank per stage, MPI transport
-//   mpirun -np 2 bench_mpi latency [idle_sleep µs]  one-way time of a 64 KB activation through
+//   mpirun -np 2 bench_mpi mpi [batches [spin µs [idle_sleep µs]]]
+//                                                   one rank per stage, MPI transport
+//   mpirun -np 2 bench_mpi latency [spin µs [idle_sleep µs]]
+//                                                   one-way time of a 64 KB activation through
 //                                                   MpiTransport (ping-pong between two ranks)
-//   mpirun -np 2 bench_mpi idle                     CPU a rank's communication thread uses over
+//   mpirun -np 2 bench_mpi idle                     CPU a rank's communication engine uses over
 //                                                   2 s with nothing to do (its polling cost)
+// spin and idle_sleep (SessionOptions, defaults when left out): how a waiting thread polls MPI.
 #include "../../test/runtime/common.hpp"  // the MLP blocks the runtime tests build
 
 #include <tspipe/runtime/mpi.hpp>
@@ -84,12 +87,18 @@ Measured measure(tspipe::Pipeline<B>& pipeline, int batches, Synchronise synchro
   return {static_cast<double>(batches * kBatch) / seconds, process_cpu_seconds() - cpu_start};
 }
 
+/// SessionOptions with spin and idle_sleep from argv[at], argv[at + 1] where given.
+mpi::SessionOptions session_options(int argc, char** argv, int at) {
+  mpi::SessionOptions o;
+  if (argc > at) o.spin = std::chrono::microseconds(std::atol(argv[at]));
+  if (argc > at + 1) o.idle_sleep = std::chrono::microseconds(std::atol(argv[at + 1]));
+  return o;
+}
+
 /// Ping-pong of a micro-batch activation ([32, 512] floats) between the two ranks' stages; rank 0
-/// prints the mean one-way time. `idle_sleep`: the communication thread's longest poll interval
-/// (SessionOptions::idle_sleep), the trade-off between message latency and cores left to workers.
-int latency(std::chrono::microseconds idle_sleep) {
-  mpi::SessionOptions session_options;
-  session_options.idle_sleep = idle_sleep;
+/// prints the mean one-way time. spin and idle_sleep: how a waiting thread polls MPI, the
+/// trade-off between message latency and cores left to workers.
+int latency(const mpi::SessionOptions& session_options) {
   auto started = mpi::MpiSession::start(2, session_options);
   if (!started) {
     std::fprintf(stderr, "bench_mpi: %s\n", started.message().c_str());
@@ -116,7 +125,9 @@ int latency(std::chrono::microseconds idle_sleep) {
   const auto start = std::chrono::steady_clock::now();
   for (long i = kWarmUp; i < kWarmUp + kRounds; ++i) round_trip(i);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (first) std::printf("latency us_per_message %.1f (idle_sleep %ld us)\n", seconds / (2.0 * kRounds) * 1e6, static_cast<long>(idle_sleep.count()));
+  if (first)
+    std::printf("latency us_per_message %.1f (spin %ld us, idle_sleep %ld us)\n", seconds / (2.0 * kRounds) * 1e6,
+                static_cast<long>(session_options.spin.count()), static_cast<long>(session_options.idle_sleep.count()));
   return 0;
 }
 
@@ -146,12 +157,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (mode == "idle") return idle();
-  if (mode == "latency") return latency(std::chrono::microseconds(argc > 2 ? std::atol(argv[2]) : mpi::SessionOptions{}.idle_sleep.count()));
+  if (mode == "latency") return latency(session_options(argc, argv, 2));
   if (mode != "mpi") {
-    std::fprintf(stderr, "usage: %s in-process [batches] | mpirun -np 2 %s mpi|latency [batches|idle_sleep µs]\n", argv[0], argv[0]);
+    std::fprintf(stderr, "usage: %s in-process [batches] | mpirun -np 2 %s mpi [batches [spin µs [idle_sleep µs]]] | latency [spin µs [idle_sleep µs]] | idle\n",
+                 argv[0], argv[0]);
     return 2;
   }
-  auto started = mpi::MpiSession::start(2);
+  auto started = mpi::MpiSession::start(2, session_options(argc, argv, 3));
   if (!started) {
     std::fprintf(stderr, "bench_mpi: %s\n", started.message().c_str());
     return 1;

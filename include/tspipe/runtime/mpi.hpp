@@ -79,14 +79,14 @@ Result<Tensor> decode_tensor_message(const std::vector<std::byte>& bytes) {
   const std::size_t offset = (6 + shape.size()) * word;
   if (bytes.size() - offset != count * sizeof(float))
     return fail(std::to_string(bytes.size() - offset) + " value bytes for shape " + nn::to_string(shape));
-  std::vector<float> values(count);  // aligned copy: the payload sits at an arbitrary byte offset
-  if (count) std::memcpy(values.data(), bytes.data() + offset, count * sizeof(float));
-  return TensorOps<Tensor>::from_rows(shape, values.data());
+  // Copied straight into the tensor: the values start a whole number of int64 words into a buffer
+  // from operator new (aligned for any scalar), so they are aligned for float.
+  return TensorOps<Tensor>::from_rows(shape, reinterpret_cast<const float*>(bytes.data() + offset));
 }
 
 /// Activations and gradients between the ranks of one replica, keyed like the in-process
 /// transport: a receiver takes exactly the message its action needs, in whatever order they came.
-/// Sends return once queued (the communication thread owns the buffer), so a sender never blocks
+/// Sends return once posted (the communication engine owns the buffer), so a sender never blocks
 /// on a busy receiver; a receive waits up to the pipeline's watchdog and then names the rank.
 template <class Tensor>
 class MpiTransport final : public Transport<Tensor> {

@@ -1,20 +1,28 @@
 #pragma once
 // One process per pipeline stage, launched by mpirun: the rank layout, MPI start-up and shut-down,
-// and the communication thread every MPI call goes through. Transport, gradient averaging, the
+// and the communication engine every MPI call goes through. Transport, gradient averaging, the
 // gathered loss and checkpoints on top of it are in <tspipe/runtime/mpi.hpp>.
 //
-// Threading: ONE thread per process makes every MPI call (MPI_THREAD_SERIALIZED: the main thread
-// initialises and finalises, the communication thread runs in between). Stage workers, the loss
-// and the optimizer hook only hand it requests and wait for them with a deadline. Why not
-// MPI_THREAD_MULTIPLE with workers calling MPI themselves:
+// Threading (MPI_THREAD_SERIALIZED): every MPI call is made under one lock, by whichever thread
+// needs MPI to make progress. Only nonblocking calls are posted, and one "progress pass" (post
+// what was submitted, receive every tensor message that has arrived into its keyed mailbox, test
+// what is in flight) serves every waiter. Why this shape:
 //   * a blocking MPI call cannot time out, and the watchdog must name the rank a worker waits on;
-//     nonblocking calls polled by one thread give every wait a deadline;
-//   * incoming activations must be drained into keyed mailboxes whatever the workers are doing (a
-//     worker may be inside a gradient all-reduce while its next activation arrives); one loop that
-//     probes, receives and tests collectives never blocks one behind another;
-//   * on a few oversubscribed cores, MPI's own blocking calls spin; this loop backs off to short
-//     sleeps while a worker waits or an operation is in flight, and to longer ones when nothing
-//     is awaited (each poll runs MPI's whole progress engine), leaving the cores to the workers.
+//     nonblocking calls tested in a loop give every wait a deadline;
+//   * incoming activations are drained into keyed mailboxes by any pass, whoever makes it (a
+//     worker may be inside a gradient all-reduce while its next activation arrives); one pass
+//     probes, receives and tests collectives, so nothing blocks one behind another;
+//   * the thread that waits is the one that polls: a stage worker waiting for an activation, or
+//     a collective's caller, runs the passes itself (briefly back to back, then between doubling
+//     sleeps), so a message that arrives is taken by the thread that needs it with no hand-over.
+//     An earlier design routed every call through a communication thread that polled every
+//     ≤ 200 µs and woke the worker: on 2 cores one bench/mpi run made 63 000 context switches
+//     over its two ranks against 3 200 in one process (14 700 now), a message took 140–290 µs
+//     one way (now ≈ 35 µs), and the MPI mode ran 18–21 % slower than one process
+//     (bench/RESULTS.md, "MPI launch");
+//   * a small background thread only keeps sends and receives in flight moving while no one
+//     waits (every quiet_sleep; TCP's rendezvous needs the sender's progress too) and sleeps
+//     outright when nothing is in flight. MPI's own blocking calls, which spin, are never used.
 #include <tspipe/error.hpp>
 #include <tspipe/runtime/transport.hpp>
 
@@ -38,6 +46,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
 #include <utility>
@@ -98,13 +107,16 @@ struct SessionOptions {
   /// A collective (gradient all-reduce, loss gather) or the end-of-run barrier waiting longer
   /// ends the job with a message; activations use the pipeline's own watchdog.
   std::chrono::milliseconds collective_timeout{50000};
-  /// Longest sleep of the communication thread while a worker waits for a message or an MPI
-  /// operation is in flight: the latency it adds to a message.
+  /// How long a waiting thread polls MPI back to back (yielding the core between passes) before
+  /// it starts sleeping: a message arriving within it is taken at once. A bubble of the pipeline
+  /// that ends within it costs no context switch.
+  std::chrono::microseconds spin{50};
+  /// Longest sleep between two polls of a waiting thread (the sleeps double up to it): the most
+  /// latency it adds to a message once the spin is over.
   std::chrono::microseconds idle_sleep{200};
-  /// Longest sleep while nothing is awaited (no worker waits, nothing in flight). Every poll is a
-  /// pass through MPI's progress engine (every transport, TCP's sockets included), which cost the
-  /// two ranks of bench/mpi a quarter more CPU than one process; messages arriving meanwhile wait
-  /// inside MPI until a worker asks for one, which wakes the thread at once.
+  /// Interval of the background thread's polls while sends or receives are in flight and no
+  /// thread waits. Each poll is a pass through MPI's whole progress engine (every transport,
+  /// TCP's sockets included); between them a message moves only as far as MPI takes it alone.
   std::chrono::microseconds quiet_sleep{2000};
 };
 
@@ -139,11 +151,13 @@ extern "C" inline void on_termination_signal(int signal_number) {
 }
 }  // namespace detail
 
-/// Every MPI call of the process goes through this thread (see the top of the file).
+/// Every MPI call of the process goes through this engine (see the top of the file): callers
+/// submit nonblocking operations and wait for them, making the progress passes themselves; a
+/// background thread keeps what is in flight moving while no one waits.
 class CommunicationThread {
  public:
   using Clock = std::chrono::steady_clock;
-  /// Posts one nonblocking MPI call (on the communication thread) and returns its error code.
+  /// Posts one nonblocking MPI call (under the MPI lock) and returns its error code.
   using Post = std::function<int(MPI_Request*)>;
   static constexpr int kTensorTag = 17;
 
@@ -151,10 +165,11 @@ class CommunicationThread {
       : layout_(layout), tensors_(tensors), options_(options) {}
   ~CommunicationThread() { finish(MPI_COMM_NULL); }
 
-  void start() { thread_ = std::thread([this] { loop(); }); }
+  void start() { thread_ = std::thread([this] { background(); }); }
 
-  /// Queues `message` (a tensor message, header included) for rank `to`; returns at once. A failed
-  /// send ends the job (the receiver would wait for it forever).
+  /// Posts `message` (a tensor message, header included) for rank `to` and returns: the send
+  /// completes later (the engine owns the buffer until then), so a sender never blocks on a busy
+  /// receiver. A failed send ends the job (the receiver would wait for it forever).
   void send(int to, std::vector<std::byte> message) {
     auto op = std::make_shared<Operation>();
     op->what = "MPI_Isend to " + layout_.describe(to);
@@ -164,18 +179,19 @@ class CommunicationThread {
     };
     op->fatal = true;
     submit(std::move(op));
+    // Posted now, not at the next poll: the receiver may be waiting for it. A pass in another
+    // thread holds the lock for microseconds.
+    MpiLock mpi(*this);
+    progress();
   }
 
   /// Takes the message addressed to local stage `at` under `key`, waiting up to `timeout`;
   /// `from_rank` is the rank that produces it (named when the wait fails).
   Result<std::vector<std::byte>> take(int at, const MessageKey& key, int from_rank, std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
     const auto mailbox_key = std::make_pair(at, key);
     detail::waiting_on_rank.store(from_rank);
-    ++waiting_workers_;
-    submitted_.notify_all();  // a communication thread in a quiet sleep polls again now
-    const bool arrived = changed_.wait_for(lock, timeout, [&] { return mailboxes_.count(mailbox_key) > 0; });
-    --waiting_workers_;
+    std::unique_lock lock(mutex_);
+    const bool arrived = wait(lock, Clock::now() + timeout, [&] { return mailboxes_.count(mailbox_key) > 0; });
     detail::waiting_on_rank.store(-1);
     if (!arrived)
       return Result<std::vector<std::byte>>::failure("stage " + std::to_string(at) + " waited " +
@@ -204,7 +220,7 @@ class CommunicationThread {
     op->post = std::move(post);
     submit(op);
     std::unique_lock lock(mutex_);
-    const bool finished = changed_.wait_for(lock, timeout, [&] { return op->done; });
+    const bool finished = wait(lock, Clock::now() + timeout, [&] { return op->done; });
     if (finished && op->error.empty()) return {};
     if (finished && !op->started) return Status::failure(op->error);
     lock.unlock();
@@ -213,23 +229,34 @@ class CommunicationThread {
   }
 
   /// Prints `message` naming this rank and ends every rank of the job (MPI_Abort, non-zero exit).
-  /// Callable from any thread: the communication thread makes the call; if it cannot within a few
-  /// seconds (stuck), the process exits by itself and mpirun ends the rest.
+  /// Callable from any thread, inside a progress pass too. If MPI_Abort does not end the process
+  /// within a few seconds (MPI stuck), the process exits by itself and mpirun ends the rest.
   [[noreturn]] void abort_job(const std::string& message) {
     {
       std::lock_guard lock(mutex_);
       if (abort_message_.empty()) abort_message_ = message;
-      changed_.notify_all();
     }
-    submitted_.notify_all();
-    if (std::this_thread::get_id() == thread_.get_id()) abort_now();
-    std::this_thread::sleep_for(std::chrono::seconds(5));
-    detail::write_all("tspipe: " + layout_.describe() + ": " + message + " (MPI_Abort did not return in time; exiting)\n");
-    std::_Exit(1);
+    try {
+      std::thread([note = "tspipe: " + layout_.describe() + ": " + message + " (MPI_Abort did not return in time; exiting)\n"] {
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+        detail::write_all(note);
+        std::_Exit(1);
+      }).detach();
+    } catch (const std::system_error&) {
+      // No deadline thread: MPI_Abort alone ends the process, as it does but for a stuck MPI.
+    }
+    // MPI_Abort is an MPI call like any other (MPI_THREAD_SERIALIZED): made under the MPI lock,
+    // which this thread already holds when a pass found the failure.
+    if (mpi_owner_.load() != std::this_thread::get_id()) {
+      mpi_mutex_.lock();
+      mpi_owner_.store(std::this_thread::get_id());
+    }
+    abort_now();
   }
 
-  /// Completes the queued sends, then (if `barrier_comm` is given) waits until every rank got here,
-  /// and stops the thread. A rank that never arrives ends the job with a message.
+  /// Completes the sends still in flight, then (if `barrier_comm` is given) waits until every
+  /// rank got here, and stops the background thread. A rank that never arrives, or sends that
+  /// never complete, end the job with a message.
   void finish(MPI_Comm barrier_comm) {
     if (!thread_.joinable()) return;
     if (barrier_comm != MPI_COMM_NULL) {
@@ -239,11 +266,30 @@ class CommunicationThread {
       if (!reached) abort_job(reached.message());
     }
     {
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_);
+      // Every receiver has passed the barrier, but a send completes only once this rank has seen
+      // its acknowledgement; MPI_Finalize must not find it in flight.
+      const bool drained = wait(lock, Clock::now() + options_.collective_timeout, [&] { return submissions_.empty() && in_flight_ == 0; });
+      if (!drained) {
+        const std::string left = std::to_string(in_flight_ + submissions_.size());
+        lock.unlock();
+        abort_job(left + " MPI_Isend/MPI_Imrecv still in flight " + std::to_string(options_.collective_timeout.count()) +
+                  " ms after the end of the run (a peer is lost or stalled)");
+      }
       finishing_ = true;
     }
     submitted_.notify_all();
     thread_.join();
+  }
+
+  /// A tensor message: int64 header [to_stage, consumer, batch, view, micro_batch, rank, dims…],
+  /// then the float values.
+  static Result<std::pair<int, MessageKey>> message_header(const std::vector<std::byte>& bytes) {
+    if (bytes.size() < 6 * sizeof(std::int64_t)) return Result<std::pair<int, MessageKey>>::failure("shorter than its header");
+    std::int64_t h[5];
+    std::memcpy(h, bytes.data(), sizeof h);
+    MessageKey key{static_cast<schedule::ActionKind>(h[1]), static_cast<long>(h[2]), static_cast<int>(h[3]), static_cast<int>(h[4])};
+    return std::make_pair(static_cast<int>(h[0]), key);
   }
 
  private:
@@ -259,12 +305,64 @@ class CommunicationThread {
     std::string error;
   };
 
-  void submit(std::shared_ptr<Operation> op) {
-    {
-      std::lock_guard lock(mutex_);
-      submissions_.push_back(std::move(op));
+  /// The MPI lock, recording its owner: abort_job from inside a pass must not wait for itself.
+  class MpiLock {
+   public:
+    explicit MpiLock(CommunicationThread& c) : c_(c), held_(true) {
+      c_.mpi_mutex_.lock();
+      c_.mpi_owner_.store(std::this_thread::get_id());
     }
-    submitted_.notify_all();
+    MpiLock(CommunicationThread& c, std::try_to_lock_t) : c_(c), held_(c_.mpi_mutex_.try_lock()) {
+      if (held_) c_.mpi_owner_.store(std::this_thread::get_id());
+    }
+    ~MpiLock() {
+      if (!held_) return;
+      c_.mpi_owner_.store(std::thread::id());
+      c_.mpi_mutex_.unlock();
+    }
+    MpiLock(const MpiLock&) = delete;
+    MpiLock& operator=(const MpiLock&) = delete;
+    bool held() const { return held_; }
+
+   private:
+    CommunicationThread& c_;
+    bool held_;
+  };
+
+  void submit(std::shared_ptr<Operation> op) {
+    std::lock_guard lock(mutex_);
+    submissions_.push_back(std::move(op));
+  }
+
+  /// Waits (`lock` holds mutex_ on entry and on return) until `done()` or `deadline`, making the
+  /// progress passes itself: back to back (yielding the core in between) for options_.spin after
+  /// the last pass that moved anything, then between sleeps doubling from 10 µs to idle_sleep. A
+  /// pass made meanwhile by another thread that completes the wait wakes it through changed_.
+  template <class Done>
+  bool wait(std::unique_lock<std::mutex>& lock, Clock::time_point deadline, Done done) {
+    auto pause = std::chrono::microseconds(0);
+    auto spin_until = Clock::now() + options_.spin;
+    for (;;) {
+      if (done()) return true;
+      if (Clock::now() >= deadline) return false;
+      lock.unlock();
+      bool progressed = false;
+      {
+        MpiLock mpi(*this, std::try_to_lock);  // held by another thread: its pass serves this wait too
+        if (mpi.held()) progressed = progress();
+      }
+      if (progressed) spin_until = Clock::now() + options_.spin;
+      if (Clock::now() < spin_until) {
+        std::this_thread::yield();
+        lock.lock();
+        pause = std::chrono::microseconds(0);
+        continue;
+      }
+      lock.lock();
+      if (done()) return true;
+      pause = std::min<std::chrono::microseconds>(options_.idle_sleep, std::max<std::chrono::microseconds>(std::chrono::microseconds(10), 2 * pause));
+      changed_.wait_until(lock, std::min(deadline, Clock::now() + pause), done);
+    }
   }
 
   [[noreturn]] void abort_now() {
@@ -293,95 +391,95 @@ class CommunicationThread {
     if (!filed) abort_job(filed.message());
   }
 
- public:
-  /// A tensor message: int64 header [to_stage, consumer, batch, view, micro_batch, rank, dims…],
-  /// then the float values.
-  static Result<std::pair<int, MessageKey>> message_header(const std::vector<std::byte>& bytes) {
-    if (bytes.size() < 6 * sizeof(std::int64_t)) return Result<std::pair<int, MessageKey>>::failure("shorter than its header");
-    std::int64_t h[5];
-    std::memcpy(h, bytes.data(), sizeof h);
-    MessageKey key{static_cast<schedule::ActionKind>(h[1]), static_cast<long>(h[2]), static_cast<int>(h[3]), static_cast<int>(h[4])};
-    return std::make_pair(static_cast<int>(h[0]), key);
+  /// One progress pass; the caller holds the MPI lock. Posts the submitted operations, receives
+  /// every tensor message that has arrived (receivers must never wait on a sender), tests what is
+  /// in flight. Returns whether anything was posted, received or completed.
+  bool progress() {
+    std::deque<std::shared_ptr<Operation>> fresh;
+    {
+      std::lock_guard lock(mutex_);
+      fresh.swap(submissions_);
+      in_flight_ = active_.size() + fresh.size();  // finish() must not see them neither queued nor in flight
+    }
+    bool progressed = !fresh.empty();
+    for (auto& op : fresh) {
+      const int code = op->post(&op->request);
+      if (code != MPI_SUCCESS) {
+        if (op->fatal) abort_job(op->what + " failed: " + mpi_error_text(code));
+        complete(*op, op->what + " failed: " + mpi_error_text(code));
+        continue;
+      }
+      op->started = true;
+      active_.push_back(std::move(op));
+    }
+    for (;;) {
+      int flag = 0;
+      MPI_Message message;
+      MPI_Status status;
+      const int probed = MPI_Improbe(MPI_ANY_SOURCE, kTensorTag, tensors_, &flag, &message, &status);
+      if (probed != MPI_SUCCESS) abort_job("MPI_Improbe failed: " + mpi_error_text(probed));
+      if (!flag) break;
+      int count = 0;
+      MPI_Get_count(&status, MPI_BYTE, &count);
+      auto op = std::make_shared<Operation>();
+      op->what = "MPI_Imrecv from " + layout_.describe(status.MPI_SOURCE);
+      op->incoming = op->fatal = op->started = true;
+      op->source = status.MPI_SOURCE;
+      op->buffer.resize(static_cast<std::size_t>(count));
+      const int received = MPI_Imrecv(op->buffer.data(), count, MPI_BYTE, &message, &op->request);
+      if (received != MPI_SUCCESS) abort_job(op->what + " failed: " + mpi_error_text(received));
+      active_.push_back(std::move(op));
+      progressed = true;
+    }
+    for (auto it = active_.begin(); it != active_.end();) {
+      Operation& op = **it;
+      int flag = 0;
+      MPI_Status status;
+      const int tested = MPI_Test(&op.request, &flag, &status);
+      if (tested != MPI_SUCCESS) {
+        if (op.fatal) abort_job(op.what + " failed: " + mpi_error_text(tested));
+        complete(op, op.what + " failed: " + mpi_error_text(tested));
+        it = active_.erase(it);
+        continue;
+      }
+      if (!flag) {
+        ++it;
+        continue;
+      }
+      progressed = true;
+      if (op.incoming) file_incoming(op);
+      else complete(op, {});
+      it = active_.erase(it);
+    }
+    bool wake_background = false;
+    {
+      std::lock_guard lock(mutex_);
+      in_flight_ = active_.size();
+      wake_background = in_flight_ > 0 && background_parked_;
+    }
+    if (wake_background) submitted_.notify_one();
+    return progressed;
   }
 
- private:
-  void loop() {
-    std::list<std::shared_ptr<Operation>> active;
-    auto sleep = std::chrono::microseconds(0);
-    for (;;) {
-      std::deque<std::shared_ptr<Operation>> fresh;
-      bool finishing = false, awaited = false;
+  /// Polls every quiet_sleep while operations are in flight (a send completes, and over TCP its
+  /// data moves, only as MPI makes progress on this rank), unless a waiting thread holds the lock;
+  /// parked, without a timer, while nothing is in flight.
+  void background() {
+    std::unique_lock lock(mutex_);
+    while (!finishing_) {
+      if (in_flight_ == 0) {
+        background_parked_ = true;
+        submitted_.wait(lock, [&] { return finishing_ || in_flight_ > 0; });
+        background_parked_ = false;
+        continue;
+      }
+      if (submitted_.wait_for(lock, options_.quiet_sleep, [&] { return finishing_; })) break;
+      lock.unlock();
       {
-        std::unique_lock lock(mutex_);
-        if (sleep.count() > 0)
-          submitted_.wait_for(lock, sleep, [&] {
-            return !submissions_.empty() || finishing_ || !abort_message_.empty() || (waiting_workers_ > 0 && sleep > options_.idle_sleep);
-          });
-        awaited = waiting_workers_ > 0;
-        if (!abort_message_.empty()) {
-          lock.unlock();
-          abort_now();
-        }
-        fresh.swap(submissions_);
-        finishing = finishing_;
+        MpiLock mpi(*this, std::try_to_lock);
+        if (mpi.held()) progress();
       }
-      bool progressed = !fresh.empty();
-      for (auto& op : fresh) {
-        const int code = op->post(&op->request);
-        if (code != MPI_SUCCESS) {
-          if (op->fatal) abort_job(op->what + " failed: " + mpi_error_text(code));
-          complete(*op, op->what + " failed: " + mpi_error_text(code));
-          continue;
-        }
-        op->started = true;
-        active.push_back(std::move(op));
-      }
-      // Drain every tensor message that has arrived: receivers must never wait on a sender.
-      for (;;) {
-        int flag = 0;
-        MPI_Message message;
-        MPI_Status status;
-        const int probed = MPI_Improbe(MPI_ANY_SOURCE, kTensorTag, tensors_, &flag, &message, &status);
-        if (probed != MPI_SUCCESS) abort_job("MPI_Improbe failed: " + mpi_error_text(probed));
-        if (!flag) break;
-        int count = 0;
-        MPI_Get_count(&status, MPI_BYTE, &count);
-        auto op = std::make_shared<Operation>();
-        op->what = "MPI_Imrecv from " + layout_.describe(status.MPI_SOURCE);
-        op->incoming = op->fatal = op->started = true;
-        op->source = status.MPI_SOURCE;
-        op->buffer.resize(static_cast<std::size_t>(count));
-        const int received = MPI_Imrecv(op->buffer.data(), count, MPI_BYTE, &message, &op->request);
-        if (received != MPI_SUCCESS) abort_job(op->what + " failed: " + mpi_error_text(received));
-        active.push_back(std::move(op));
-        progressed = true;
-      }
-      for (auto it = active.begin(); it != active.end();) {
-        Operation& op = **it;
-        int flag = 0;
-        MPI_Status status;
-        const int tested = MPI_Test(&op.request, &flag, &status);
-        if (tested != MPI_SUCCESS) {
-          if (op.fatal) abort_job(op.what + " failed: " + mpi_error_text(tested));
-          complete(op, op.what + " failed: " + mpi_error_text(tested));
-          it = active.erase(it);
-          continue;
-        }
-        if (!flag) {
-          ++it;
-          continue;
-        }
-        progressed = true;
-        if (op.incoming) file_incoming(op);
-        else complete(op, {});
-        it = active.erase(it);
-      }
-      if (finishing && active.empty()) return;
-      // Idle: poll again at once (latency), then sleep in doubling steps (cores for the workers)
-      // up to idle_sleep while something is awaited, quiet_sleep otherwise.
-      const auto longest = awaited || !active.empty() ? options_.idle_sleep : options_.quiet_sleep;
-      if (progressed) sleep = std::chrono::microseconds(0);
-      else sleep = std::min<std::chrono::microseconds>(longest, std::max<std::chrono::microseconds>(std::chrono::microseconds(10), 2 * sleep));
+      lock.lock();
     }
   }
 
@@ -390,23 +488,30 @@ class CommunicationThread {
   SessionOptions options_;
   std::thread thread_;
 
+  // MPI_THREAD_SERIALIZED: every MPI call, and active_, under mpi_mutex_. Never taken while
+  // holding mutex_ (a pass takes mutex_ inside it).
+  std::mutex mpi_mutex_;
+  std::atomic<std::thread::id> mpi_owner_{};
+  std::list<std::shared_ptr<Operation>> active_;  ///< posted, not yet complete
+
   std::mutex mutex_;
-  std::condition_variable changed_;    ///< a message arrived, an operation completed, or a stop
-  std::condition_variable submitted_;  ///< work for the communication thread
+  std::condition_variable changed_;    ///< a message arrived or an operation completed
+  std::condition_variable submitted_;  ///< the background thread: something in flight, or finish
   std::deque<std::shared_ptr<Operation>> submissions_;
   std::map<std::pair<int, MessageKey>, std::vector<std::byte>> mailboxes_;
+  std::size_t in_flight_ = 0;      ///< active_.size() as of the last pass (plus what it is posting)
+  bool background_parked_ = false;  ///< the background thread waits without a timer
   bool finishing_ = false;
-  int waiting_workers_ = 0;  ///< workers inside take()
   std::string abort_message_;
 };
 
 /// The MPI state of one process: MPI itself, the rank layout, the communicators, the
-/// communication thread. Create one per process (after which every MPI use goes through it) and
+/// communication engine. Create one per process (after which every MPI use goes through it) and
 /// pass it to every call that communicates.
 class MpiSession {
  public:
   /// Initialises MPI (MPI_THREAD_SERIALIZED) unless already done, places this rank in a pipeline
-  /// of `stages` stages and starts the communication thread.
+  /// of `stages` stages and starts the communication engine's background thread.
   static Result<std::unique_ptr<MpiSession>> start(int stages, SessionOptions options = {}) {
     using R = Result<std::unique_ptr<MpiSession>>;
     auto session = std::unique_ptr<MpiSession>(new MpiSession(options));
@@ -418,7 +523,7 @@ class MpiSession {
       session->owns_mpi_ = true;
       if (provided < MPI_THREAD_SERIALIZED)
         return R::failure("MPI_Init_thread provided thread level " + std::to_string(provided) +
-                          "; tspipe needs MPI_THREAD_SERIALIZED (its communication thread makes the calls)");
+                          "; tspipe needs MPI_THREAD_SERIALIZED (its threads make MPI calls, one at a time)");
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);  // failures come back as codes we name
     int size = 0, rank = 0;
