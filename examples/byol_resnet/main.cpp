@@ -23,8 +23,9 @@ struct ByolOptions {
 
 /// Backbone + projector (+ predictor when `with_predictor`): the same seed gives the teacher the
 /// student's initial weights and names.
-Blocks byol_network(const ByolOptions& b, double width, std::uint64_t seed, bool with_predictor, int* backbone_blocks) {
-  Blocks blocks = fashion_resnet(b.depth, width, 0, seed);
+template <class B>
+Blocks<B> byol_network(const ByolOptions& b, double width, std::uint64_t seed, bool with_predictor, int* backbone_blocks) {
+  Blocks<B> blocks = fashion_resnet<B>(b.depth, width, 0, seed);
   *backbone_blocks = static_cast<int>(blocks.size());
   const int64_t features = nn::models::detail::scaled_channels(512, width) * (nn::models::resnet_layout(b.depth).bottleneck ? 4 : 1);
   blocks.push_back(nn::models::mlp_head<B>({"projector", features, b.hidden_dim, b.projection_dim, 2, seed + 1}));
@@ -54,26 +55,29 @@ int run(int argc, char** argv) {
   if (b.projection_dim < 1 || b.hidden_dim < 1)
     throw UsageError("--projection-dim/--hidden-dim " + std::to_string(b.projection_dim) + "/" + std::to_string(b.hidden_dim) +
                      ": must be positive");
-  auto make_optimizer = optimizer_factory(b.optimizer, o);
+  optimizer_factory<cpu::Backend>(b.optimizer, o);  // rejects an unknown name before any data is read
   try {
     nn::models::resnet_layout(b.depth);
   } catch (const Error& e) {
     throw UsageError(std::string("--depth: ") + e.what());
   }
 
-  const Datasets data = load_datasets(o);
-  std::printf("byol_resnet: backend %s, %d train / %d test images, ResNet-%d×%.3g, δ = %d, K = %d, τ₀ = %.4g, %d stages, "
-              "%d micro-batches, schedule %s\n",
-              resolve_backend(o.backend).c_str(), data.train->count, data.test->count, b.depth, o.width, o.staleness, o.warmup,
-              b.tau0, o.stages, o.micro_batches, o.schedule.c_str());
-  const auto seed = static_cast<std::uint64_t>(o.seed) * 1000 + 3;
-  int backbone_blocks = 0;
-  Blocks teacher = byol_network(b, o.width, seed, false, &backbone_blocks);
-  Blocks student = byol_network(b, o.width, seed, true, &backbone_blocks);
-  return run_self_supervised("byol_resnet",
-                             momentum_phase("byol", std::move(teacher), std::move(student), std::make_shared<nn::ByolLoss>(),
-                                            std::move(make_optimizer), b.tau0, backbone_blocks, o),
-                             o, data);
+  return with_backend(resolve_backend(o.backend), [&]<class B>() {
+    const Datasets data = load_datasets(o);
+    std::printf("byol_resnet: backend %s, %d train / %d test images, ResNet-%d×%.3g, δ = %d, K = %d, τ₀ = %.4g, %d stages, "
+                "%d micro-batches, schedule %s\n",
+                resolve_backend(o.backend).c_str(), data.train->count, data.test->count, b.depth, o.width, o.staleness, o.warmup,
+                b.tau0, o.stages, o.micro_batches, o.schedule.c_str());
+    const auto seed = static_cast<std::uint64_t>(o.seed) * 1000 + 3;
+    int backbone_blocks = 0;
+    Blocks<B> teacher = byol_network<B>(b, o.width, seed, false, &backbone_blocks);
+    Blocks<B> student = byol_network<B>(b, o.width, seed, true, &backbone_blocks);
+    return run_self_supervised<B>("byol_resnet",
+                                  momentum_phase<B>("byol", std::move(teacher), std::move(student),
+                                                    std::make_shared<typename BackendKit<B>::ByolLoss>(),
+                                                    optimizer_factory<B>(b.optimizer, o), b.tau0, backbone_blocks, o),
+                                  o, data);
+  });
 }
 
 }  // namespace

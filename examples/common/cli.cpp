@@ -1,6 +1,9 @@
 #include "cli.hpp"
 
 #include <tspipe/schedule/generators.hpp>
+#if TSPIPE_EXAMPLES_CUDA
+#include <tspipe/cuda/device.hpp>
+#endif
 
 #include <charconv>
 #include <cmath>
@@ -163,11 +166,21 @@ void check_common_options(const CommonOptions& o) {
 }
 
 std::string resolve_backend(const std::string& requested) {
-  if (requested == "cpu" || requested == "auto") return "cpu";
+  if (requested != "cpu" && requested != "cuda" && requested != "auto")
+    throw UsageError("--backend " + quoted(requested) + ": expected cpu, cuda or auto");
+#if TSPIPE_EXAMPLES_CUDA
+  if (requested == "cpu") return "cpu";
+  const Status gpu = cuda::available();
+  if (requested == "auto") return gpu ? "cuda" : "cpu";
+  // Built for it but nothing to run on: the machine's fault, not the command line's (exit 1).
+  if (!gpu) throw Error("--backend cuda: " + gpu.message() + "; use --backend cpu or auto");
+  return "cuda";
+#else
   if (requested == "cuda")
-    throw UsageError("--backend cuda: this example is built with the CPU backend only (the CUDA backend is not linked "
-                     "into the examples yet); use --backend cpu or auto");
-  throw UsageError("--backend " + quoted(requested) + ": expected cpu, cuda or auto");
+    throw UsageError("--backend cuda: these examples were built without the CUDA backend (nvcc, cuDNN or NCCL was not "
+                     "found when the build was configured); use --backend cpu or auto");
+  return "cpu";
+#endif
 }
 
 }  // namespace tspipe::examples

@@ -81,7 +81,9 @@ void add_common_flags(Flags& flags, CommonOptions& options);
 /// Checks ranges and names (stages ≥ 1, a known schedule, ...). Throws UsageError naming the flag.
 void check_common_options(const CommonOptions& options);
 
-/// "cpu" for --backend cpu and auto (this build has no CUDA backend); UsageError for cuda.
+/// The backend a run uses: "cpu" or "cuda". auto is cuda where the examples are built with the
+/// CUDA backend and a device answers, else cpu. UsageError for an unknown name or for cuda in a
+/// build without it; tspipe::Error (naming the CUDA call) for cuda without a usable device.
 std::string resolve_backend(const std::string& requested);
 
 }  // namespace tspipe::examples

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <thread>
+#include <type_traits>
 
 namespace tspipe::examples {
 
@@ -31,9 +32,10 @@ std::shared_ptr<const data::Dataset> load_split(const CommonOptions& o, data::Sp
 }
 
 /// The pipeline's student in eval mode (BatchNorm on running statistics) for the scope.
+template <class B>
 class StudentEvalMode {
  public:
-  explicit StudentEvalMode(TrainingPipeline& p) : pipeline_(p) { set(false); }
+  explicit StudentEvalMode(Pipeline<B>& p) : pipeline_(p) { set(false); }
   ~StudentEvalMode() { set(true); }
   StudentEvalMode(const StudentEvalMode&) = delete;
   StudentEvalMode& operator=(const StudentEvalMode&) = delete;
@@ -42,24 +44,21 @@ class StudentEvalMode {
   void set(bool training) {
     for (int s = 0; s < pipeline_.stages(); ++s) pipeline_.stage(s).student.set_training(training);
   }
-  TrainingPipeline& pipeline_;
+  Pipeline<B>& pipeline_;
 };
 
-/// The output of the first `blocks` student blocks (0 = all), stage after stage.
-nn::Tensor student_infer(TrainingPipeline& p, const nn::Tensor& x, int blocks) {
-  nn::Tensor h = x;
+/// The output of the first `blocks` student blocks (0 = all), stage after stage, on the host.
+template <class B>
+nn::Tensor student_infer(Pipeline<B>& p, const nn::Tensor& x, int blocks) {
+  typename B::Tensor h = BackendKit<B>::upload(x);
   int used = 0;
-  for (int s = 0; s < p.stages(); ++s) {
+  for (int s = 0; s < p.stages() && !(blocks > 0 && used == blocks); ++s) {
     auto& sequence = p.stage(s).student;
-    for (std::size_t i = 0; i < sequence.size(); ++i) {
-      if (blocks > 0 && used == blocks) return h;
-      h = sequence[i].infer(h);
-      ++used;
-    }
+    for (std::size_t i = 0; i < sequence.size() && !(blocks > 0 && used == blocks); ++i, ++used) h = sequence[i].infer(h);
   }
   if (blocks > used)
     throw Error("asked for the features after " + std::to_string(blocks) + " student blocks; the student has " + std::to_string(used));
-  return h;
+  return download(h);
 }
 
 /// Calls f(input tensor, labels) for every test-time batch of `ds` (normalised, no augmentation).
@@ -85,9 +84,10 @@ struct Features {
   int64_t dim = 0;
 };
 
-Features extract_features(TrainingPipeline& p, int feature_blocks, const data::Dataset& ds) {
+template <class B>
+Features extract_features(Pipeline<B>& p, int feature_blocks, const data::Dataset& ds) {
   Features out;
-  StudentEvalMode eval(p);
+  StudentEvalMode<B> eval(p);
   for_each_eval_batch(ds, [&](const nn::Tensor& x, const std::vector<int>& labels) {
     const nn::Tensor y = student_infer(p, x, feature_blocks);
     out.dim = y.numel() / y.size(0);
@@ -106,7 +106,8 @@ std::string fixed(double x, int digits) {
 }
 
 /// The measured actions of batches ≥ first_batch, shifted to start at time 0.
-std::vector<std::vector<sim::TimedAction>> measured_since(const TrainingPipeline& p, long first_batch) {
+template <class B>
+std::vector<std::vector<sim::TimedAction>> measured_since(const Pipeline<B>& p, long first_batch) {
   auto timeline = p.trace_timeline();
   double start = 1e300;
   for (auto& device : timeline) {
@@ -132,12 +133,6 @@ Datasets load_datasets(const CommonOptions& o) {
   return d;
 }
 
-Blocks pass_through_teacher(int stages) {
-  Blocks blocks;
-  for (int s = 0; s < stages; ++s) blocks.push_back(B::flatten());
-  return blocks;
-}
-
 double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const data::Dataset& test) {
   long correct = 0, total = 0;
   for_each_eval_batch(test, [&](const nn::Tensor& x, const std::vector<int>& labels) {
@@ -150,12 +145,14 @@ double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& i
   return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
 }
 
-double student_accuracy(TrainingPipeline& pipeline, const data::Dataset& test) {
-  StudentEvalMode eval(pipeline);
+template <class B>
+double student_accuracy(Pipeline<B>& pipeline, const data::Dataset& test) {
+  StudentEvalMode<B> eval(pipeline);
   return classifier_accuracy([&](const nn::Tensor& x) { return student_infer(pipeline, x, 0); }, test);
 }
 
-double linear_probe_accuracy(TrainingPipeline& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
+template <class B>
+double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
                              std::uint64_t seed) {
   Features train = extract_features(pipeline, feature_blocks, *data.train);
   Features test = extract_features(pipeline, feature_blocks, *data.test);
@@ -178,7 +175,7 @@ double linear_probe_accuracy(TrainingPipeline& pipeline, int feature_blocks, con
     }
 
   const int64_t classes = data.train->num_classes();
-  auto probe = B::linear(dim, classes, true, seed, "probe");
+  auto probe = cpu::Backend::linear(dim, classes, true, seed, "probe");  // the probe trains on the host
   std::vector<nn::ParamSlot> slots;
   for (auto& p : probe->parameters()) slots.push_back({p.name, p.value->span(), p.grad->span(), p.no_weight_decay});
   nn::Sgd sgd(nn::SgdOptions{.learning_rate = 0.1, .momentum = 0.9f, .weight_decay = 1e-4f, .nesterov = false});
@@ -217,9 +214,10 @@ double linear_probe_accuracy(TrainingPipeline& pipeline, int feature_blocks, con
   return test_n ? static_cast<double>(correct) / test_n : 0.0;
 }
 
+template <class B>
 void load_weights(nn::Layer<B>& model, const fs::path& checkpoint, const std::string& prefix) {
   const nn::SafetensorsContent content = nn::load_safetensors(checkpoint);
-  const auto fill = [&](const std::string& name, nn::Tensor& into) {
+  const auto fill = [&](const std::string& name, typename B::Tensor& into) {
     const auto it = content.tensors.find(prefix + name);
     if (it == content.tensors.end())
       throw Error(checkpoint.string() + ": has no tensor '" + prefix + name + "' (not a checkpoint of this model?)");
@@ -227,13 +225,14 @@ void load_weights(nn::Layer<B>& model, const fs::path& checkpoint, const std::st
     if (static_cast<int64_t>(values.size()) != into.numel())
       throw Error(checkpoint.string() + ": '" + prefix + name + "' has " + std::to_string(values.size()) +
                   " values, the model " + std::to_string(into.numel()) + " (built with other flags?)");
-    std::copy(values.begin(), values.end(), into.data());
+    runtime::TensorOps<typename B::Tensor>::copy_from_host(into, values);
   };
   for (auto& p : model.parameters()) fill(p.name, *p.value);
   for (auto& b : model.buffers()) fill(b.name, *b.value);
 }
 
-std::string schedule_comparison(const TrainingPipeline& pipeline, nlohmann::json& json) {
+template <class B>
+std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& json) {
   const schedule::Workload w = pipeline.workload(16);
   std::string text = "schedule comparison on this run's profiled costs (S = " + std::to_string(w.stages) +
                      ", M = " + std::to_string(w.micro_batches) + ", V = " + std::to_string(w.views) + ", " +
@@ -275,7 +274,8 @@ nlohmann::json options_json(const CommonOptions& o) {
           {"init_probe", o.init_probe}};
 }
 
-PhaseResult run_phase(PhaseSpec spec, const CommonOptions& o, const Datasets& data) {
+template <class B>
+PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datasets& data) {
   const fs::path dir = fs::path(o.out) / spec.name;
   fs::create_directories(dir);
   const fs::path checkpoint = dir / "checkpoint.safetensors", state_path = dir / "state.json";
@@ -301,13 +301,15 @@ PhaseResult run_phase(PhaseSpec spec, const CommonOptions& o, const Datasets& da
     po.teacher.tau.shape = update::TauSchedule::Shape::cosine_to_one;
     po.teacher.tau.total_steps = total_steps;
   }
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  B::set_threads(o.threads > 0 ? o.threads : std::max(1, static_cast<int>(cores) / o.stages));
+  // OpenBLAS threads: the CPU backend's stages share the cores; on a GPU only the probe uses them.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const bool host_stages = std::is_same_v<B, cpu::Backend>;
+  cpu::Backend::set_threads(o.threads > 0 ? o.threads : host_stages ? std::max(1, cores / o.stages) : cores);
 
-  PhaseResult result;
-  result.pipeline = std::make_unique<TrainingPipeline>(std::move(spec.teacher), std::move(spec.student), spec.loss,
+  PhaseResult<B> result;
+  result.pipeline = std::make_unique<Pipeline<B>>(std::move(spec.teacher), std::move(spec.student), spec.loss,
                                                        spec.make_optimizer, po);
-  TrainingPipeline& pipeline = *result.pipeline;
+  Pipeline<B>& pipeline = *result.pipeline;
 
   // The random-initialisation baseline: the same probe on the weights before any training (taken
   // before a checkpoint is loaded, so a resumed run reports the same figure).
@@ -351,8 +353,9 @@ PhaseResult run_phase(PhaseSpec spec, const CommonOptions& o, const Datasets& da
     const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
     loader.start_epoch(epoch);
     while (auto batch = loader.next()) {
-      std::vector<nn::Tensor> views;
-      for (const auto& v : batch->views) views.push_back(nn::Tensor::from({batch->n, batch->c, batch->h, batch->w}, v));
+      std::vector<typename B::Tensor> views;
+      for (const auto& v : batch->views)
+        views.push_back(BackendKit<B>::upload(nn::Tensor::from({batch->n, batch->c, batch->h, batch->w}, v)));
       pipeline.set_learning_rate(lr_schedule.at(pipeline.batches_fed()));
       pipeline.feed(std::move(views), std::move(batch->labels));
       ++fed;
@@ -404,20 +407,13 @@ PhaseResult run_phase(PhaseSpec spec, const CommonOptions& o, const Datasets& da
   return result;
 }
 
-OptimizerFactory optimizer_factory(const std::string& name, const CommonOptions& o) {
-  const double lr = o.learning_rate;
-  const auto wd = static_cast<float>(o.weight_decay);
-  if (name == "sgd")
-    return [=] { return std::make_unique<nn::Sgd>(nn::SgdOptions{.learning_rate = lr, .momentum = 0.9f, .weight_decay = wd, .nesterov = true}); };
-  if (name == "lars") return [=] { return std::make_unique<nn::Lars>(nn::LarsOptions{.learning_rate = lr, .weight_decay = wd}); };
-  if (name == "adamw") return [=] { return std::make_unique<nn::AdamW>(nn::AdamWOptions{.learning_rate = lr, .weight_decay = wd}); };
-  throw UsageError("--optimizer '" + name + "': expected sgd, lars or adamw");
-}
-
-PhaseSpec momentum_phase(std::string name, Blocks teacher, Blocks student, std::shared_ptr<const nn::Loss> loss,
-                         OptimizerFactory make_optimizer, double tau0, int feature_blocks, const CommonOptions& o) {
+template <class B>
+PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> student,
+                            std::shared_ptr<const typename Pipeline<B>::Loss> loss,
+                            typename Pipeline<B>::OptimizerFactory make_optimizer, double tau0, int feature_blocks,
+                            const CommonOptions& o) {
   if (!(tau0 >= 0.0 && tau0 <= 1.0)) throw UsageError("--tau0 " + std::to_string(tau0) + ": must lie in [0, 1]");
-  PhaseSpec spec;
+  PhaseSpec<B> spec;
   spec.name = std::move(name);
   spec.teacher = std::move(teacher);
   spec.student = std::move(student);
@@ -433,10 +429,11 @@ PhaseSpec momentum_phase(std::string name, Blocks teacher, Blocks student, std::
   return spec;
 }
 
-int run_self_supervised(const std::string& example, PhaseSpec spec, const CommonOptions& o, const Datasets& data) {
+template <class B>
+int run_self_supervised(const std::string& example, PhaseSpec<B> spec, const CommonOptions& o, const Datasets& data) {
   const auto started = std::chrono::steady_clock::now();
   const std::string name = spec.name;
-  PhaseResult phase = run_phase(std::move(spec), o, data);
+  PhaseResult<B> phase = run_phase(std::move(spec), o, data);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("\nresult: linear-probe test accuracy %.2f%% (%d test images, frozen backbone, δ = %d), wall time %.1f s\n",
               100.0 * phase.test_accuracy, data.test->count, o.staleness, wall);
@@ -444,7 +441,7 @@ int run_self_supervised(const std::string& example, PhaseSpec spec, const Common
     std::printf("        the same probe on the untrained backbone: %.2f%% (%+.2f pp from training)\n",
                 100.0 * phase.init_probe_accuracy, 100.0 * (phase.test_accuracy - phase.init_probe_accuracy));
   std::printf("\n");
-  std::printf("%s", phase.summary["schedule_comparison_text"].get<std::string>().c_str());
+  std::printf("%s", phase.summary["schedule_comparison_text"].template get<std::string>().c_str());
   nlohmann::json results = {{"linear_probe_accuracy", phase.test_accuracy},
                             {"final_loss", phase.history.empty() ? 0.0 : phase.history.back().loss},
                             {"staleness", o.staleness}};
@@ -454,7 +451,7 @@ int run_self_supervised(const std::string& example, PhaseSpec spec, const Common
 }
 
 void write_run_outputs(const std::string& example, const CommonOptions& o,
-                       const std::vector<std::pair<std::string, const PhaseResult*>>& phases, const nlohmann::json& results,
+                       const std::vector<std::pair<std::string, const PhaseOutcome*>>& phases, const nlohmann::json& results,
                        double wall_seconds) {
   nlohmann::json summary = {{"example", example}, {"options", options_json(o)}, {"results", results},
                             {"wall_seconds", wall_seconds}, {"phases", nlohmann::json::object()}};
@@ -484,5 +481,21 @@ int guarded_main(const char* program, const std::function<int()>& body) {
     return 1;
   }
 }
+
+// Every template above, once per backend the examples are built with.
+#define TSPIPE_EXAMPLES_INSTANTIATE(B)                                                                                 \
+  template PhaseResult<B> run_phase<B>(PhaseSpec<B>, const CommonOptions&, const Datasets&);                           \
+  template PhaseSpec<B> momentum_phase<B>(std::string, Blocks<B>, Blocks<B>, std::shared_ptr<const Pipeline<B>::Loss>, \
+                                          Pipeline<B>::OptimizerFactory, double, int, const CommonOptions&);           \
+  template int run_self_supervised<B>(const std::string&, PhaseSpec<B>, const CommonOptions&, const Datasets&);        \
+  template double student_accuracy<B>(Pipeline<B>&, const data::Dataset&);                                             \
+  template double linear_probe_accuracy<B>(Pipeline<B>&, int, const Datasets&, int, std::uint64_t);                    \
+  template void load_weights<B>(nn::Layer<B>&, const fs::path&, const std::string&);                                  \
+  template std::string schedule_comparison<B>(const Pipeline<B>&, nlohmann::json&);
+
+TSPIPE_EXAMPLES_INSTANTIATE(cpu::Backend)
+#if TSPIPE_EXAMPLES_CUDA
+TSPIPE_EXAMPLES_INSTANTIATE(cuda::Backend)
+#endif
 
 }  // namespace tspipe::examples

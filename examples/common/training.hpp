@@ -9,10 +9,10 @@
 //   state.json              epochs finished and their records (written after the checkpoint)
 //   timeline.svg            the measured timeline of the last batches (one row per stage)
 //   trace.json              the last epoch's measured actions, Chrome-trace / Perfetto format
+#include "backends.hpp"
 #include "cli.hpp"
 #include "report.hpp"
 
-#include <tspipe/cpu/backend.hpp>
 #include <tspipe/data/augment.hpp>
 #include <tspipe/data/dataset.hpp>
 #include <tspipe/nn/models/resnet.hpp>
@@ -27,9 +27,8 @@
 
 namespace tspipe::examples {
 
-using B = cpu::Backend;
+template <class B>
 using Blocks = std::vector<nn::LayerPtr<B>>;
-using TrainingPipeline = Pipeline<B>;
 
 /// Whether `depth` names a compact CIFAR-style ResNet (6n + 2: 8, 14, 20, 26, 32, ...).
 inline bool is_compact_resnet_depth(int depth) { return depth >= 8 && (depth - 2) % 6 == 0; }
@@ -39,7 +38,8 @@ inline bool is_compact_resnet_depth(int depth) { return depth >= 8 && (depth - 2
 /// (3×3, stride 1). Depths 6n + 2 (8, 14, 20, ...): the compact CIFAR-style layout, three stages of
 /// n basic blocks at widths 64/128/256 × width, behind a 3×3 stem and a 2×2 max-pool (stages at
 /// 14×14, 7×7, 4×4) — a few times cheaper per image, for full-data training on a CPU.
-inline Blocks fashion_resnet(int depth, double width, int64_t num_classes, std::uint64_t seed) {
+template <class B>
+Blocks<B> fashion_resnet(int depth, double width, int64_t num_classes, std::uint64_t seed) {
   nn::models::ResNetConfig c;
   c.depth = depth;
   c.width = width;
@@ -70,11 +70,12 @@ enum class Measure {
   linear_probe,  ///< a linear classifier on the frozen features of the first `feature_blocks` student blocks
 };
 
+template <class B>
 struct PhaseSpec {
   std::string name;              ///< also the subdirectory of --out
-  Blocks teacher, student;
-  std::shared_ptr<const nn::Loss> loss;
-  OptimizerFactory make_optimizer;
+  Blocks<B> teacher, student;
+  std::shared_ptr<const typename Pipeline<B>::Loss> loss;
+  typename Pipeline<B>::OptimizerFactory make_optimizer;
   /// views, teacher policy (kind, τ₀) and teacher_uses_batch_statistics; stages, micro-batches,
   /// schedule, staleness, warm-up, batch size and input shape come from the command line.
   PipelineOptions pipeline;
@@ -84,58 +85,93 @@ struct PhaseSpec {
   int feature_blocks = 0;
 };
 
-struct PhaseResult {
+/// What a finished phase reports, whatever the backend.
+struct PhaseOutcome {
   std::vector<EpochRecord> history;  ///< every epoch, resumed ones included
   double test_accuracy = -1.0;       ///< after the last epoch
-  std::unique_ptr<TrainingPipeline> pipeline;
   nlohmann::json summary;            ///< history, timing, schedule comparison
   /// --init-probe on a linear-probe phase: the probe accuracy of the untrained (initial) weights.
   double init_probe_accuracy = -1.0;
 };
 
-PhaseResult run_phase(PhaseSpec spec, const CommonOptions& options, const Datasets& data);
+template <class B>
+struct PhaseResult : PhaseOutcome {
+  std::unique_ptr<Pipeline<B>> pipeline;
+};
+
+template <class B>
+PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& options, const Datasets& data);
 
 /// A parameter-free teacher of `stages` blocks, for phases trained with a supervised loss only
 /// (the teacher of a KD pipeline before it exists, the student-alone baseline): its outputs are
 /// ignored by CrossEntropyLoss, and the run keeps every other property of the pipelined one.
-Blocks pass_through_teacher(int stages);
+template <class B>
+Blocks<B> pass_through_teacher(int stages) {
+  Blocks<B> blocks;
+  for (int s = 0; s < stages; ++s) blocks.push_back(B::flatten());
+  return blocks;
+}
 
 /// sgd (Nesterov, momentum 0.9), lars (BYOL's, momentum 0.9, η = 1e-3) or adamw, with --lr and
 /// --weight-decay; UsageError naming --optimizer for anything else.
-OptimizerFactory optimizer_factory(const std::string& name, const CommonOptions& options);
+template <class B>
+typename Pipeline<B>::OptimizerFactory optimizer_factory(const std::string& name, const CommonOptions& options) {
+  using Kit = BackendKit<B>;
+  const double lr = options.learning_rate;
+  const auto wd = static_cast<float>(options.weight_decay);
+  if (name == "sgd")
+    return [=] { return std::make_unique<typename Kit::Sgd>(nn::SgdOptions{.learning_rate = lr, .momentum = 0.9f, .weight_decay = wd, .nesterov = true}); };
+  if (name == "lars") return [=] { return std::make_unique<typename Kit::Lars>(nn::LarsOptions{.learning_rate = lr, .weight_decay = wd}); };
+  if (name == "adamw") return [=] { return std::make_unique<typename Kit::AdamW>(nn::AdamWOptions{.learning_rate = lr, .weight_decay = wd}); };
+  throw UsageError("--optimizer '" + name + "': expected sgd, lars or adamw");
+}
 
 /// A self-supervised phase: two augmented views, a momentum teacher (τ₀ cosine to 1 over the
 /// run; δ and K from the flags) whose BatchNorm uses batch statistics, accuracy by linear probe on
 /// the first `feature_blocks` student blocks (the backbone).
-PhaseSpec momentum_phase(std::string name, Blocks teacher, Blocks student, std::shared_ptr<const nn::Loss> loss,
-                         OptimizerFactory make_optimizer, double tau0, int feature_blocks, const CommonOptions& options);
+template <class B>
+PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> student,
+                            std::shared_ptr<const typename Pipeline<B>::Loss> loss,
+                            typename Pipeline<B>::OptimizerFactory make_optimizer, double tau0, int feature_blocks,
+                            const CommonOptions& options);
 
 /// Runs a self-supervised example's one phase and writes its outputs: prints the final linear
 /// probe accuracy and the schedule comparison. Returns the exit code.
-int run_self_supervised(const std::string& example, PhaseSpec spec, const CommonOptions& options, const Datasets& data);
+template <class B>
+int run_self_supervised(const std::string& example, PhaseSpec<B> spec, const CommonOptions& options, const Datasets& data);
 
 /// Test accuracy of a classifier given as an inference function (eval mode is the caller's).
 double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const data::Dataset& test);
+/// Test accuracy of a model, in eval mode already, on any backend.
+template <class B>
+double model_accuracy(nn::Layer<B>& model, const data::Dataset& test) {
+  return classifier_accuracy([&](const nn::Tensor& x) { return download(model.infer(BackendKit<B>::upload(x))); }, test);
+}
 /// Test accuracy of the pipeline's student (all blocks) in eval mode.
-double student_accuracy(TrainingPipeline& pipeline, const data::Dataset& test);
-/// Linear-probe test accuracy on the frozen features of the first `feature_blocks` student blocks.
-double linear_probe_accuracy(TrainingPipeline& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
+template <class B>
+double student_accuracy(Pipeline<B>& pipeline, const data::Dataset& test);
+/// Linear-probe test accuracy on the frozen features of the first `feature_blocks` student blocks
+/// (features computed on the backend, the probe trained on the host).
+template <class B>
+double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
                              std::uint64_t seed);
 
 /// Copies the parameters and buffers named "<prefix><name>" in a safetensors file (a checkpoint
 /// written by Pipeline::save) into `model`; throws naming the file and the first missing tensor.
+template <class B>
 void load_weights(nn::Layer<B>& model, const std::filesystem::path& checkpoint, const std::string& prefix);
 
 /// The simulated schedule comparison of the pipeline's own profiled costs: every generator on
 /// this run's workload. Returns the printable table and fills `json`.
-std::string schedule_comparison(const TrainingPipeline& pipeline, nlohmann::json& json);
+template <class B>
+std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& json);
 
 nlohmann::json options_json(const CommonOptions& options);
 
 /// Writes <out>/summary.json (flags, every phase's summary, `results`, wall time) and
 /// <out>/curve.svg (every phase's loss and accuracy per epoch), and prints where they are.
 void write_run_outputs(const std::string& example, const CommonOptions& options,
-                       const std::vector<std::pair<std::string, const PhaseResult*>>& phases, const nlohmann::json& results,
+                       const std::vector<std::pair<std::string, const PhaseOutcome*>>& phases, const nlohmann::json& results,
                        double wall_seconds);
 
 /// Runs an example's body: UsageError → exit 2, any other exception → exit 1, each with the

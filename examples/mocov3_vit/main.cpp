@@ -23,7 +23,8 @@ struct MocoOptions {
   std::string optimizer = "adamw";
 };
 
-Blocks moco_network(const MocoOptions& m, int64_t dim, std::uint64_t seed, bool with_predictor, int* backbone_blocks) {
+template <class B>
+Blocks<B> moco_network(const MocoOptions& m, int64_t dim, std::uint64_t seed, bool with_predictor, int* backbone_blocks) {
   nn::models::ViTConfig c;
   c.image_size = 28;
   c.patch = m.patch;
@@ -32,7 +33,7 @@ Blocks moco_network(const MocoOptions& m, int64_t dim, std::uint64_t seed, bool 
   c.depth = m.depth;
   c.heads = m.heads;
   c.seed = seed;
-  Blocks blocks = nn::models::vit<B>(c);
+  Blocks<B> blocks = nn::models::vit<B>(c);
   *backbone_blocks = static_cast<int>(blocks.size());
   blocks.push_back(nn::models::mlp_head<B>({"projector", dim, m.hidden_dim, m.projection_dim, 3, seed + 1}));
   if (with_predictor)
@@ -65,24 +66,26 @@ int run(int argc, char** argv) {
   if (m.patch < 1 || 28 % m.patch != 0) throw UsageError("--patch " + std::to_string(m.patch) + ": must divide 28");
   if (!(m.temperature > 0.0)) throw UsageError("--temperature " + std::to_string(m.temperature) + ": must be positive");
   if (m.projection_dim < 1 || m.hidden_dim < 1) throw UsageError("--projection-dim/--hidden-dim: must be positive");
-  auto make_optimizer = optimizer_factory(m.optimizer, o);
+  optimizer_factory<cpu::Backend>(m.optimizer, o);  // rejects an unknown name before any data is read
   const int64_t dim = std::max<int64_t>(1, std::lround(192.0 * o.width / m.heads)) * m.heads;
 
-  const Datasets data = load_datasets(o);
-  std::printf("mocov3_vit: backend %s, %d train / %d test images, ViT dim %ld depth %d heads %d patch %d, δ = %d, K = %d, "
-              "τ₀ = %.4g, T = %.3g, %d stages, %d micro-batches, schedule %s\n",
-              resolve_backend(o.backend).c_str(), data.train->count, data.test->count, static_cast<long>(dim), m.depth, m.heads,
-              m.patch, o.staleness, o.warmup, m.tau0, m.temperature, o.stages, o.micro_batches, o.schedule.c_str());
-  const auto seed = static_cast<std::uint64_t>(o.seed) * 1000 + 4;
-  int backbone_blocks = 0;
-  Blocks teacher = moco_network(m, dim, seed, false, &backbone_blocks);
-  Blocks student = moco_network(m, dim, seed, true, &backbone_blocks);
-  return run_self_supervised(
-      "mocov3_vit",
-      momentum_phase("mocov3", std::move(teacher), std::move(student),
-                     std::make_shared<nn::MocoV3Loss>(static_cast<float>(m.temperature)), std::move(make_optimizer), m.tau0,
-                     backbone_blocks, o),
-      o, data);
+  return with_backend(resolve_backend(o.backend), [&]<class B>() {
+    const Datasets data = load_datasets(o);
+    std::printf("mocov3_vit: backend %s, %d train / %d test images, ViT dim %ld depth %d heads %d patch %d, δ = %d, K = %d, "
+                "τ₀ = %.4g, T = %.3g, %d stages, %d micro-batches, schedule %s\n",
+                resolve_backend(o.backend).c_str(), data.train->count, data.test->count, static_cast<long>(dim), m.depth, m.heads,
+                m.patch, o.staleness, o.warmup, m.tau0, m.temperature, o.stages, o.micro_batches, o.schedule.c_str());
+    const auto seed = static_cast<std::uint64_t>(o.seed) * 1000 + 4;
+    int backbone_blocks = 0;
+    Blocks<B> teacher = moco_network<B>(m, dim, seed, false, &backbone_blocks);
+    Blocks<B> student = moco_network<B>(m, dim, seed, true, &backbone_blocks);
+    return run_self_supervised<B>(
+        "mocov3_vit",
+        momentum_phase<B>("mocov3", std::move(teacher), std::move(student),
+                          std::make_shared<typename BackendKit<B>::MocoV3Loss>(static_cast<float>(m.temperature)),
+                          optimizer_factory<B>(m.optimizer, o), m.tau0, backbone_blocks, o),
+        o, data);
+  });
 }
 
 }  // namespace

@@ -30,20 +30,27 @@ struct KdOptions {
   int crop_pad = 4;
 };
 
-Blocks build_resnet(int depth, double width, std::uint64_t seed) { return fashion_resnet(depth, width, 10, seed); }
+template <class B>
+Blocks<B> build_resnet(int depth, double width, std::uint64_t seed) {
+  return fashion_resnet<B>(depth, width, 10, seed);
+}
 
-PhaseSpec supervised_phase(const std::string& name, Blocks model, const CommonOptions& o, const KdOptions& kd, int epochs) {
-  PhaseSpec spec;
+template <class B>
+PhaseSpec<B> supervised_phase(const std::string& name, Blocks<B> model, const CommonOptions& o, const KdOptions& kd, int epochs) {
+  PhaseSpec<B> spec;
   spec.name = name;
-  spec.teacher = pass_through_teacher(o.stages);
+  spec.teacher = pass_through_teacher<B>(o.stages);
   spec.student = std::move(model);
-  spec.loss = std::make_shared<nn::CrossEntropyLoss>();
-  spec.make_optimizer = optimizer_factory(kd.optimizer, o);
+  spec.loss = std::make_shared<typename BackendKit<B>::CrossEntropyLoss>();
+  spec.make_optimizer = optimizer_factory<B>(kd.optimizer, o);
   spec.pipeline.teacher = update::TeacherPolicy::frozen();
   spec.augment = data::kd_views(data::fashion_mnist_normalization(), kd.crop_pad);
   spec.epochs = epochs;
   return spec;
 }
+
+template <class B>
+int train_and_distil(const CommonOptions& o, const KdOptions& kd);
 
 int run(int argc, char** argv) {
   CommonOptions o;
@@ -71,7 +78,7 @@ int run(int argc, char** argv) {
   if (!flags.parse(argc, argv)) return 0;
   o.staleness = 0;  // a frozen teacher has one version
   check_common_options(o);
-  optimizer_factory(kd.optimizer, o);  // rejects an unknown name before any data is read
+  optimizer_factory<cpu::Backend>(kd.optimizer, o);  // rejects an unknown name before any data is read
   if (o.init_probe)
     throw UsageError("--init-probe: resnet_kd has no linear probe (it measures classifiers); the flag is for byol_resnet and mocov3_vit");
   if (kd.crop_pad < 0 || kd.crop_pad > 14) throw UsageError("--crop-pad " + std::to_string(kd.crop_pad) + ": must lie in 0..14");
@@ -85,6 +92,11 @@ int run(int argc, char** argv) {
                        ": expected 18, 34, 50, 101, 152 or a compact depth 6n+2 (8, 14, 20, ...)");
   if (kd.teacher_only && !kd.teacher_checkpoint.empty())
     throw UsageError("--teacher-only with --teacher-checkpoint: nothing to train (the teacher is loaded, the students are skipped)");
+  return with_backend(resolve_backend(o.backend), [&]<class B>() { return train_and_distil<B>(o, kd); });
+}
+
+template <class B>
+int train_and_distil(const CommonOptions& o, const KdOptions& kd) {
 
   const auto started = std::chrono::steady_clock::now();
   const Datasets data = load_datasets(o);
@@ -97,19 +109,19 @@ int run(int argc, char** argv) {
 
   // 1. The teacher.
   std::filesystem::path teacher_checkpoint = kd.teacher_checkpoint;
-  PhaseResult teacher;
+  PhaseResult<B> teacher;
   double teacher_accuracy = 0.0;
   if (teacher_checkpoint.empty()) {
-    teacher = run_phase(supervised_phase("teacher", build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed), o, kd,
+    teacher = run_phase(supervised_phase("teacher", build_resnet<B>(kd.teacher_depth, kd.teacher_width, teacher_seed), o, kd,
                                          kd.teacher_epochs ? kd.teacher_epochs : o.epochs),
                         o, data);
     teacher_accuracy = teacher.test_accuracy;
     teacher_checkpoint = std::filesystem::path(o.out) / "teacher" / "checkpoint.safetensors";
   } else {
-    nn::Sequential<B> model(build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed));
+    nn::Sequential<B> model(build_resnet<B>(kd.teacher_depth, kd.teacher_width, teacher_seed));
     load_weights(model, teacher_checkpoint, "student.");
     model.set_training(false);
-    teacher_accuracy = classifier_accuracy([&](const nn::Tensor& x) { return model.infer(x); }, *data.test);
+    teacher_accuracy = model_accuracy(model, *data.test);
     std::printf("teacher loaded from %s: test acc %.2f%%\n", teacher_checkpoint.string().c_str(), 100.0 * teacher_accuracy);
   }
 
@@ -117,31 +129,31 @@ int run(int argc, char** argv) {
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::printf("\nresults (Fashion-MNIST test, %d images):\n  teacher          %.2f%%\n  wall time        %.1f s\n\n",
                 data.test->count, 100.0 * teacher_accuracy, wall);
-    std::printf("%s", teacher.summary["schedule_comparison_text"].get<std::string>().c_str());
+    std::printf("%s", teacher.summary["schedule_comparison_text"].template get<std::string>().c_str());
     write_run_outputs("resnet_kd", o, {{"teacher", &teacher}},
                       {{"teacher_accuracy", teacher_accuracy}, {"teacher_checkpoint", teacher_checkpoint.string()}}, wall);
     return 0;
   }
 
   // 2. The student alone, 3. the distilled student: same initial weights, epochs and data order.
-  PhaseResult alone = run_phase(supervised_phase("student_alone", build_resnet(kd.student_depth, o.width, student_seed), o, kd, o.epochs),
+  PhaseResult<B> alone = run_phase(supervised_phase("student_alone", build_resnet<B>(kd.student_depth, o.width, student_seed), o, kd, o.epochs),
                                 o, data);
 
-  PhaseSpec distil = supervised_phase("distilled", build_resnet(kd.student_depth, o.width, student_seed), o, kd, o.epochs);
+  PhaseSpec<B> distil = supervised_phase("distilled", build_resnet<B>(kd.student_depth, o.width, student_seed), o, kd, o.epochs);
   // The frozen teacher: each block's parameters carry full names, so each loads on its own.
-  distil.teacher = build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed);
+  distil.teacher = build_resnet<B>(kd.teacher_depth, kd.teacher_width, teacher_seed);
   for (auto& block : distil.teacher) load_weights(*block, teacher_checkpoint, "student.");
-  distil.loss = std::make_shared<nn::SoftTargetKDLoss>(static_cast<float>(kd.temperature), static_cast<float>(kd.kd_weight));
-  PhaseResult distilled = run_phase(std::move(distil), o, data);
+  distil.loss = std::make_shared<typename BackendKit<B>::SoftTargetKDLoss>(static_cast<float>(kd.temperature), static_cast<float>(kd.kd_weight));
+  PhaseResult<B> distilled = run_phase(std::move(distil), o, data);
 
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("\nresults (Fashion-MNIST test, %d images):\n  teacher          %.2f%%\n  student alone    %.2f%%\n"
               "  distilled        %.2f%%  (%+.2f pp over the student alone)\n  wall time        %.1f s\n\n",
               data.test->count, 100.0 * teacher_accuracy, 100.0 * alone.test_accuracy, 100.0 * distilled.test_accuracy,
               100.0 * (distilled.test_accuracy - alone.test_accuracy), wall);
-  std::printf("%s", distilled.summary["schedule_comparison_text"].get<std::string>().c_str());
+  std::printf("%s", distilled.summary["schedule_comparison_text"].template get<std::string>().c_str());
 
-  std::vector<std::pair<std::string, const PhaseResult*>> phases;
+  std::vector<std::pair<std::string, const PhaseOutcome*>> phases;
   if (teacher.pipeline) phases.emplace_back("teacher", &teacher);
   phases.emplace_back("student_alone", &alone);
   phases.emplace_back("distilled", &distilled);

@@ -1,50 +1,17 @@
 // The examples as users run them: each trains for a few epochs on a small subset and must lower
 // its loss; a run stopped after one epoch and resumed must finish exactly like the uninterrupted
 // one (same losses, same accuracy, byte-identical checkpoint); bad input exits 2 naming the flag.
-#include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
+#include "run_example.hpp"
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <string>
-#include <sys/wait.h>
+#include <doctest/doctest.h>
 
 namespace {
 
-namespace fs = std::filesystem;
-
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("tspipe_examples_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-/// Runs the command with stdout/stderr into <out>/log.txt; returns its exit code.
-int run(const std::string& command, const fs::path& log) {
-  const int status = std::system((command + " > '" + log.string() + "' 2>&1").c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-nlohmann::json summary(const fs::path& out) { return nlohmann::json::parse(read(out / "summary.json")); }
+using namespace tspipe::test;
 
 // Small and fast: 256 images, batches of 32, the examples' own defaults otherwise.
 const std::string small = " --train-subset 256 --test-subset 200 --batch-size 32 --threads 1 --no-progress";
 const std::string probe = " --probe-epochs 5";
-
-void check_loss_lowers(const nlohmann::json& history) {
-  REQUIRE(history.size() >= 2);
-  const double first = history.front().at("loss").get<double>(), last = history.back().at("loss").get<double>();
-  INFO("first epoch loss " << first << ", last " << last);
-  CHECK(last < first);
-}
 
 }  // namespace
 
@@ -149,7 +116,8 @@ TEST_CASE("bad input exits 2 with a message naming the flag or the file") {
   CHECK(run(kd + " --batch-size 64 --train-subset 10", out / "c.txt") == 2);
   CHECK(read(out / "c.txt").find("train-images-idx3-ubyte") != std::string::npos);
   CHECK(run(kd + " --epochs x", out / "d.txt") == 2);
-  CHECK(run(kd + " --backend cuda", out / "e.txt") == 2);
+  CHECK(run(kd + " --backend gpu", out / "e.txt") == 2);
+  CHECK(read(out / "e.txt").find("--backend 'gpu'") != std::string::npos);
   CHECK(run(kd + " --data /nonexistent", out / "f.txt") == 1);
   CHECK(read(out / "f.txt").find("/nonexistent") != std::string::npos);
   CHECK(run(std::string(TSPIPE_MOCOV3_VIT) + " --patch 5 --out " + out.string(), out / "g.txt") == 2);
