@@ -30,6 +30,34 @@ inline void check_close(const cuda::Tensor& gpu, const nn::Tensor& cpu, const st
   CHECK(err <= tolerance);
 }
 
+/// ‖gpu − cpu‖₂ / ‖cpu‖₂ over all the pairs together (one long vector).
+inline double l2_relative_error(const std::vector<std::pair<nn::Tensor, nn::Tensor>>& gpu_cpu_pairs) {
+  double diff = 0.0, norm = 0.0;
+  for (const auto& [gpu, cpu] : gpu_cpu_pairs) {
+    REQUIRE(gpu.shape() == cpu.shape());
+    for (int64_t i = 0; i < cpu.numel(); ++i) {
+      const double d = static_cast<double>(gpu[i]) - cpu[i];
+      diff += d * d;
+      norm += static_cast<double>(cpu[i]) * cpu[i];
+    }
+  }
+  return norm == 0.0 ? std::sqrt(diff) : std::sqrt(diff / norm);
+}
+
+/// (GPU, CPU) host copies of every parameter's value (or gradient) of both layers, paired by name.
+template <class CpuLayer, class GpuLayer>
+std::vector<std::pair<nn::Tensor, nn::Tensor>> parameter_pairs(CpuLayer& cpu_layer, GpuLayer& gpu_layer, bool grads) {
+  std::map<std::string, cuda::Parameter> by_name;
+  for (auto& p : gpu_layer.parameters()) by_name.emplace(p.name, p);
+  std::vector<std::pair<nn::Tensor, nn::Tensor>> pairs;
+  for (auto& p : cpu_layer.parameters()) {
+    REQUIRE(by_name.count(p.name) == 1);
+    const cuda::Parameter& q = by_name.at(p.name);
+    pairs.emplace_back((grads ? q.grad : q.value)->to_host(), (grads ? p.grad : p.value)->clone());  // copies, not views
+  }
+  return pairs;
+}
+
 /// Parameters and buffers of both layers, paired by name.
 template <class CpuLayer, class GpuLayer>
 void check_parameters(CpuLayer& cpu_layer, GpuLayer& gpu_layer, double tolerance = 1e-4, bool grads = true) {

@@ -20,9 +20,16 @@ namespace {
 // Whole models chain dozens of layers whose float sums run in a different order on each backend.
 constexpr double kModelTolerance = 5e-4;
 
-struct StepResult {
-  double loss;
-};
+/// One SGD step (Nesterov, momentum 0.9, weight decay 1e-4) on each backend's model.
+template <class CpuModel, class GpuModel>
+void sgd_step_both(CpuModel& c, GpuModel& g) {
+  nn::Sgd copt({0.05, 0.9f, 1e-4f, true});
+  cuda::Sgd gopt({0.05, 0.9f, 1e-4f, true});
+  std::vector<nn::ParamSlot> slots;
+  for (auto& p : c.parameters()) slots.push_back({p.name, p.value->span(), p.grad->span(), p.no_weight_decay});
+  copt.step(slots);
+  gopt.step(g.parameters());
+}
 
 template <class MakeBlocks>
 void compare_training_step(MakeBlocks make, const nn::Tensor& x, const std::vector<int>& labels) {
@@ -42,12 +49,7 @@ void compare_training_step(MakeBlocks make, const nn::Tensor& x, const std::vect
     c.backward(cctx, nn::Tensor::from(cy.shape(), cl.d_student[0]));
     g.backward(gctx, gl.d_student[0]);
     check_parameters(c, g, kModelTolerance);
-    nn::Sgd copt({0.05, 0.9f, 1e-4f, true});
-    cuda::Sgd gopt({0.05, 0.9f, 1e-4f, true});
-    std::vector<nn::ParamSlot> slots;
-    for (auto& p : c.parameters()) slots.push_back({p.name, p.value->span(), p.grad->span(), p.no_weight_decay});
-    copt.step(slots);
-    gopt.step(g.parameters());
+    sgd_step_both(c, g);
     check_parameters(c, g, kModelTolerance, /*grads=*/false);
   }
 }
@@ -66,18 +68,58 @@ TEST_CASE("ResNet-18 (ImageNet stem, width 1/4) training step equals the CPU's")
   compare_training_step(make, nn::Tensor::randn({4, 3, 64, 64}, 1), {1, 2, 3, 4});
 }
 
-TEST_CASE("ResNet-50 bottlenecks (small stem, width 1/8) training step equals the CPU's") {
-  auto make = [](auto b) {
-    using B = decltype(b);
-    nn::models::ResNetConfig cfg;
-    cfg.depth = 50;
-    cfg.width = 0.125;
-    cfg.stem = nn::models::Stem::small_image;
-    cfg.num_classes = 5;
-    cfg.seed = 8;
-    return nn::models::resnet<B>(cfg);
-  };
-  compare_training_step(make, nn::Tensor::randn({4, 3, 32, 32}, 2), {0, 1, 2, 4});
+TEST_CASE("ResNet-50 bottlenecks (small stem, width 1/8): outputs and loss equal the CPU's, gradients to its own rounding noise") {
+  // The bottleneck network's gradient at initialisation is discontinuous at rounding level: a ReLU
+  // whose input lies within rounding of zero flips its mask, and the BatchNorm backward spreads the
+  // change over the channel. The CPU backend against itself (the same step run twice in one
+  // process, so other buffer addresses and vectorised summation orders) already differs by 1–2 %
+  // in the gradient's L2 norm for most batch sizes and resolutions, and by up to 15 % in a
+  // tensor's largest element (measured 2026-11-29; the ResNet-18 above: ~1e-5). So
+  // outputs and loss are compared elementwise, gradients and updated parameters in L2 against a
+  // 5 % bound: far above that noise, far below what a wrong kernel gives (a dropped term or
+  // stride is O(1)).
+  nn::models::ResNetConfig cfg;
+  cfg.depth = 50;
+  cfg.width = 0.125;
+  cfg.stem = nn::models::Stem::small_image;
+  cfg.num_classes = 5;
+  cfg.seed = 8;
+  nn::Sequential<CB> c(nn::models::resnet<CB>(cfg));
+  nn::Sequential<GB> g(nn::models::resnet<GB>(cfg));
+  const nn::Tensor x = nn::Tensor::randn({4, 3, 32, 32}, 2);
+  const std::vector<int> labels{0, 1, 2, 4};
+  auto [cy, cctx] = c.forward(x);
+  auto [gy, gctx] = g.forward(cuda::Tensor::from_host(x));
+  check_close(gy, cy, "model output", kModelTolerance);
+  const nn::LossOutput cl =
+      nn::CrossEntropyLoss{}.compute({{{cy.data(), static_cast<int>(cy.size(0)), static_cast<int>(cy.size(1))}}, {}, labels});
+  const cuda::LossOutput gl = cuda::CrossEntropyLoss{}.compute({{gy}, {}, labels});
+  CHECK(gl.loss == doctest::Approx(cl.loss).epsilon(kModelTolerance));
+  c.backward(cctx, nn::Tensor::from(cy.shape(), cl.d_student[0]));
+  g.backward(gctx, gl.d_student[0]);
+  constexpr double kChaoticGradient = 0.05;
+  const double gradient_error = tspipe::test::l2_relative_error(tspipe::test::parameter_pairs(c, g, /*grads=*/true));
+  INFO("gradient L2 relative error " << gradient_error);
+  CHECK(gradient_error <= kChaoticGradient);
+  // One SGD step: the updates (new − old weights) compared the same way; running statistics exactly.
+  const auto before = tspipe::test::parameter_pairs(c, g, /*grads=*/false);
+  sgd_step_both(c, g);
+  auto updates = tspipe::test::parameter_pairs(c, g, /*grads=*/false);
+  for (std::size_t i = 0; i < updates.size(); ++i)
+    for (int k = 0; k < 2; ++k) {
+      nn::Tensor& now = k == 0 ? updates[i].first : updates[i].second;
+      const nn::Tensor& old = k == 0 ? before[i].first : before[i].second;
+      for (int64_t e = 0; e < now.numel(); ++e) now[e] -= old[e];
+    }
+  const double update_error = tspipe::test::l2_relative_error(updates);
+  INFO("update L2 relative error " << update_error);
+  CHECK(update_error <= kChaoticGradient);
+  std::map<std::string, cuda::Buffer> gpu_buffers;
+  for (auto& b : g.buffers()) gpu_buffers.emplace(b.name, b);
+  for (auto& b : c.buffers()) {
+    REQUIRE(gpu_buffers.count(b.name) == 1);
+    check_close(*gpu_buffers.at(b.name).value, *b.value, b.name, kModelTolerance);
+  }
 }
 
 TEST_CASE("ViT (dim 64, 3 blocks, 4 heads, dropout) training step equals the CPU's") {
@@ -97,7 +139,7 @@ TEST_CASE("ViT (dim 64, 3 blocks, 4 heads, dropout) training step equals the CPU
   compare_training_step(make, nn::Tensor::randn({3, 3, 32, 32}, 3), {9, 0, 5});
 }
 
-TEST_CASE("the caching allocator reuses memory across steps: no cudaMalloc after the first step") {
+TEST_CASE("the caching allocator reuses memory across steps: no cudaMalloc after two warm-up steps") {
   nn::models::ResNetConfig cfg;
   cfg.depth = 18;
   cfg.width = 0.5;
@@ -114,6 +156,9 @@ TEST_CASE("the caching allocator reuses memory across steps: no cudaMalloc after
     opt.step(model.parameters());
     cuda::current_stream().synchronize();
   };
+  // The first step also makes the optimizer's momentum buffers, which keep some cached blocks for
+  // good; the second step replaces those; from then on every request is served from the cache.
+  step();
   step();
   const cuda::AllocatorStats after_first = cuda::CachingAllocator::instance().stats();
   for (int i = 0; i < 3; ++i) step();
