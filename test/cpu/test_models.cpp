@@ -47,6 +47,44 @@ TEST_CASE("ResNet small-image stem and width multiplier") {
   CHECK(resnet<B>(half).size() == 1 + 16 + 1);
 }
 
+TEST_CASE("compact ResNet: pooled stem, three stages of one basic block (the examples' ResNet-8×0.5)") {
+  const ResNetConfig cfg{.depth = 18, .width = 0.5, .stem = Stem::small_image_pooled, .in_channels = 1,
+                         .num_classes = 10, .residual_stages = 3, .blocks_per_stage = 1};
+  auto blocks = resnet<B>(cfg);
+  CHECK(blocks.size() == 1 + 3 + 1);  // stem, one block per stage, head
+  auto model = chain(std::move(blocks));
+  // By hand, channels 32/64/128: stem 3·3·1·32 + BN 2·32; stage 1: 2·(3·3·32·32) + 2 BN(32);
+  // stage 2: 3·3·32·64 + 3·3·64·64 + 1·1·32·64 (downsample) + 3 BN(64); stage 3 likewise at
+  // 64→128; head 128·10 + 10.
+  const int64_t stem = 9 * 32 + 64, stage1 = 2 * 9 * 32 * 32 + 2 * 64;
+  const int64_t stage2 = 9 * 32 * 64 + 9 * 64 * 64 + 32 * 64 + 3 * 128;
+  const int64_t stage3 = 9 * 64 * 128 + 9 * 128 * 128 + 64 * 128 + 3 * 256, head = 128 * 10 + 10;
+  CHECK(model.parameter_count() == stem + stage1 + stage2 + stage3 + head);  // 308074
+  CHECK(model.infer(Tensor::randn({2, 1, 28, 28}, 4)).shape() == nn::Shape{2, 10});
+
+  // The 2×2 max-pool halves the stem's 28×28 before the stages: 14×14, 7×7, then 4×4.
+  auto stem_only = chain([&] {
+    auto all = resnet<B>(cfg);
+    std::vector<nn::LayerPtr<B>> first;
+    first.push_back(std::move(all.front()));
+    return first;
+  }());
+  CHECK(stem_only.infer(Tensor::randn({2, 1, 28, 28}, 5)).shape() == nn::Shape{2, 32, 14, 14});
+  ResNetConfig backbone = cfg;
+  backbone.num_classes = 0;  // pooled features
+  CHECK(chain(resnet<B>(backbone)).infer(Tensor::randn({2, 1, 28, 28}, 6)).shape() == nn::Shape{2, 128});
+
+  ResNetConfig deeper = cfg;
+  deeper.blocks_per_stage = 3;  // ResNet-20's layout: 6·3 + 2
+  CHECK(resnet<B>(deeper).size() == 1 + 9 + 1);
+  ResNetConfig bad = cfg;
+  bad.residual_stages = 0;
+  CHECK_THROWS_WITH_AS(resnet<B>(bad), doctest::Contains("residual_stages must lie in 1..4"), Error);
+  bad = cfg;
+  bad.blocks_per_stage = -1;
+  CHECK_THROWS_WITH_AS(resnet<B>(bad), doctest::Contains("blocks_per_stage must be >= 0"), Error);
+}
+
 TEST_CASE("ViT presets: timm parameter counts and output shapes") {
   const std::pair<const char*, int64_t> presets[] = {
       {"vit_tiny", 5717416}, {"vit_small", 22050664}, {"vit_base", 86567656}, {"vit_large", 304326632}};
