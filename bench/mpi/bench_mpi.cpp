@@ -12,11 +12,10 @@
 //   mpirun -np 2 bench_mpi idle                     CPU a rank's communication engine uses over
 //                                                   2 s with nothing to do (its polling cost)
 // spin and idle_sleep (SessionOptions, defaults when left out): how a waiting thread polls MPI.
+#include "../../test/mpi/cpu_time.hpp"
 #include "../../test/runtime/common.hpp"  // the MLP blocks the runtime tests build
 
 #include <tspipe/runtime/mpi.hpp>
-
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -26,6 +25,7 @@
 
 using test::B;
 using test::mlp;
+using test::process_cpu_seconds;
 using tspipe::nn::Tensor;
 namespace mpi = tspipe::runtime::mpi;
 
@@ -52,14 +52,6 @@ std::unique_ptr<tspipe::Pipeline<B>> build(const tspipe::PipelineOptions& o) {
   const std::vector<int64_t> teacher = {kHidden, 2 * kHidden, 2 * kHidden, 2 * kHidden, kClasses};
   return std::make_unique<tspipe::Pipeline<B>>(mlp(teacher, 1, "t"), mlp(student, 2, "s"), std::make_shared<tspipe::nn::SoftTargetKDLoss>(),
                                                [] { return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = 1e-3}); }, o);
-}
-
-/// CPU seconds this process has used so far, every thread (user + system).
-double process_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 struct Measured {

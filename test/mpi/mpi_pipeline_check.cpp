@@ -12,7 +12,12 @@
 //                   the rank it was waiting on
 //   stalled         S = 2, R = 1: rank 1 stops mid-run (SIGSTOP, alive but silent); rank 0's
 //                   watchdog names it and ends the job
+//   engine          S = 2, R = 1, no pipeline: a 1 MiB tensor reaches rank 1 while rank 0 makes
+//                   no MPI call (the session's background thread moves it; over TCP its
+//                   rendezvous needs rank 0's progress), and a session with nothing in flight
+//                   spends no CPU polling
 #include "../runtime/common.hpp"
+#include "cpu_time.hpp"
 
 #include <tspipe/runtime/mpi.hpp>
 
@@ -295,6 +300,43 @@ void compare(mpi::MpiSession& session, const Setup& setup, tspipe::Pipeline<B>& 
   check(worst < 1e-5, l, setup.name + ": losses vs in-process, relative difference " + scientific(worst));
 }
 
+/// See "engine" at the top. The sender sleeps instead of computing: either way its thread makes
+/// no MPI call, and the message must not wait for its next one.
+void engine(mpi::MpiSession& session) {
+  using Clock = std::chrono::steady_clock;
+  const auto& l = session.layout();
+  const auto barrier = [&] {
+    MPI_Comm comm = session.control_comm();
+    if (tspipe::Status s = session.communication().run("MPI_Ibarrier", [comm](MPI_Request* r) { return MPI_Ibarrier(comm, r); }, std::chrono::seconds(30)); !s)
+      session.abort_job(s.message());
+  };
+  mpi::MpiTransport<tspipe::nn::Tensor> transport(session);
+  const tspipe::runtime::MessageKey key{tspipe::schedule::ActionKind::StudentForward, 0, 0, 0};
+  const auto value = tspipe::nn::Tensor::randn({256, 1024}, 5);  // 1 MiB: past every eager limit
+  const auto busy = std::chrono::milliseconds(1000), limit = std::chrono::milliseconds(400);
+  barrier();
+  const auto start = Clock::now();
+  if (l.stage() == 0) {
+    tspipe::Status sent = transport.send(1, key, value, std::chrono::seconds(10));
+    check(sent.ok(), l, "send of a 1 MiB tensor: " + (sent ? std::string("posted") : sent.message()));
+    std::this_thread::sleep_for(busy);
+  } else {
+    auto got = transport.receive(1, key, std::chrono::seconds(10));
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    check(got && got.value().shape() == value.shape() && std::equal(value.span().begin(), value.span().end(), got.value().span().begin()), l,
+          "the 1 MiB tensor arrived intact" + (got ? std::string() : ": " + got.message()));
+    check(took < limit, l,
+          "it arrived after " + std::to_string(took.count()) + " ms while its sender made no MPI call for " + std::to_string(busy.count()) +
+              " ms (limit " + std::to_string(limit.count()) + " ms)");
+  }
+  barrier();
+  const double before = process_cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double used_ms = 1e3 * (process_cpu_seconds() - before);
+  // The former communication thread, polling every 2 ms while idle, used 11-17 ms per second.
+  check(used_ms < 5.0, l, "an idle session used " + std::to_string(used_ms) + " ms of CPU in 1 s (limit 5 ms: nothing polls while nothing is in flight)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -381,9 +423,11 @@ int main(int argc, char** argv) {
     distributed_run(session, Setup{"KD", false, "1f1b"}, loss_of(Setup{}),
                     Failure{.at_step = 3, .signal = SIGSTOP, .watchdog = std::chrono::milliseconds(3000)});
     check(false, l, "the run finished although rank 1 stopped");
+  } else if (mode == "engine") {
+    engine(session);
   } else {
     std::cerr << "usage: mpirun -np 2 " << argv[0] << " single-replica | mpirun -np 4 " << argv[0]
-              << " replicas|batchnorm <checkpoint> | mpirun -np 2 " << argv[0] << " killed|stalled" << std::endl;
+              << " replicas|batchnorm <checkpoint> | mpirun -np 2 " << argv[0] << " killed|stalled|engine" << std::endl;
     return 2;
   }
   return failures == 0 ? 0 : 1;

@@ -21,8 +21,10 @@
 //     one way (now ≈ 35 µs), and the MPI mode ran 18–21 % slower than one process
 //     (bench/RESULTS.md, "MPI launch");
 //   * a small background thread only keeps sends and receives in flight moving while no one
-//     waits (every quiet_sleep; TCP's rendezvous needs the sender's progress too) and sleeps
-//     outright when nothing is in flight. MPI's own blocking calls, which spin, are never used.
+//     waits (polls backing off to every quiet_sleep; TCP's rendezvous needs the sender's progress
+//     too) and sleeps outright when nothing is in flight. MPI's own blocking calls, which spin
+//     (OpenMPI's mpi_yield_when_idle only makes them yield), are never used, so no MCA setting
+//     is needed.
 #include <tspipe/error.hpp>
 #include <tspipe/runtime/transport.hpp>
 
@@ -114,9 +116,10 @@ struct SessionOptions {
   /// Longest sleep between two polls of a waiting thread (the sleeps double up to it): the most
   /// latency it adds to a message once the spin is over.
   std::chrono::microseconds idle_sleep{200};
-  /// Interval of the background thread's polls while sends or receives are in flight and no
-  /// thread waits. Each poll is a pass through MPI's whole progress engine (every transport,
-  /// TCP's sockets included); between them a message moves only as far as MPI takes it alone.
+  /// Longest interval of the background thread's polls while sends or receives are in flight and
+  /// no thread waits (they start at idle_sleep and double). Each poll is a pass through MPI's whole
+  /// progress engine (every transport, TCP's sockets included); between them a message moves
+  /// only as far as MPI takes it alone.
   std::chrono::microseconds quiet_sleep{2000};
 };
 
@@ -461,24 +464,33 @@ class CommunicationThread {
     return progressed;
   }
 
-  /// Polls every quiet_sleep while operations are in flight (a send completes, and over TCP its
-  /// data moves, only as MPI makes progress on this rank), unless a waiting thread holds the lock;
-  /// parked, without a timer, while nothing is in flight.
+  /// While operations are in flight and no waiting thread holds the lock, polls after idle_sleep,
+  /// then at doubling intervals up to quiet_sleep, starting short again after each pass that moved
+  /// something: a send completes, and over TCP (or shared memory without single-copy) its data
+  /// moves past the rendezvous, only as MPI makes progress on this rank, so the first poll comes
+  /// soon after a post (as soon as a waiting thread's slowest poll); a send that waits for a busy
+  /// receiver then costs a poll every quiet_sleep. Parked, without a timer, while nothing is in
+  /// flight.
   void background() {
+    const auto shortest = std::max<std::chrono::microseconds>(options_.idle_sleep, std::chrono::microseconds(10));
+    auto pause = shortest;
     std::unique_lock lock(mutex_);
     while (!finishing_) {
       if (in_flight_ == 0) {
         background_parked_ = true;
         submitted_.wait(lock, [&] { return finishing_ || in_flight_ > 0; });
         background_parked_ = false;
+        pause = shortest;
         continue;
       }
-      if (submitted_.wait_for(lock, options_.quiet_sleep, [&] { return finishing_; })) break;
+      if (submitted_.wait_for(lock, pause, [&] { return finishing_; })) break;
       lock.unlock();
+      bool progressed = false;
       {
         MpiLock mpi(*this, std::try_to_lock);
-        if (mpi.held()) progress();
+        if (mpi.held()) progressed = progress();
       }
+      pause = progressed ? shortest : std::min<std::chrono::microseconds>(options_.quiet_sleep, 2 * pause);
       lock.lock();
     }
   }
