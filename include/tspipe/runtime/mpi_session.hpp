@@ -257,9 +257,9 @@ class CommunicationThread {
     abort_now();
   }
 
-  /// Completes the sends still in flight, then (if `barrier_comm` is given) waits until every
-  /// rank got here, and stops the background thread. A rank that never arrives, or sends that
-  /// never complete, end the job with a message.
+  /// Waits (if `barrier_comm` is given) until every rank got here, completes what is still in
+  /// flight, and stops the background thread. A rank that never arrives, or sends that never
+  /// complete, end the job with a message.
   void finish(MPI_Comm barrier_comm) {
     if (!thread_.joinable()) return;
     if (barrier_comm != MPI_COMM_NULL) {
