@@ -10,9 +10,18 @@
 //                      with their shapes and values; a receive nobody sends to times out naming
 //                      the rank, and takes the message up when it comes later;
 //                      average_over_replicas averages over the replicas of a stage
+//   pipeline           S = 2, R = np/2, one GPU per rank: make_pipeline<cuda::Backend> over the
+//                      transport trains a KD MLP for 3 steps, each replica on its shard; every
+//                      rank's stage then equals one in-process Pipeline<cuda::Backend> trained on
+//                      the doubled batch (the KD loss is a mean over samples, so averaging the
+//                      replicas' gradients is the whole batch's gradient)
 #include <tspipe/cuda/device.hpp>
+#include <tspipe/cuda/mpi_pipeline.hpp>
 #include <tspipe/cuda/nccl_mpi_transport.hpp>
 #include <tspipe/runtime/mpi.hpp>
+
+#include <algorithm>
+#include <cmath>
 
 #include <cstdio>
 #include <cstdlib>
@@ -127,6 +136,81 @@ int gpu(mpi::MpiSession& session) {
   return failures ? 1 : 0;
 }
 
+using GB = tspipe::cuda::Backend;
+
+std::vector<tspipe::nn::LayerPtr<GB>> device_mlp(const std::vector<int64_t>& widths, uint64_t seed, const std::string& prefix) {
+  std::vector<tspipe::nn::LayerPtr<GB>> blocks;
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
+    const std::string name = prefix + "fc" + std::to_string(i);
+    auto block = std::make_unique<tspipe::nn::Sequential<GB>>();
+    block->add(name, GB::linear(widths[i], widths[i + 1], true, seed + i, name));
+    if (i + 2 < widths.size()) block->add(name + "_act", GB::relu());
+    blocks.push_back(std::move(block));
+  }
+  return blocks;
+}
+
+int pipeline(mpi::MpiSession& session) {
+  const mpi::RankLayout& l = session.layout();
+  auto created = tspipe::cuda::NcclMpiTransport::create(session);
+  expect(created.ok(), "NcclMpiTransport::create: " + created.message(), l);
+  if (!created) return 1;
+  const tspipe::cuda::StreamGuard on_device(tspipe::cuda::Stream::compute(tspipe::cuda::Device{created.value()->device()}));
+  constexpr int64_t features = 6, classes = 4;
+  constexpr long shard = 8;
+  const auto build = [](const tspipe::PipelineOptions& o) {
+    return std::make_unique<tspipe::Pipeline<GB>>(
+        device_mlp({features, 12, 12, classes}, 100, "t"), device_mlp({features, 10, 8, classes}, 200, ""),
+        std::make_shared<tspipe::cuda::SoftTargetKDLoss>(4.0f, 0.5f),
+        [] { return std::make_unique<tspipe::cuda::Sgd>(tspipe::nn::SgdOptions{.learning_rate = 0.05, .momentum = 0.9f}); }, o);
+  };
+  tspipe::PipelineOptions o;
+  o.stages = 2;
+  o.micro_batches = 2;
+  o.schedule = "1f1b";
+  o.batch_size = shard;
+  o.input_shape = {features};
+  o.segment_batches = 2;
+  o.watchdog = std::chrono::milliseconds(20000);
+  auto made = mpi::make_pipeline<GB>(session, o, build, created.value());
+  expect(made.ok(), "make_pipeline<cuda::Backend>: " + made.message(), l);
+  if (!made) return 1;
+  tspipe::Pipeline<GB>& distributed = *made.value();
+  // The reference: one process, every stage on this GPU, the whole batch, rank 0's cuts.
+  tspipe::PipelineOptions whole = o;
+  whole.batch_size = shard * l.replicas;
+  whole.teacher_cuts = {distributed.partition().teacher_bounds[1]};
+  whole.student_cuts = {distributed.partition().student_bounds[1]};
+  auto reference = build(whole);
+  for (int step = 0; step < 3; ++step) {
+    const tspipe::nn::Tensor x = tspipe::nn::Tensor::randn({shard * l.replicas, features}, 50 + static_cast<uint64_t>(step));
+    std::vector<int> labels(static_cast<std::size_t>(shard * l.replicas));
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int>((i * 7 + static_cast<std::size_t>(step)) % classes);
+    const auto mine = tspipe::runtime::TensorOps<tspipe::nn::Tensor>::slice_rows(x, l.replica() * shard, shard);
+    distributed.feed({Tensor::from_host(mine)}, std::vector<int>(labels.begin() + l.replica() * shard, labels.begin() + (l.replica() + 1) * shard));
+    reference->feed({Tensor::from_host(x)}, labels);
+  }
+  distributed.flush();
+  reference->flush();
+  auto got = distributed.stage(l.stage()).student.parameters();
+  auto want = reference->stage(l.stage()).student.parameters();
+  expect(got.size() == want.size() && !got.empty(), "stage parameter lists differ", l);
+  double worst = 0.0;
+  for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    const auto a = got[i].value->to_vector(), b = want[i].value->to_vector();
+    double diff = 0.0, scale = 0.0;
+    for (std::size_t k = 0; k < std::min(a.size(), b.size()); ++k) {
+      diff = std::max(diff, static_cast<double>(std::abs(a[k] - b[k])));
+      scale = std::max(scale, static_cast<double>(std::abs(b[k])));
+    }
+    worst = std::max(worst, scale > 0.0 ? diff / scale : diff);
+  }
+  expect(worst <= 1e-5, "stage parameters differ from the one-process run on the doubled batch by " + std::to_string(worst), l);
+  if (l.rank == 0 && !failures)
+    std::printf("ok: make_pipeline<cuda::Backend>, %d ranks, %d replicas, equal to one process on the doubled batch\n", l.world_size, l.replicas);
+  return failures ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -141,8 +225,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (mode != "unique-id" && mode != "gpu") {
-    std::fprintf(stderr, "usage: %s devices <ranks> | mpirun -np N %s unique-id|gpu\n", argv[0], argv[0]);
+  if (mode != "unique-id" && mode != "gpu" && mode != "pipeline") {
+    std::fprintf(stderr, "usage: %s devices <ranks> | mpirun -np N %s unique-id|gpu|pipeline\n", argv[0], argv[0]);
     return 2;
   }
   auto started = mpi::MpiSession::start(2);
@@ -150,5 +234,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nccl_mpi_check: %s\n", started.message().c_str());
     return 1;
   }
-  return mode == "unique-id" ? unique_id(*started.value()) : gpu(*started.value());
+  if (mode == "unique-id") return unique_id(*started.value());
+  return mode == "gpu" ? gpu(*started.value()) : pipeline(*started.value());
 }

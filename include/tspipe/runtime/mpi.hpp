@@ -39,6 +39,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tspipe::runtime::mpi {
@@ -164,15 +165,34 @@ inline Status average_over_replicas(MpiSession& session, const std::vector<nn::P
 /// in the batch mean); the running variance is the mean of the shards' variances (without the
 /// spread between the shards' means).
 template <class B>
-std::vector<std::span<float>> running_statistics(Pipeline<B>& pipeline, int s) {
-  using Ops = TensorOps<typename B::Tensor>;
+std::vector<typename B::Tensor*> running_statistics_tensors(Pipeline<B>& pipeline, int s) {
   auto& st = pipeline.stage(s);
-  std::vector<std::span<float>> statistics;
-  for (auto& b : st.student.buffers()) statistics.push_back(Ops::host(*b.value));
+  std::vector<typename B::Tensor*> statistics;
+  for (auto& b : st.student.buffers()) statistics.push_back(b.value);
   if (pipeline.options().teacher.buffers != update::TeacherBuffers::keep)
-    for (auto& b : st.teacher.buffers()) statistics.push_back(Ops::host(*b.value));
+    for (auto& b : st.teacher.buffers()) statistics.push_back(b.value);
   return statistics;
 }
+
+/// running_statistics_tensors as host memory (host tensors only).
+template <class B>
+std::vector<std::span<float>> running_statistics(Pipeline<B>& pipeline, int s) {
+  std::vector<std::span<float>> statistics;
+  for (auto* t : running_statistics_tensors(pipeline, s)) statistics.push_back(TensorOps<typename B::Tensor>::host(*t));
+  return statistics;
+}
+
+/// How stage `s`'s student gradients and running statistics are averaged over its replicas right
+/// before its OPT. Host tensors: average_over_replicas (MPI_Iallreduce of host memory). A device
+/// backend specialises this beside its transport, which owns the device collectives (CUDA:
+/// <tspipe/cuda/mpi_pipeline.hpp>, ncclAllReduce through cuda::NcclMpiTransport).
+template <class B>
+struct ReplicaAverage {
+  static void run(MpiSession& session, Transport<typename B::Tensor>& /*transport*/, Pipeline<B>& pipeline, int s,
+                  const std::vector<nn::ParamSlot>& gradients) {
+    if (Status st = average_over_replicas(session, gradients, running_statistics(pipeline, s)); !st) throw Error(st.message());
+  }
+};
 
 /// Every rank of `comm` contributes `local` (same length everywhere); returns the rank-ordered
 /// concatenation.
@@ -337,14 +357,22 @@ Status save_checkpoint(MpiSession& session, Pipeline<B>& pipeline, const std::fi
 /// carries the activations and gradients: MpiTransport when null; a device backend passes its own
 /// (cuda::NcclMpiTransport: GPU to GPU over NCCL).
 template <class B>
-Distribution<typename B::Tensor> distribution(MpiSession& session, Pipeline<B>& pipeline,
-                                              std::shared_ptr<Transport<typename B::Tensor>> transport = nullptr) {
-  Distribution<typename B::Tensor> d;
+typename Pipeline<B>::Distribution distribution(MpiSession& session, Pipeline<B>& pipeline,
+                                               std::shared_ptr<Transport<typename B::Tensor>> transport = nullptr) {
+  using Tensor = typename B::Tensor;
+  typename Pipeline<B>::Distribution d;
   d.local_stages = {session.layout().stage()};
-  d.transport = transport ? std::move(transport) : std::make_shared<MpiTransport<typename B::Tensor>>(session);
+  if (transport) {
+    d.transport = std::move(transport);
+  } else if constexpr (std::is_same_v<Tensor, nn::Tensor>) {
+    d.transport = std::make_shared<MpiTransport<Tensor>>(session);
+  } else {
+    throw Error("mpi::distribution: device tensors need a device transport (the transport argument, e.g. "
+                "cuda::NcclMpiTransport); MpiTransport carries host tensors only");
+  }
   if (session.layout().replicas > 1)
-    d.reduce_gradients = [&session, &pipeline](int s, const std::vector<nn::ParamSlot>& gradients) {
-      if (Status st = average_over_replicas(session, gradients, running_statistics(pipeline, s)); !st) throw Error(st.message());
+    d.reduce_gradients = [&session, &pipeline, t = d.transport](int s, const auto& gradients) {
+      ReplicaAverage<B>::run(session, *t, pipeline, s, gradients);
     };
   d.gather_checkpoint = [&session](nn::SafetensorsContent& content) {
     auto writer = gather_checkpoint(session, content);
@@ -382,6 +410,8 @@ Result<std::unique_ptr<Pipeline<B>>> make_pipeline(MpiSession& session, Pipeline
                                                    const std::function<std::unique_ptr<Pipeline<B>>(const PipelineOptions&)>& build,
                                                    std::shared_ptr<Transport<typename B::Tensor>> transport = nullptr) {
   using R = Result<std::unique_ptr<Pipeline<B>>>;
+  if constexpr (!std::is_same_v<typename B::Tensor, nn::Tensor>)
+    if (!transport) return R::failure("make_pipeline: device tensors need the transport argument (e.g. cuda::NcclMpiTransport::create)");
   const RankLayout& l = session.layout();
   if (options.stages != l.stages)
     return R::failure("make_pipeline: the options ask for " + std::to_string(options.stages) + " stages, the MPI session has " +

@@ -12,8 +12,8 @@
 //   1. each rank picks its GPU (by default its node-local rank: mpirun places a replica's stages
 //      on adjacent slots) and the ranks check, on the gathered (host, device) pairs, that no two
 //      ranks of one host share a GPU (NCCL needs one device per rank);
-//   2. rank 0 makes the ncclUniqueId and the session broadcasts it (MPI_Ibcast on its
-//      communication thread, through which every MPI call of the process goes);
+//   2. rank 0 makes the ncclUniqueId and the session broadcasts it (MPI_Ibcast through its
+//      communication engine, through which every MPI call of the process goes);
 //   3. every rank joins the job-wide communicator (ncclCommInitRank) and cuts from it one two-rank
 //      communicator per directed link to a neighbouring stage (nccl_mpi_layout.hpp) and, with R > 1
 //      replicas, one per stage over its replicas (for average_over_replicas);
