@@ -10,12 +10,15 @@ if [ -f "$bundle/bundle.tar.xz" ]; then
   ln -sfn "$bundle/data" /tmp/tspipe-gpu/data
   bundle=/tmp/tspipe-gpu
 fi
-_libpath=$bundle/lib
-for _lib in libcudart.so.13 libcublas.so.13 libcudnn.so.9 libnccl.so.2; do
-  if ! ldconfig -p 2>/dev/null | grep -q "$_lib"; then
-    _found=$(find /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/ /opt /usr/lib -name "$_lib" 2>/dev/null | head -n 1)
-    [ -n "$_found" ] && _libpath=$_libpath:$(dirname "$_found")
-  fi
-done
-export LD_LIBRARY_PATH=$_libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-unset _lib _found _libpath
+# Once per shell: check.sh run from session.sh finds the path already set.
+if [ "${TSPIPE_GPU_LIBS:-}" != "$bundle" ]; then
+  _libpath=$bundle/lib
+  for _lib in libcudart.so.13 libcublas.so.13 libcudnn.so.9 libnccl.so.2; do
+    if ! ldconfig -p 2>/dev/null | grep -q "$_lib"; then
+      _found=$(find /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/ /opt /usr/lib -name "$_lib" 2>/dev/null | head -n 1)
+      [ -n "$_found" ] && _libpath=$_libpath:$(dirname "$_found")
+    fi
+  done
+  export LD_LIBRARY_PATH=$_libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} TSPIPE_GPU_LIBS=$bundle
+  unset _lib _found _libpath
+fi

@@ -62,11 +62,12 @@ int run(int argc, char** argv) {
     throw UsageError(std::string("--depth: ") + e.what());
   }
 
-  return with_backend(resolve_backend(o.backend), [&]<class B>() {
+  o.backend = resolve_backend(o.backend);  // once: auto becomes cpu or cuda for everything after
+  return with_backend(o.backend, [&]<class B>() {
     const Datasets data = load_datasets(o);
     std::printf("byol_resnet: backend %s, %d train / %d test images, ResNet-%d×%.3g, δ = %d, K = %d, τ₀ = %.4g, %d stages, "
                 "%d micro-batches, schedule %s\n",
-                resolve_backend(o.backend).c_str(), data.train->count, data.test->count, b.depth, o.width, o.staleness, o.warmup,
+                o.backend.c_str(), data.train->count, data.test->count, b.depth, o.width, o.staleness, o.warmup,
                 b.tau0, o.stages, o.micro_batches, o.schedule.c_str());
     const auto seed = static_cast<std::uint64_t>(o.seed) * 1000 + 3;
     int backbone_blocks = 0;

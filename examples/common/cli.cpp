@@ -129,11 +129,16 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add_switch("no-progress", &o.no_progress, "no progress bar (the per-epoch lines stay)");
 }
 
+void check_backend_name(const std::string& requested) {
+  if (requested != "cpu" && requested != "cuda" && requested != "auto")
+    throw UsageError("--backend " + quoted(requested) + ": expected cpu, cuda or auto");
+}
+
 void check_common_options(const CommonOptions& o) {
   const auto at_least = [](const std::string& flag, double value, double low) {
     if (!(value >= low)) throw UsageError("--" + flag + " " + default_text(value) + ": must be at least " + default_text(low));
   };
-  resolve_backend(o.backend);
+  check_backend_name(o.backend);
   at_least("stages", o.stages, 1);
   at_least("micro-batches", o.micro_batches, 1);
   at_least("staleness", o.staleness, 0);
@@ -166,8 +171,7 @@ void check_common_options(const CommonOptions& o) {
 }
 
 std::string resolve_backend(const std::string& requested) {
-  if (requested != "cpu" && requested != "cuda" && requested != "auto")
-    throw UsageError("--backend " + quoted(requested) + ": expected cpu, cuda or auto");
+  check_backend_name(requested);
 #if TSPIPE_EXAMPLES_CUDA
   if (requested == "cpu") return "cpu";
   const Status gpu = cuda::available();

@@ -78,10 +78,15 @@ struct StopRequested : std::runtime_error {
 
 void add_common_flags(Flags& flags, CommonOptions& options);
 
-/// Checks ranges and names (stages ≥ 1, a known schedule, ...). Throws UsageError naming the flag.
+/// Checks ranges and names (stages ≥ 1, a known schedule, a backend name, ...). Throws UsageError
+/// naming the flag. Whether the backend can run here is resolve_backend's question, asked once the
+/// command line is known to be good.
 void check_common_options(const CommonOptions& options);
 
-/// The backend a run uses: "cpu" or "cuda". auto is cuda where the examples are built with the
+/// UsageError unless `requested` is cpu, cuda or auto.
+void check_backend_name(const std::string& requested);
+
+/// The backend a run uses: "cpu" or "cuda"; an example stores it back into --backend once. auto is cuda where the examples are built with the
 /// CUDA backend and a device answers, else cpu. UsageError for an unknown name or for cuda in a
 /// build without it; tspipe::Error (naming the CUDA call) for cuda without a usable device.
 std::string resolve_backend(const std::string& requested);

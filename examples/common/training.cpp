@@ -52,9 +52,10 @@ template <class B>
 nn::Tensor student_infer(Pipeline<B>& p, const nn::Tensor& x, int blocks) {
   typename B::Tensor h = BackendKit<B>::upload(x);
   int used = 0;
-  for (int s = 0; s < p.stages() && !(blocks > 0 && used == blocks); ++s) {
+  const auto enough = [&] { return blocks > 0 && used == blocks; };
+  for (int s = 0; s < p.stages() && !enough(); ++s) {
     auto& sequence = p.stage(s).student;
-    for (std::size_t i = 0; i < sequence.size() && !(blocks > 0 && used == blocks); ++i, ++used) h = sequence[i].infer(h);
+    for (std::size_t i = 0; i < sequence.size() && !enough(); ++i, ++used) h = sequence[i].infer(h);
   }
   if (blocks > used)
     throw Error("asked for the features after " + std::to_string(blocks) + " student blocks; the student has " + std::to_string(used));
@@ -264,7 +265,7 @@ std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& jso
 }
 
 nlohmann::json options_json(const CommonOptions& o) {
-  return {{"backend", resolve_backend(o.backend)}, {"stages", o.stages}, {"micro_batches", o.micro_batches},
+  return {{"backend", o.backend}, {"stages", o.stages}, {"micro_batches", o.micro_batches},
           {"schedule", o.schedule}, {"staleness", o.staleness}, {"warmup", o.warmup}, {"epochs", o.epochs},
           {"batch_size", o.batch_size}, {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
           {"lr_warmup_epochs", o.lr_warmup_epochs}, {"seed", o.seed}, {"out", o.out}, {"resume", o.resume},

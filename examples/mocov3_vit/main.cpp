@@ -69,11 +69,12 @@ int run(int argc, char** argv) {
   optimizer_factory<cpu::Backend>(m.optimizer, o);  // rejects an unknown name before any data is read
   const int64_t dim = std::max<int64_t>(1, std::lround(192.0 * o.width / m.heads)) * m.heads;
 
-  return with_backend(resolve_backend(o.backend), [&]<class B>() {
+  o.backend = resolve_backend(o.backend);  // once: auto becomes cpu or cuda for everything after
+  return with_backend(o.backend, [&]<class B>() {
     const Datasets data = load_datasets(o);
     std::printf("mocov3_vit: backend %s, %d train / %d test images, ViT dim %ld depth %d heads %d patch %d, δ = %d, K = %d, "
                 "τ₀ = %.4g, T = %.3g, %d stages, %d micro-batches, schedule %s\n",
-                resolve_backend(o.backend).c_str(), data.train->count, data.test->count, static_cast<long>(dim), m.depth, m.heads,
+                o.backend.c_str(), data.train->count, data.test->count, static_cast<long>(dim), m.depth, m.heads,
                 m.patch, o.staleness, o.warmup, m.tau0, m.temperature, o.stages, o.micro_batches, o.schedule.c_str());
     const auto seed = static_cast<std::uint64_t>(o.seed) * 1000 + 4;
     int backbone_blocks = 0;

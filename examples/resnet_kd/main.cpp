@@ -92,7 +92,8 @@ int run(int argc, char** argv) {
                        ": expected 18, 34, 50, 101, 152 or a compact depth 6n+2 (8, 14, 20, ...)");
   if (kd.teacher_only && !kd.teacher_checkpoint.empty())
     throw UsageError("--teacher-only with --teacher-checkpoint: nothing to train (the teacher is loaded, the students are skipped)");
-  return with_backend(resolve_backend(o.backend), [&]<class B>() { return train_and_distil<B>(o, kd); });
+  o.backend = resolve_backend(o.backend);  // once: auto becomes cpu or cuda for everything after
+  return with_backend(o.backend, [&]<class B>() { return train_and_distil<B>(o, kd); });
 }
 
 template <class B>
@@ -102,7 +103,7 @@ int train_and_distil(const CommonOptions& o, const KdOptions& kd) {
   const Datasets data = load_datasets(o);
   std::printf("resnet_kd: backend %s, %d train / %d test images, teacher ResNet-%d×%.3g, student ResNet-%d×%.3g, "
               "%d stages, %d micro-batches, schedule %s\n",
-              resolve_backend(o.backend).c_str(), data.train->count, data.test->count, kd.teacher_depth, kd.teacher_width,
+              o.backend.c_str(), data.train->count, data.test->count, kd.teacher_depth, kd.teacher_width,
               kd.student_depth, o.width, o.stages, o.micro_batches, o.schedule.c_str());
   const auto teacher_seed = static_cast<std::uint64_t>(o.seed) * 1000 + 1;
   const auto student_seed = static_cast<std::uint64_t>(o.seed) * 1000 + 2;

@@ -36,6 +36,15 @@ inline std::string read(const fs::path& path) {
 
 inline nlohmann::json summary(const fs::path& out) { return nlohmann::json::parse(read(out / "summary.json")); }
 
+/// `command` exits with `code` and its output names `named` (the flag, file or call at fault).
+inline void check_refused(const std::string& command, const fs::path& log, int code, const std::string& named) {
+  INFO(command);
+  CHECK(run(command, log) == code);
+  const std::string output = read(log);
+  INFO(output);
+  CHECK(output.find(named) != std::string::npos);
+}
+
 /// A phase's per-epoch history (summary.json) ends with a lower loss than it starts with.
 inline void check_loss_lowers(const nlohmann::json& history) {
   REQUIRE(history.size() >= 2);

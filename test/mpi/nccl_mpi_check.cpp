@@ -3,7 +3,8 @@
 //   unique-id          no GPU needed: rank 0's ncclUniqueId reaches every rank intact (MPI
 //                      broadcast through the session); where no GPU is present, creating the
 //                      transport fails on EVERY rank with a message instead of leaving some
-//                      waiting in a collective
+//                      waiting in a collective; make_pipeline<cuda::Backend> without a device
+//                      transport is refused by name
 //   devices <ranks>    (no mpirun) exit 77 with a message unless this node has a GPU per rank
 //   gpu                S = 2, R = np/2, one GPU per rank: activations forward and gradients back
 //                      between neighbouring stages, consumed in another order than sent, arrive
@@ -66,6 +67,16 @@ int unique_id(mpi::MpiSession& session) {
            "the failure does not say that a GPU is missing: " + transport.message(), l);
     if (l.rank == 0) std::printf("no GPU: NcclMpiTransport::create failed on every rank: %s\n", transport.message().c_str());
   }
+
+  // A pipeline of device tensors without a device transport is refused by name on every rank,
+  // before anything is built (MpiTransport carries host tensors only).
+  tspipe::PipelineOptions options;
+  options.stages = 2;
+  bool built = false;
+  auto refused = mpi::make_pipeline<tspipe::cuda::Backend>(
+      session, options, [&](const tspipe::PipelineOptions&) { built = true; return std::unique_ptr<tspipe::Pipeline<tspipe::cuda::Backend>>(); });
+  expect(!refused.ok() && !built && refused.message().find("device tensors need a device transport") != std::string::npos,
+         "make_pipeline<cuda::Backend> without a transport: " + (refused.ok() ? std::string("accepted") : refused.message()), l);
   return failures ? 1 : 0;
 }
 

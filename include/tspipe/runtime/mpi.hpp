@@ -353,6 +353,14 @@ Status save_checkpoint(MpiSession& session, Pipeline<B>& pipeline, const std::fi
                                      [comm](MPI_Request* r) { return MPI_Ibarrier(comm, r); }, session.options().collective_timeout);
 }
 
+namespace detail {
+/// Why a pipeline of device tensors cannot be distributed without a transport argument.
+inline std::string missing_device_transport() {
+  return "device tensors need a device transport (the transport argument, e.g. cuda::NcclMpiTransport::create); "
+         "MpiTransport carries host tensors only";
+}
+}  // namespace detail
+
 /// The hooks that spread `pipeline` over the ranks of `session` (see Distribution). `transport`
 /// carries the activations and gradients: MpiTransport when null; a device backend passes its own
 /// (cuda::NcclMpiTransport: GPU to GPU over NCCL).
@@ -367,8 +375,7 @@ typename Pipeline<B>::Distribution distribution(MpiSession& session, Pipeline<B>
   } else if constexpr (std::is_same_v<Tensor, nn::Tensor>) {
     d.transport = std::make_shared<MpiTransport<Tensor>>(session);
   } else {
-    throw Error("mpi::distribution: device tensors need a device transport (the transport argument, e.g. "
-                "cuda::NcclMpiTransport); MpiTransport carries host tensors only");
+    throw Error("mpi::distribution: " + detail::missing_device_transport());
   }
   if (session.layout().replicas > 1)
     d.reduce_gradients = [&session, &pipeline, t = d.transport](int s, const auto& gradients) {
@@ -411,7 +418,7 @@ Result<std::unique_ptr<Pipeline<B>>> make_pipeline(MpiSession& session, Pipeline
                                                    std::shared_ptr<Transport<typename B::Tensor>> transport = nullptr) {
   using R = Result<std::unique_ptr<Pipeline<B>>>;
   if constexpr (!std::is_same_v<typename B::Tensor, nn::Tensor>)
-    if (!transport) return R::failure("make_pipeline: device tensors need the transport argument (e.g. cuda::NcclMpiTransport::create)");
+    if (!transport) return R::failure("make_pipeline: " + detail::missing_device_transport());
   const RankLayout& l = session.layout();
   if (options.stages != l.stages)
     return R::failure("make_pipeline: the options ask for " + std::to_string(options.stages) + " stages, the MPI session has " +
