@@ -6,6 +6,9 @@
 #   rank-lost: rank 1 dies or stops mid-run; mpirun must exit non-zero within 60 s, and rank 0
 #              must print a message naming rank 1.
 # Either way no rank may outlive the run (a leftover is reported, ended by its pid, and fails).
+# Leftovers are found by a marker only this run's processes carry in their environment (mpirun
+# hands its environment to the ranks it starts), never by program name: tests that run the same
+# program at once under `ctest -j` must not see, let alone end, each other's ranks.
 # Exit 77 (CTest SKIP_RETURN_CODE) where mpirun is missing.
 mpirun=$1 ranks=$2 expect=$3
 shift 3
@@ -22,17 +25,28 @@ if [ "$expect" = gpu ]; then
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+marker="TSPIPE_MPI_TEST_RUN=$$.$(date +%s%N)"
+# The processes of this run: every pid whose environment holds the marker. This shell itself
+# never does (the marker is given to the mpirun command alone, below).
+own_processes() {
+  for environ in /proc/[0-9]*/environ; do
+    if { tr '\0' '\n' <"$environ"; } 2>/dev/null | grep -qxF "$marker"; then
+      pid=${environ#/proc/}; echo "${pid%/environ}"
+    fi
+  done
+}
 start=$(date +%s)
 # --bind-to none: oversubscribed ranks must be free to use every core for their threads.
-timeout -k 5 85 "$mpirun" --allow-run-as-root --oversubscribe --bind-to none -np "$ranks" "$@" >"$log" 2>&1
+env "$marker" timeout -k 5 85 "$mpirun" --allow-run-as-root --oversubscribe --bind-to none \
+  -np "$ranks" "$@" >"$log" 2>&1
 status=$?
 elapsed=$(( $(date +%s) - start ))
 cat "$log"
 echo "run_mpi.sh: mpirun exited with $status after ${elapsed} s"
 
-leftovers=$(pgrep -f -- "^$program( |$)" || true)
+leftovers=$(own_processes)
 if [ -n "$leftovers" ]; then
-  echo "FAIL: ranks still running after mpirun returned: $leftovers"
+  echo "FAIL: processes of this run still running after mpirun returned: $leftovers"
   for pid in $leftovers; do kill -9 "$pid" 2>/dev/null; done
   exit 1
 fi
