@@ -16,14 +16,6 @@ using namespace tspipe::examples;
 namespace {
 
 struct ByolRecipe {
-  const char* program = "byol_resnet";
-  const char* phase = "byol";
-  const char* summary =
-      "BYOL (momentum teacher, two views) on Fashion-MNIST through a tspipe Pipeline;\n"
-      "reports the linear-probe test accuracy of the frozen backbone.";
-  const char* optimizer_help = "sgd | lars (BYOL's recipe) | adamw";
-  std::uint64_t seed_salt = 3;
-  int projector_layers = 2;
   int depth = 18;
 
   void add_backbone_flags(Flags& flags) { flags.add("depth", &depth, "ResNet depth (18, 34, 50, ...)"); }
@@ -57,12 +49,11 @@ struct ByolRecipe {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return guarded_main("byol_resnet", [&] {
-    CommonOptions o;
-    o.out = "out/byol_resnet";
-    o.width = 0.25;
-    o.learning_rate = 0.05;
-    o.weight_decay = 1e-4;
-    return run_momentum_example(argc, argv, o, {.tau0 = 0.996, .optimizer = "sgd"}, ByolRecipe{});
-  });
+  const MomentumExample byol{
+      .program = "byol_resnet", .phase = "byol", .seed_salt = 3, .projector_layers = 2, .out = "out/byol_resnet",
+      .width = 0.25, .learning_rate = 0.05, .weight_decay = 1e-4, .tau0 = 0.996, .optimizer = "sgd",
+      .optimizer_help = "sgd | lars (BYOL's recipe) | adamw",
+      .summary = "BYOL (momentum teacher, two views) on Fashion-MNIST through a tspipe Pipeline;\n"
+                 "reports the linear-probe test accuracy of the frozen backbone."};
+  return run_momentum_example(argc, argv, byol, ByolRecipe{});
 }

@@ -18,14 +18,6 @@ using namespace tspipe::examples;
 namespace {
 
 struct MocoRecipe {
-  const char* program = "mocov3_vit";
-  const char* phase = "mocov3";
-  const char* summary =
-      "MoCo-v3 (momentum teacher, InfoNCE, two views) with a small ViT on Fashion-MNIST through a tspipe\n"
-      "Pipeline; reports the linear-probe test accuracy of the frozen backbone.";
-  const char* optimizer_help = "adamw (MoCo-v3's for ViTs) | sgd | lars";
-  std::uint64_t seed_salt = 4;
-  int projector_layers = 3;
   int depth = 4, heads = 4, patch = 7;
   double temperature = 0.2;
 
@@ -71,12 +63,12 @@ struct MocoRecipe {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return guarded_main("mocov3_vit", [&] {
-    CommonOptions o;
-    o.out = "out/mocov3_vit";
-    o.width = 1.0 / 3.0;  // of ViT-Tiny's 192: dim 64
-    o.learning_rate = 1e-3;
-    o.weight_decay = 0.05;
-    return run_momentum_example(argc, argv, o, {.tau0 = 0.99, .optimizer = "adamw"}, MocoRecipe{});
-  });
+  // --width 1/3 of ViT-Tiny's 192: dim 64.
+  const MomentumExample moco{
+      .program = "mocov3_vit", .phase = "mocov3", .seed_salt = 4, .projector_layers = 3, .out = "out/mocov3_vit",
+      .width = 1.0 / 3.0, .learning_rate = 1e-3, .weight_decay = 0.05, .tau0 = 0.99, .optimizer = "adamw",
+      .optimizer_help = "adamw (MoCo-v3's for ViTs) | sgd | lars",
+      .summary = "MoCo-v3 (momentum teacher, InfoNCE, two views) with a small ViT on Fashion-MNIST through a tspipe\n"
+                 "Pipeline; reports the linear-probe test accuracy of the frozen backbone."};
+  return run_momentum_example(argc, argv, moco, MocoRecipe{});
 }
