@@ -4,7 +4,7 @@
 // and what it gains over the static order when costs stray from the plan, or costs nothing when
 // they do not.
 #include <doctest/doctest.h>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/dynamic.hpp>
 
@@ -13,6 +13,7 @@
 
 using namespace tspipe;
 using namespace tspipe::schedule;
+using namespace tspipe::planning;
 
 namespace {
 

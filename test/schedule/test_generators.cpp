@@ -1,12 +1,13 @@
 // Generators: the reference order exactly, the unit-cost oracles of DESIGN §2, and a validation
 // sweep over S, M, V, δ and teacher kinds.
 #include <doctest/doctest.h>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/simulator.hpp>
 
 using namespace tspipe;
 using namespace tspipe::schedule;
+using namespace tspipe::planning;
 
 namespace {
 sim::SimulationResult simulate_named(const char* name, Workload w) {

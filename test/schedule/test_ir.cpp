@@ -1,9 +1,10 @@
 // Action tokens, the text and CSV forms of a schedule, and cost tables: round trips and bad input.
 #include <doctest/doctest.h>
 #include <tspipe/schedule/cost_table.hpp>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 
 using namespace tspipe::schedule;
+using namespace tspipe::planning;
 
 TEST_CASE("tokens print as DESIGN §1 writes them and parse back") {
   CHECK(to_token(teacher_forward(2, 0, 1, 3)) == "FT:2.0.1.3");

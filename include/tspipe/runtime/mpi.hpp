@@ -466,7 +466,7 @@ Result<std::unique_ptr<Pipeline<B>>> make_pipeline(MpiSession& session, Pipeline
   } else {
     // Without a way to share rank 0's timing profile, check that every rank's own profile gives
     // the same first segment: differing orders could deadlock between ranks.
-    auto generated = schedule::generate(options.schedule, pipeline->workload(options.segment_batches));
+    auto generated = planning::generate(options.schedule, pipeline->workload(options.segment_batches));
     const std::string text = generated ? schedule::to_text(generated.value().schedule) : generated.message();
     std::vector<std::byte> mine(text.size());
     std::memcpy(mine.data(), text.data(), text.size());
