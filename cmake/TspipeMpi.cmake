@@ -1,4 +1,4 @@
-# tspipe_mpi (tspipe::mpi): the multi-process launch (include/tspipe/runtime/mpi.hpp) over MPI.
+# tspipe_mpi (tspipe::mpi): the multi-process launch (include/tspipe/distributed/) over MPI.
 # Its own target because it is the only part of the library that needs <mpi.h>: pipeline.hpp and
 # everything a single-process trainer includes stay buildable without MPI installed.
 # Optional: without MPI (Debian: libopenmpi-dev) the target is absent and test/mpi, bench/mpi skip.
