@@ -1,4 +1,4 @@
-# tspipe_mpi (tspipe::mpi): the multi-process launch (include/tspipe/runtime/mpi.hpp) over MPI.
+# tspipe_mpi (tspipe::mpi): the multi-process launch (include/tspipe/distributed/) over MPI.
 # Its own target because it is the only part of the library that needs <mpi.h>: pipeline.hpp and
 # everything a single-process trainer includes stay buildable without MPI installed.
 # Optional: without MPI (Debian: libopenmpi-dev) the target is absent and test/mpi, bench/mpi skip.
@@ -6,7 +6,7 @@ if(TARGET tspipe_mpi)
   return()
 endif()
 find_package(MPI COMPONENTS CXX QUIET)
-if(MPI_CXX_FOUND)
+if(MPI_CXX_FOUND AND TARGET tspipe_nn)
   add_library(tspipe_mpi INTERFACE)
   add_library(tspipe::mpi ALIAS tspipe_mpi)
   set_target_properties(tspipe_mpi PROPERTIES EXPORT_NAME mpi)

@@ -1,7 +1,6 @@
-// MPI launch benchmark (issue "Several processes and machines", performance): the same S = 2 KD
-// pipeline run in one process (two stage threads) and as two ranks under mpirun (one stage each),
-// OpenBLAS single-threaded per stage in both, so only the transport differs. run_bench.sh runs
-// both and prints them side by side.
+// MPI launch benchmark: the same S = 2 KD pipeline run in one process (two stage threads) and as
+// two ranks under mpirun (one stage each), OpenBLAS single-threaded per stage in both, so only the
+// transport differs. run_bench.sh runs both and prints them side by side.
 //
 //   bench_mpi in-process [batches]                  one process, in-process transport
 //   mpirun -np 2 bench_mpi mpi [batches [spin µs [idle_sleep µs]]]
@@ -9,13 +8,13 @@
 //   mpirun -np 2 bench_mpi latency [spin µs [idle_sleep µs]]
 //                                                   one-way time of a 64 KB activation through
 //                                                   MpiTransport (ping-pong between two ranks)
-//   mpirun -np 2 bench_mpi idle                     CPU a rank's communication engine uses over
+//   mpirun -np 2 bench_mpi idle                     CPU a rank's progress engine uses over
 //                                                   2 s with nothing to do (its polling cost)
 // spin and idle_sleep (SessionOptions, defaults when left out): how a waiting thread polls MPI.
 #include "../../test/mpi/cpu_time.hpp"
 #include "../../test/runtime/common.hpp"  // the MLP blocks the runtime tests build
 
-#include <tspipe/runtime/mpi.hpp>
+#include <tspipe/distributed/mpi.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -27,7 +26,7 @@ using test::B;
 using test::mlp;
 using test::process_cpu_seconds;
 using tspipe::nn::Tensor;
-namespace mpi = tspipe::runtime::mpi;
+namespace mpi = tspipe::distributed::mpi;
 
 namespace {
 
@@ -123,7 +122,7 @@ int latency(const mpi::SessionOptions& session_options) {
   return 0;
 }
 
-/// A session that has nothing to do for 2 s: the CPU its communication thread spends polling.
+/// A session that has nothing to do for 2 s: the CPU its progress engine spends polling.
 int idle() {
   auto started = mpi::MpiSession::start(2);
   if (!started) {
@@ -168,8 +167,8 @@ int main(int argc, char** argv) {
   }
   MPI_Comm comm = session.control_comm();
   const auto barrier = [&] {
-    if (tspipe::Status s = session.communication().run("MPI_Ibarrier", [comm](MPI_Request* r) { return MPI_Ibarrier(comm, r); },
-                                                       std::chrono::milliseconds(60000));
+    if (tspipe::Status s = session.engine().run("MPI_Ibarrier", [comm](MPI_Request* r) { return MPI_Ibarrier(comm, r); },
+                                                std::chrono::milliseconds(60000));
         !s)
       session.abort_job(s.message());
   };

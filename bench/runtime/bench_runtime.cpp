@@ -117,7 +117,7 @@ Row run(const Setup& setup) {
   const auto all = pipeline.timing_report();
   // The report accumulates over segments: take the measured ones' share of the prediction.
   const double predicted = (all.predicted_time_per_batch * 3 * batches - warm.predicted_time_per_batch * batches) / (2 * batches);
-  auto chosen = tspipe::schedule::generate(setup.schedule, pipeline.workload(batches));
+  auto chosen = tspipe::planning::generate(setup.schedule, pipeline.workload(batches));
   return {static_cast<double>(2 * batches * batch) / elapsed, static_cast<double>(batch) / predicted,
           chosen ? chosen.value().workload.micro_batches : 0,
           chosen ? std::string(tspipe::schedule::to_string(chosen.value().workload.split)) : "?"};

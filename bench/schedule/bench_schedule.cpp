@@ -5,10 +5,10 @@
 // then in-order against dynamic dispatch (simulated) when the real costs differ from those the
 // schedule was planned with; then the simulator's own speed and the generate+validate time of a
 // 16-stage × 1000-batch schedule. Prints; asserts nothing (targets are read off the output).
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/dynamic.hpp>
-#include <tspipe/sim/evaluate.hpp>
+#include <tspipe/planning/evaluate.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -32,7 +32,7 @@ struct Row {
   schedule::Workload workload;
 };
 std::optional<Row> measure(std::string_view name, const schedule::Workload& w) {
-  auto e = sim::evaluate(name, w);
+  auto e = planning::evaluate(name, w);
   if (!e) {
     std::printf("  %s: %s\n", std::string(name).c_str(), e.message().c_str());
     return std::nullopt;
@@ -113,7 +113,7 @@ void dispatch_table() {
         plan.batches = 12;
         plan.costs = schedule::CostModel::teacher_ratio(S, ratio);
         plan.choose_micro_batches = plan.choose_split = true;
-        const auto g = schedule::generate("tspipe", plan);
+        const auto g = planning::generate("tspipe", plan);
         if (!g) {
           std::printf("  tspipe: %s\n", g.message().c_str());
           continue;
@@ -168,12 +168,12 @@ int main(int argc, char** argv) {
         schedule::Workload w = std::string(kind) == "ssl" ? schedule::ssl_workload(S) : schedule::kd_workload(S);
         w.batches = 12;
         w.costs = schedule::CostModel::teacher_ratio(S, ratio);
-        for (auto name : schedule::generator_names()) {
+        for (auto name : planning::generator_names()) {
           for (auto split : {schedule::BackwardSplit::full, schedule::BackwardSplit::halves}) {
             if (name == "tspipe-paper" && split == schedule::BackwardSplit::full) continue;  // always halves
             if (name == "sequential" && split == schedule::BackwardSplit::halves) continue;
             w.split = split;
-            auto e = sim::evaluate(name, w);
+            auto e = planning::evaluate(name, w);
             if (!e) {
               std::printf("%-4d %-4s %-3g %-13s n/a: %s\n", S, kind, ratio, std::string(name).c_str(), e.message().c_str());
               continue;
@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
     const std::string name(search ? "tspipe" : label);
     big.choose_micro_batches = big.choose_split = search;
     auto start = Clock::now();
-    auto g = schedule::generate(name, big);
+    auto g = planning::generate(name, big);
     const double generate_s = seconds_since(start);
     if (!g) {
       std::printf("  %s: %s\n", name.c_str(), g.message().c_str());

@@ -1,6 +1,6 @@
 #include "cli.hpp"
 
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #if TSPIPE_EXAMPLES_CUDA
 #include <tspipe/cuda/device.hpp>
 #endif
@@ -104,7 +104,7 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("stages", &o.stages, "pipeline stages (devices; one worker thread each on the CPU)");
   flags.add("micro-batches", &o.micro_batches, "micro-batches per batch");
   std::string names;
-  for (auto n : schedule::generator_names()) names += (names.empty() ? "" : " | ") + std::string(n);
+  for (auto n : planning::generator_names()) names += (names.empty() ? "" : " | ") + std::string(n);
   flags.add("schedule", &o.schedule, names);
   flags.add("staleness", &o.staleness, "δ: batches a momentum teacher may lag (0 exact, 1 TSPipe); a frozen teacher ignores it");
   flags.add("warmup", &o.warmup, "K: the first K batches read the exact momentum teacher (δ = 0)");
@@ -159,7 +159,7 @@ void check_common_options(const CommonOptions& o) {
                      default_text(o.batch_size) + ")");
   bool known = false;
   std::string names;
-  for (auto n : schedule::generator_names()) {
+  for (auto n : planning::generator_names()) {
     known = known || n == o.schedule;
     names += (names.empty() ? "" : ", ") + std::string(n);
   }

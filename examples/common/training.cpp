@@ -5,7 +5,7 @@
 #include <tspipe/nn/optim.hpp>
 #include <tspipe/nn/safetensors.hpp>
 #include <tspipe/nn/annealing.hpp>
-#include <tspipe/sim/evaluate.hpp>
+#include <tspipe/planning/evaluate.hpp>
 #include <tspipe/sim/export.hpp>
 
 #include <algorithm>
@@ -241,10 +241,10 @@ std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& jso
                      std::to_string(w.staleness) + ", 16 batches simulated):\n";
   text += "  schedule        time/batch    utilisation   speed-up vs sequential\n";
   json = nlohmann::json::array();
-  for (auto name : schedule::generator_names()) {
+  for (auto name : planning::generator_names()) {
     std::string row = "  " + std::string(name) + (name == pipeline.options().schedule ? " *" : "");
     row.resize(18, ' ');
-    auto evaluated = sim::evaluate(name, w);
+    auto evaluated = planning::evaluate(name, w);
     if (!evaluated) {
       text += row + "n/a (" + evaluated.message() + ")\n";
       json.push_back({{"schedule", name}, {"error", evaluated.message()}});

@@ -1,9 +1,9 @@
 // tspipe-sim: generate, validate, simulate and compare pipeline schedules from the command line.
 // Exit codes: 0 success, 1 an invalid schedule or a failed simulation, 2 bad command-line input.
 #include <tspipe/schedule/cost_table.hpp>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
-#include <tspipe/sim/evaluate.hpp>
+#include <tspipe/planning/evaluate.hpp>
 #include <tspipe/sim/export.hpp>
 
 #include <charconv>
@@ -196,7 +196,7 @@ std::string json_array(const std::vector<T>& values) {
   return out + "]";
 }
 
-std::string metrics_json(const std::string& name, const sim::Evaluation& e) {
+std::string metrics_json(const std::string& name, const planning::Evaluation& e) {
   const auto& r = e.result;
   const auto& w = e.generated.workload;
   return "{\"schedule\":\"" + name + "\",\"stages\":" + std::to_string(w.stages) +
@@ -213,7 +213,7 @@ std::string metrics_json(const std::string& name, const sim::Evaluation& e) {
          ",\"teacher_versions_held\":" + json_array(r.teacher_versions_held) + "}";
 }
 
-void print_metrics(const std::string& name, const sim::Evaluation& e) {
+void print_metrics(const std::string& name, const planning::Evaluation& e) {
   const auto& r = e.result;
   const auto& w = e.generated.workload;
   std::printf("schedule               %s (S=%d M=%d V=%d staleness=%d split=%s, %d batches)\n", name.c_str(), w.stages,
@@ -236,8 +236,8 @@ schedule::Dispatch dispatch_of(const Options& o) {
   throw UsageError{"--dispatch must be in-order or dynamic, got '" + text + "'"};
 }
 
-sim::Evaluation evaluate_or_fail(const std::string& name, const Workload& w, schedule::Dispatch dispatch) {
-  auto e = sim::evaluate(name, w, dispatch);
+planning::Evaluation evaluate_or_fail(const std::string& name, const Workload& w, schedule::Dispatch dispatch) {
+  auto e = planning::evaluate(name, w, dispatch);
   if (!e) throw std::runtime_error(e.message());
   return std::move(e).value();
 }
@@ -260,7 +260,7 @@ int run(const Options& o) {
   const Workload w = workload_from(o);
   const schedule::Dispatch dispatch = dispatch_of(o);
   if (o.command == "actions") {
-    auto g = schedule::generate(name, w);
+    auto g = planning::generate(name, w);
     if (!g) throw UsageError{g.message()};
     const std::string format = value_of(o, "--format").value_or("text");
     if (format != "text" && format != "csv") throw UsageError{"--format must be text or csv, got '" + format + "'"};
@@ -268,16 +268,16 @@ int run(const Options& o) {
     return 0;
   }
   if (o.command == "metrics") {
-    if (!schedule::generate(name, w)) throw UsageError{schedule::generate(name, w).message()};
+    if (!planning::generate(name, w)) throw UsageError{planning::generate(name, w).message()};
     const auto e = evaluate_or_fail(name, w, dispatch);
     if (o.json) std::printf("%s\n", metrics_json(name, e).c_str());
     else print_metrics(name, e);
     return 0;
   }
   if (o.command == "compare") {
-    std::vector<std::pair<std::string, Result<sim::Evaluation>>> rows;
-    for (auto generator : schedule::generator_names())
-      rows.emplace_back(std::string(generator), sim::evaluate(generator, w, dispatch));
+    std::vector<std::pair<std::string, Result<planning::Evaluation>>> rows;
+    for (auto generator : planning::generator_names())
+      rows.emplace_back(std::string(generator), planning::evaluate(generator, w, dispatch));
     if (o.json) {
       std::string out = "{\"schedules\":[";
       bool first = true;
@@ -314,7 +314,7 @@ int run(const Options& o) {
     if (!out) throw UsageError{"trace needs --out FILE.json|FILE.svg|FILE.csv"};
     if (!ends_with(*out, ".json") && !ends_with(*out, ".svg") && !ends_with(*out, ".csv"))
       throw UsageError{"--out must end in .json, .svg or .csv, got '" + *out + "'"};
-    if (!schedule::generate(name, w)) throw UsageError{schedule::generate(name, w).message()};
+    if (!planning::generate(name, w)) throw UsageError{planning::generate(name, w).message()};
     const auto e = evaluate_or_fail(name, w, dispatch);
     const std::string title = name + " S=" + std::to_string(w.stages) + " M=" + std::to_string(e.generated.workload.micro_batches);
     if (ends_with(*out, ".json")) write_file(*out, sim::chrome_trace(e.result.timeline, title));

@@ -19,7 +19,7 @@
 #include <tspipe/cuda/device.hpp>
 #include <tspipe/cuda/mpi_pipeline.hpp>
 #include <tspipe/cuda/nccl_mpi_transport.hpp>
-#include <tspipe/runtime/mpi.hpp>
+#include <tspipe/distributed/mpi.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -29,7 +29,7 @@
 #include <cstring>
 #include <string>
 
-namespace mpi = tspipe::runtime::mpi;
+namespace mpi = tspipe::distributed::mpi;
 using tspipe::cuda::Tensor;
 using tspipe::schedule::ActionKind;
 
@@ -97,8 +97,8 @@ void expect_message(const tspipe::Result<Tensor>& got, long batch, int micro_bat
 
 void barrier(mpi::MpiSession& session) {
   MPI_Comm comm = session.control_comm();
-  const tspipe::Status s = session.communication().run("MPI_Ibarrier", [comm](MPI_Request* r) { return MPI_Ibarrier(comm, r); },
-                                                       std::chrono::milliseconds(30000));
+  const tspipe::Status s = session.engine().run("MPI_Ibarrier", [comm](MPI_Request* r) { return MPI_Ibarrier(comm, r); },
+                                                std::chrono::milliseconds(30000));
   expect(s.ok(), s.message(), session.layout());
 }
 

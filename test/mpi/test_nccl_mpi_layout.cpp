@@ -13,7 +13,7 @@
 
 using tspipe::cuda::nccl::link_splits;
 using tspipe::cuda::nccl::LinkSplit;
-using tspipe::runtime::mpi::RankLayout;
+using tspipe::distributed::mpi::RankLayout;
 
 TEST_CASE("every directed neighbour link gets one two-rank communicator, sender first") {
   for (int stages = 1; stages <= 5; ++stages)

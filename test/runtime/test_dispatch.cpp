@@ -4,7 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <tspipe/runtime/dispatch.hpp>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
 
 #include <random>
@@ -83,7 +83,7 @@ DriveOutcome drive(const sched::Schedule& schedule, const sched::Workload& w, st
 
 TEST_CASE("dynamic dispatch: random completion orders over the generator sweep all validate") {
   int cases = 0;
-  for (auto name : sched::generator_names()) {
+  for (auto name : tspipe::planning::generator_names()) {
     for (int S : {1, 2, 3, 4}) {
       for (int M : {1, 2, 3}) {
         for (int V : {1, 2}) {
@@ -101,7 +101,7 @@ TEST_CASE("dynamic dispatch: random completion orders over the generator sweep a
                 w.teacher_lookahead = (S + M) % 3;  // 0, 1 and 2 all occur
                 w.split = split;
                 w.costs = sched::CostModel::unit(S);
-                auto generated = sched::generate(name, w);
+                auto generated = tspipe::planning::generate(name, w);
                 if (!generated) continue;  // e.g. tspipe-paper only knows M = S − 1
                 const auto& g = generated.value();
                 for (std::uint32_t seed = 0; seed < 3; ++seed) {
@@ -129,7 +129,7 @@ TEST_CASE("dynamic dispatch prefers student work: a ready student forward goes b
   sched::Workload w = sched::kd_workload(1);
   w.micro_batches = 2;
   w.batches = 1;
-  auto generated = sched::generate("gpipe", w);
+  auto generated = tspipe::planning::generate("gpipe", w);
   REQUIRE(generated.ok());
   const auto& list = generated.value().schedule.devices[0];
   REQUIRE(list.front().kind == sched::ActionKind::TeacherForward);  // gpipe: teacher forwards first
@@ -155,7 +155,7 @@ TEST_CASE("dynamic dispatch prefers student work: a ready student forward goes b
 
 TEST_CASE("in-order dispatch hands out each device's list exactly as generated") {
   const sched::Workload w = sched::ssl_workload(3);
-  auto generated = sched::generate("tspipe-paper", w);
+  auto generated = tspipe::planning::generate("tspipe-paper", w);
   REQUIRE(generated.ok());
   ActionDispatcher dispatcher(generated.value().schedule, generated.value().workload, Dispatch::in_order);
   for (int j = 0; j < 3; ++j) {
@@ -173,7 +173,7 @@ TEST_CASE("in-order dispatch hands out each device's list exactly as generated")
 TEST_CASE("a device with nothing ready names what its first waiting action waits for; stop() ends the wait") {
   sched::Workload w = sched::kd_workload(2);
   w.batches = 1;
-  auto generated = sched::generate("gpipe", w);
+  auto generated = tspipe::planning::generate("gpipe", w);
   REQUIRE(generated.ok());
   ActionDispatcher dispatcher(generated.value().schedule, generated.value().workload, Dispatch::dynamic);
   // Device 1 can do nothing before device 0 forwards: its first student action is FS:1.0.0.0.

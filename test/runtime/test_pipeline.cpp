@@ -78,7 +78,7 @@ std::vector<std::vector<tspipe::MeasuredAction>> check_kd_exact(const PipelineOp
 
 TEST_CASE("KD exactness: every generator, S = 1…4, M ∈ {1, 2, 4} equals single-device training") {
   int runs = 0;
-  for (auto name : tspipe::schedule::generator_names()) {
+  for (auto name : tspipe::planning::generator_names()) {
     for (int S = 1; S <= 4; ++S) {
       for (int M : {1, 2, 3, 4}) {  // 3 only for the reference order's M = S − 1 at S = 4
         if (name == "sequential" && M != 1) continue;
@@ -480,7 +480,7 @@ TEST_CASE("the measured trace holds every action run, exports as a Chrome trace,
     pipeline.feed(batch.views, batch.labels);
   }
   pipeline.flush();
-  auto expected = tspipe::schedule::generate("tspipe", pipeline.workload(3));
+  auto expected = tspipe::planning::generate("tspipe", pipeline.workload(3));
   REQUIRE(expected.ok());
   std::size_t traced = 0;
   for (std::size_t j = 0; j < pipeline.trace().size(); ++j) {

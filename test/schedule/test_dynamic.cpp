@@ -3,10 +3,10 @@
 // schedule that honours each dependency's arrival and never overlaps two actions on a device;
 // and what it gains over the static order when costs stray from the plan, or costs nothing when
 // they do not.
-#include "generate.hpp"
+#include "run_generator.hpp"
 
 #include <doctest/doctest.h>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/dynamic.hpp>
 
@@ -15,6 +15,7 @@
 
 using namespace tspipe;
 using namespace tspipe::schedule;
+using namespace tspipe::planning;
 using tspipe::test::generated;
 
 namespace {

@@ -1,13 +1,14 @@
 // Generators: the reference order exactly, the unit-cost oracles of DESIGN §2, and a validation
 // sweep over S, M, V, δ and teacher kinds.
-#include "generate.hpp"
+#include "run_generator.hpp"
 
 #include <doctest/doctest.h>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
 
 using namespace tspipe;
 using namespace tspipe::schedule;
+using namespace tspipe::planning;
 using tspipe::test::simulated;
 
 TEST_CASE("tspipe-paper is exactly DESIGN §2's order (SSL, S = 3, M = 2, two batches)") {

@@ -1,9 +1,10 @@
 // Action tokens, the text and CSV forms of a schedule, and cost tables: round trips and bad input.
 #include <doctest/doctest.h>
 #include <tspipe/schedule/cost_table.hpp>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 
 using namespace tspipe::schedule;
+using namespace tspipe::planning;
 
 namespace {
 /// Each (input, why) of `cases` must fail to parse, with a message that contains `why`.

@@ -1,14 +1,15 @@
 // The simulator against hand-computed timelines, its memory and version accounting, and exports.
-#include "generate.hpp"
+#include "run_generator.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
-#include <tspipe/sim/evaluate.hpp>
+#include <tspipe/planning/evaluate.hpp>
 #include <tspipe/sim/export.hpp>
 #include <tspipe/schedule/validator.hpp>
 
 using namespace tspipe;
 using namespace tspipe::schedule;
+using namespace tspipe::planning;
 using tspipe::test::simulated;
 
 namespace {
@@ -110,7 +111,7 @@ TEST_CASE("versions held: exact δ = 0 and the reference order keep one, a flush
 TEST_CASE("evaluate: speed-up against sequential") {
   Workload w = ssl_workload(4);
   w.batches = 8;
-  auto e = sim::evaluate("tspipe-paper", w);
+  auto e = planning::evaluate("tspipe-paper", w);
   REQUIRE(e.ok());
   // sequential: 8 + 3(S−1) = 17 per batch; tspipe-paper: 8 (fully busy).
   CHECK(e.value().sequential_time_per_batch == doctest::Approx(17.0));

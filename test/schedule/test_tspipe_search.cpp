@@ -2,12 +2,13 @@
 // memory no more than gpipe's at the same M (or under a cap), the runtime's contract (M and split
 // kept unless the workload asks), overhead steering M, and a validation sweep of what it emits.
 #include <doctest/doctest.h>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/simulator.hpp>
 
 using namespace tspipe;
 using namespace tspipe::schedule;
+using namespace tspipe::planning;
 
 namespace {
 struct Run {

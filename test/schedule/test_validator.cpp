@@ -1,12 +1,13 @@
 // The validator catches each kind of planted violation, names device, position and rule, and
 // never throws — not even on garbage.
 #include <doctest/doctest.h>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
 
 #include <algorithm>
 
 using namespace tspipe::schedule;
+using namespace tspipe::planning;
 
 namespace {
 

@@ -6,15 +6,13 @@
 //   1f1b          PipeDream-Flush order for the student, each teacher forward just before the
 //                 student forward of its micro-batch
 //   tspipe-paper  the reference implementation's order, exactly (SSL and KD, M = S − 1)
-//   tspipe        teacher forwards (and deferred weight gradients) placed into the student
-//                 pipeline's idle time by list scheduling against the cost model, the best of
-//                 several candidates kept (any S, M, V, δ; optionally choosing M and the split);
-//                 see tspipe_search.hpp
+//
+// The cost-aware `tspipe` generator and the registry of every generator by name live one layer
+// up, in planning/: they rank candidates by simulating them.
 //
 // A generator may adapt the workload to what it is (sequential sets M = 1, tspipe-paper uses
 // the backward halves); it returns the workload the schedule is for beside the schedule.
 #include <tspipe/schedule/device_lists.hpp>
-#include <tspipe/schedule/tspipe_search.hpp>
 
 #include <algorithm>
 #include <string>
@@ -117,24 +115,6 @@ inline Result<Generated> generate_tspipe_paper(Workload w) {
     }
   }
   return Generated{w, std::move(schedule)};
-}
-
-/// The generators every user expects, by name.
-inline const std::vector<std::string_view>& generator_names() {
-  static const std::vector<std::string_view> names = {"sequential", "gpipe", "1f1b", "tspipe-paper", "tspipe"};
-  return names;
-}
-
-/// Generates the named schedule; an unknown name is an error that lists the known ones.
-inline Result<Generated> generate(std::string_view generator, const Workload& w) {
-  if (generator == "sequential") return generate_sequential(w);
-  if (generator == "gpipe") return generate_gpipe(w);
-  if (generator == "1f1b") return generate_1f1b(w);
-  if (generator == "tspipe-paper") return generate_tspipe_paper(w);
-  if (generator == "tspipe") return generate_tspipe(w);
-  std::string known;
-  for (auto n : generator_names()) known += (known.empty() ? "" : ", ") + std::string(n);
-  return Result<Generated>::failure("unknown schedule '" + std::string(generator) + "' (known: " + known + ")");
 }
 
 }  // namespace tspipe::schedule

@@ -1,9 +1,10 @@
 #pragma once
-// Pipelines of device tensors under mpirun. Include this, not <tspipe/runtime/mpi.hpp> alone, to
-// launch Pipeline<cuda::Backend> with runtime::mpi::make_pipeline and a cuda::NcclMpiTransport:
+// Pipelines of device tensors under mpirun. Include this, not <tspipe/distributed/mpi.hpp> alone,
+// to launch Pipeline<cuda::Backend> with distributed::mpi::make_pipeline and a
+// cuda::NcclMpiTransport:
 //
 //   auto nccl = tspipe::cuda::NcclMpiTransport::create(session);              // collective
-//   auto pipeline = tspipe::runtime::mpi::make_pipeline<tspipe::cuda::Backend>(session, options, build, nccl.value());
+//   auto pipeline = tspipe::distributed::mpi::make_pipeline<tspipe::cuda::Backend>(session, options, build, nccl.value());
 //
 // It supplies the one step that differs from host tensors: with R > 1 replicas, each stage's
 // student gradients and BatchNorm running statistics (the same ones the host path averages, see
@@ -11,16 +12,16 @@
 // the stage's replicas, queued on the stage's stream right before its OPT.
 #include <tspipe/cuda/nccl_mpi_transport.hpp>
 #include <tspipe/cuda/pipeline.hpp>
-#include <tspipe/runtime/mpi.hpp>
+#include <tspipe/distributed/mpi.hpp>
 
 #include <string>
 #include <vector>
 
-namespace tspipe::runtime::mpi {
+namespace tspipe::distributed::mpi {
 
 template <>
 struct ReplicaAverage<cuda::Backend> {
-  static void run(MpiSession& /*session*/, Transport<cuda::Tensor>& transport, Pipeline<cuda::Backend>& pipeline, int s,
+  static void run(MpiSession& /*session*/, runtime::Transport<cuda::Tensor>& transport, Pipeline<cuda::Backend>& pipeline, int s,
                   const std::vector<cuda::Parameter>& gradients) {
     auto* nccl = dynamic_cast<cuda::NcclMpiTransport*>(&transport);
     if (!nccl)
@@ -33,4 +34,4 @@ struct ReplicaAverage<cuda::Backend> {
   }
 };
 
-}  // namespace tspipe::runtime::mpi
+}  // namespace tspipe::distributed::mpi

@@ -9,7 +9,7 @@
 // from odd s, then backward links s+1 → s from even s, from odd s. Within one split no rank is on
 // two links. Splits are collective: every rank makes the same ones in the same order, taking part
 // with "no colour" where it is on no link.
-#include <tspipe/runtime/mpi_session.hpp>
+#include <tspipe/distributed/rank_layout.hpp>
 
 #include <vector>
 
@@ -25,7 +25,7 @@ struct LinkSplit {
 };
 
 /// The link splits every rank makes, in order, with `layout.rank`'s part in each.
-inline std::vector<LinkSplit> link_splits(const runtime::mpi::RankLayout& layout) {
+inline std::vector<LinkSplit> link_splits(const distributed::mpi::RankLayout& layout) {
   const int S = layout.stages, t = layout.stage();
   std::vector<LinkSplit> splits;
   for (const bool forward : {true, false})

@@ -2,7 +2,7 @@
 #include <tspipe/cuda/nccl_link.hpp>
 #include <tspipe/cuda/nccl_mpi_layout.hpp>
 #include <tspipe/cuda/nccl_mpi_transport.hpp>
-#include <tspipe/runtime/mpi.hpp>
+#include <tspipe/distributed/mpi.hpp>
 
 #include <unistd.h>
 
@@ -13,7 +13,7 @@
 
 namespace tspipe::cuda {
 
-namespace mpi = runtime::mpi;
+namespace mpi = distributed::mpi;
 static_assert(nccl::LinkSplit::kNoColor == NCCL_SPLIT_NOCOLOR);
 
 Result<ncclUniqueId> broadcast_unique_id(mpi::MpiSession& session) {
@@ -198,11 +198,8 @@ Result<Tensor> NcclMpiTransport::receive(int at, const runtime::MessageKey& key,
     nccl::LinkEnd& end = impl_->end(impl_->receiving, from, "from", l);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::lock_guard lock(end.mutex);
-    // The session's termination note names the rank waited on if mpirun ends this one meanwhile.
-    mpi::detail::waiting_on_rank.store(from_rank);
-    struct Clear {
-      ~Clear() { mpi::detail::waiting_on_rank.store(-1); }
-    } clear;
+    // The termination note names the rank waited on if mpirun ends this one meanwhile.
+    const mpi::WaitingOnRank waiting(from_rank);
     // Take messages from the peer in the order it sent them until ours has come.
     for (;;) {
       if (auto arrived = impl_->inbox.try_take(at, key)) return nccl::Inbox::claim(std::move(*arrived), here);

@@ -1,9 +1,9 @@
 #pragma once
 // NcclMpiTransport: runtime::Transport<cuda::Tensor> for one process per (replica, stage) rank,
-// launched by mpirun with a runtime::mpi::MpiSession. Activations and gradients go GPU to GPU over
-// NCCL; MPI carries only the set-up (and, through the session, the control traffic).
+// launched by mpirun with a distributed::mpi::MpiSession. Activations and gradients go GPU to GPU
+// over NCCL; MPI carries only the set-up (and, through the session, the control traffic).
 //
-//   auto session = tspipe::runtime::mpi::MpiSession::start(S);          // mpirun -np R·S
+//   auto session = tspipe::distributed::mpi::MpiSession::start(S);      // mpirun -np R·S
 //   auto nccl = tspipe::cuda::NcclMpiTransport::create(*session.value()); // collective
 //   if (!nccl) { std::cerr << nccl.message() << "\n"; return 1; }
 //   distribution.transport = nccl.value();                               // instead of MpiTransport
@@ -13,7 +13,7 @@
 //      on adjacent slots) and the ranks check, on the gathered (host, device) pairs, that no two
 //      ranks of one host share a GPU (NCCL needs one device per rank);
 //   2. rank 0 makes the ncclUniqueId and the session broadcasts it (MPI_Ibcast through its
-//      communication engine, through which every MPI call of the process goes);
+//      progress engine, through which every MPI call of the process goes);
 //   3. every rank joins the job-wide communicator (ncclCommInitRank) and cuts from it one two-rank
 //      communicator per directed link to a neighbouring stage (nccl_mpi_layout.hpp) and, with R > 1
 //      replicas, one per stage over its replicas (for average_over_replicas);
@@ -28,7 +28,7 @@
 // any stream waiting on a peer) and ends the job through the session, as MpiTransport does: the
 // other ranks wait on messages this one will never send.
 #include <tspipe/cuda/backend.hpp>
-#include <tspipe/runtime/mpi_session.hpp>
+#include <tspipe/distributed/mpi_session.hpp>
 #include <tspipe/runtime/transport.hpp>
 
 #include <nccl.h>
@@ -40,16 +40,16 @@ namespace tspipe::cuda {
 
 /// Rank 0's new ncclUniqueId on every rank of `session` (broadcast over MPI). Needs no GPU.
 /// Collective; fails on every rank when rank 0 could not make one.
-Result<ncclUniqueId> broadcast_unique_id(runtime::mpi::MpiSession& session);
+Result<ncclUniqueId> broadcast_unique_id(distributed::mpi::MpiSession& session);
 
 /// The GPU a rank uses by default: its rank on its node (OMPI_COMM_WORLD_LOCAL_RANK,
 /// MPI_LOCALRANKID or SLURM_LOCALID; else its world rank) modulo `devices`.
-int default_device(const runtime::mpi::RankLayout& layout, int devices);
+int default_device(const distributed::mpi::RankLayout& layout, int devices);
 
 class NcclMpiTransport final : public runtime::Transport<Tensor> {
  public:
   /// Collective over every rank (see the top of the file). `device` < 0: default_device.
-  static Result<std::shared_ptr<NcclMpiTransport>> create(runtime::mpi::MpiSession& session, int device = -1);
+  static Result<std::shared_ptr<NcclMpiTransport>> create(distributed::mpi::MpiSession& session, int device = -1);
   ~NcclMpiTransport() override;
   NcclMpiTransport(const NcclMpiTransport&) = delete;
   NcclMpiTransport& operator=(const NcclMpiTransport&) = delete;
@@ -75,8 +75,8 @@ class NcclMpiTransport final : public runtime::Transport<Tensor> {
   struct Impl;
 
  private:
-  NcclMpiTransport(runtime::mpi::MpiSession& session, int device);
-  runtime::mpi::MpiSession& session_;
+  NcclMpiTransport(distributed::mpi::MpiSession& session, int device);
+  distributed::mpi::MpiSession& session_;
   int device_;
   std::unique_ptr<Impl> impl_;
 };

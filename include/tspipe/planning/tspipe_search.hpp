@@ -1,5 +1,5 @@
 #pragma once
-// The cost-aware `tspipe` generator (DESIGN §2, issue 8).
+// The cost-aware `tspipe` generator (DESIGN §2).
 //
 // One candidate is built by list scheduling against the cost model: the student runs a flush
 // pipeline (all forwards, LOSS, the backwards in GPipe (LIFO) or 1F1B (FIFO) order, OPT, EMA), and
@@ -21,8 +21,8 @@
 // larger M it can. Choosing by simulated time per batch honours per_action_overhead, which makes
 // large M expensive.
 //
-// The generator is a client of the simulator (sim/simulator.hpp depends only on the schedule
-// core, never on the generators, so there is no cycle).
+// Planning sits above both the schedule IR and the simulator: it builds candidates from the IR's
+// building blocks and ranks them by simulating them.
 #include <tspipe/schedule/device_lists.hpp>
 #include <tspipe/sim/simulator.hpp>
 
@@ -37,7 +37,12 @@
 #include <tuple>
 #include <vector>
 
-namespace tspipe::schedule {
+namespace tspipe::planning {
+
+using schedule::BackwardSplit;
+using schedule::Generated;
+using schedule::Schedule;
+using schedule::Workload;
 
 /// How one tspipe candidate orders the student and places fillers (M and split live in the workload).
 struct TspipeOptions {
@@ -60,6 +65,9 @@ struct TspipeChoice {
 };
 
 namespace detail {
+
+using namespace schedule;          // the IR's vocabulary, for the list scheduler
+using namespace schedule::detail;  // the device-list building blocks every generator shares
 
 /// One tspipe candidate by list scheduling (the header comment describes the rules).
 inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOptions& options) {
@@ -342,4 +350,4 @@ inline Result<Generated> generate_tspipe(const Workload& w) {
   return Generated{chosen.workload, std::move(schedule).value()};
 }
 
-}  // namespace tspipe::schedule
+}  // namespace tspipe::planning

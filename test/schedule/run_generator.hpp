@@ -2,7 +2,7 @@
 // How the schedule suites obtain a schedule: a named generator run on a workload (and, for the
 // makespan checks, simulated), the test case failing with the generator's or simulator's message.
 #include <doctest/doctest.h>
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/sim/simulator.hpp>
 
 #include <utility>
@@ -10,7 +10,7 @@
 namespace tspipe::test {
 
 inline schedule::Generated generated(const char* name, const schedule::Workload& w) {
-  auto g = schedule::generate(name, w);
+  auto g = planning::generate(name, w);
   REQUIRE_MESSAGE(g.ok(), g.message());
   return std::move(g).value();
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Generate → validate → simulate, and the speed-up against `sequential` on the same workload:
 // what the CLI, the benchmarks and the runtime's predicted-vs-measured report all need.
-#include <tspipe/schedule/generators.hpp>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/dynamic.hpp>
 #include <tspipe/sim/simulator.hpp>
@@ -9,7 +9,9 @@
 #include <string>
 #include <string_view>
 
-namespace tspipe::sim {
+namespace tspipe::planning {
+
+using sim::SimulationResult;
 
 struct Evaluation {
   schedule::Generated generated;
@@ -22,7 +24,7 @@ struct Evaluation {
 inline Result<double> sequential_time_per_batch(const Workload& w) {
   auto seq = schedule::generate_sequential(w);
   if (!seq) return Result<double>::failure(seq.message());
-  auto r = simulate(seq.value().schedule, seq.value().workload);
+  auto r = sim::simulate(seq.value().schedule, seq.value().workload);
   if (!r) return Result<double>::failure(r.message());
   return r.value().time_per_batch;
 }
@@ -32,7 +34,7 @@ inline Result<double> sequential_time_per_batch(const Workload& w) {
 /// with `sequential` (in order).
 inline Result<Evaluation> evaluate(std::string_view generator, const Workload& w,
                                    schedule::Dispatch dispatch = schedule::Dispatch::in_order) {
-  auto generated = schedule::generate(generator, w);
+  auto generated = generate(generator, w);
   if (!generated) return Result<Evaluation>::failure(generated.message());
   const auto violations = schedule::validate(generated.value().schedule, generated.value().workload, 5);
   if (!violations.empty()) {
@@ -40,8 +42,8 @@ inline Result<Evaluation> evaluate(std::string_view generator, const Workload& w
     for (const auto& v : violations) report += "\n  " + schedule::to_string(v);
     return Result<Evaluation>::failure(report);
   }
-  auto result = dispatch == schedule::Dispatch::dynamic ? simulate_dynamic(generated.value().schedule, generated.value().workload)
-                                                        : simulate(generated.value().schedule, generated.value().workload);
+  auto result = dispatch == schedule::Dispatch::dynamic ? sim::simulate_dynamic(generated.value().schedule, generated.value().workload)
+                                                        : sim::simulate(generated.value().schedule, generated.value().workload);
   if (!result) return Result<Evaluation>::failure(result.message());
   auto sequential = sequential_time_per_batch(w);
   if (!sequential) return Result<Evaluation>::failure(sequential.message());
@@ -50,4 +52,4 @@ inline Result<Evaluation> evaluate(std::string_view generator, const Workload& w
   return e;
 }
 
-}  // namespace tspipe::sim
+}  // namespace tspipe::planning

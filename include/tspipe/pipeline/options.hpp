@@ -1,0 +1,91 @@
+#pragma once
+// What a Pipeline is built from: its options, how it is spread over processes, and the records it
+// hands back (losses).
+#include <tspipe/nn/optim.hpp>
+#include <tspipe/nn/safetensors.hpp>
+#include <tspipe/nn/tensor.hpp>
+#include <tspipe/runtime/dispatch.hpp>
+#include <tspipe/runtime/transport.hpp>
+#include <tspipe/schedule/workload.hpp>
+#include <tspipe/update/teacher_policy.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tspipe {
+
+using OptimizerFactory = std::function<std::unique_ptr<nn::Optimizer>()>;  ///< for host backends
+
+struct PipelineOptions {
+  int stages = 1;
+  int micro_batches = 1;
+  int views = 1;
+  std::string schedule = "tspipe";
+  schedule::BackwardSplit split = schedule::BackwardSplit::full;
+  update::TeacherPolicy teacher;
+  bool teacher_uses_batch_statistics = false;  ///< teacher BatchNorm in training mode (BYOL's target)
+
+  long batch_size = 0;            ///< samples per batch (every fed batch must have it)
+  nn::Shape input_shape;          ///< one sample's shape, e.g. {3, 32, 32}
+  std::vector<int> teacher_cuts;  ///< first block of stages 1…S−1; empty = automatic
+  std::vector<int> student_cuts;
+  double memory_cap_bytes = 0.0;  ///< per device, for the automatic partition; 0 = none
+
+  /// Let the `tspipe` schedule choose the number of micro-batches (up to the batch size) and the
+  /// backward split (full or BI/BW) from the profiled costs; micro_batches is then its start.
+  bool choose_micro_batches = false;
+  bool choose_split = false;
+
+  /// How workers pick actions: their lists strictly in order (the default, what the simulator
+  /// predicts), or dynamically, the highest-priority ready action (student work first, teacher
+  /// forwards into the gaps) for when real costs stray from the profiled ones. Dynamic needs
+  /// every stage in this process.
+  runtime::Dispatch dispatch = runtime::Dispatch::in_order;
+  int segment_batches = 8;  ///< batches per generated schedule (a drain between segments)
+  int frozen_lookahead = 1; ///< batches a frozen teacher's forwards may run ahead
+  std::chrono::milliseconds watchdog{60000};  ///< a worker waiting longer reports what it waits on
+  std::size_t mailbox_capacity = 0;  ///< messages per stage mailbox; 0 = enough for any schedule
+  bool record_trace = true;
+};
+
+struct LossRecord {
+  long batch = 0;
+  double loss = 0.0;
+};
+
+/// How a pipeline is spread over processes (MPI launch, replicas). The default runs every stage
+/// in this process over an in-process transport. A launcher sets which stages run here, the
+/// transport that reaches the others (kept across segments), and the collective hooks.
+template <class Tensor, class GradientSlot = nn::ParamSlot>
+struct Distribution {
+  std::vector<int> local_stages;  ///< stages this process runs; empty = all
+  std::shared_ptr<runtime::Transport<Tensor>> transport;  ///< null = in-process, per segment
+  /// Called on a stage's gradients right before its OPT (data parallelism: average over the
+  /// replicas of that stage).
+  std::function<void(int stage, const std::vector<GradientSlot>& gradients)> reduce_gradients;
+  /// Merges every process's part of a checkpoint into `content` (collective; called on every
+  /// process by save()); only processes where it returns true write the file.
+  std::function<bool(nn::SafetensorsContent& content)> gather_checkpoint;
+
+  /// Whether stage s runs in this process.
+  bool runs_stage(int s) const {
+    return local_stages.empty() || std::find(local_stages.begin(), local_stages.end(), s) != local_stages.end();
+  }
+};
+
+/// One fed batch as the stage workers read it: the views, the labels and the hyper-parameters
+/// that were current when it was fed.
+template <class Tensor>
+struct FedBatch {
+  long index;
+  std::vector<Tensor> views;
+  std::vector<int> labels;
+  double learning_rate;
+  double tau;
+};
+
+}  // namespace tspipe

@@ -1,0 +1,2 @@
+#pragma once
+#include <tspipe/high/b.hpp>
