@@ -39,7 +39,8 @@ const Perf* pick(const Perf* perf, int count) {
 template <class Perf, class A, class B, class D>
 std::pair<decltype(Perf::algo), size_t> choose(
     cudnnStatus_t (*rank)(cudnnHandle_t, A, B, cudnnConvolutionDescriptor_t, D, int, int*, Perf*),
-    cudnnStatus_t (*workspace_size)(cudnnHandle_t, A, B, cudnnConvolutionDescriptor_t, D, decltype(Perf::algo), size_t*),
+    cudnnStatus_t (*workspace_size)(cudnnHandle_t, A, B, cudnnConvolutionDescriptor_t, D, decltype(Perf::algo),
+                                    size_t*),
     int algorithms, cudnnHandle_t handle, A a, B b, cudnnConvolutionDescriptor_t conv, D d, const std::string& who,
     const std::string& what) {
   std::vector<Perf> perf(static_cast<size_t>(algorithms));
@@ -49,8 +50,8 @@ std::pair<decltype(Perf::algo), size_t> choose(
   const Perf* best = pick(perf.data(), count);
   if (!best) throw Error(who + ": cuDNN offers no " + what);
   size_t bytes = 0;
-  check_cudnn(workspace_size(handle, a, b, conv, d, best->algo, &bytes), ("sizing the workspace of the " + what).c_str(),
-              __FILE__, __LINE__);
+  check_cudnn(workspace_size(handle, a, b, conv, d, best->algo, &bytes),
+              ("sizing the workspace of the " + what).c_str(), __FILE__, __LINE__);
   return {best->algo, bytes};
 }
 
