@@ -28,6 +28,7 @@ endforeach()
 # The cuda component finds cuDNN and NCCL in the consumer with the find modules installed beside it.
 if(TARGET tspipe_cuda)
   install(FILES ${CMAKE_CURRENT_LIST_DIR}/FindCUDNN.cmake ${CMAKE_CURRENT_LIST_DIR}/FindNCCL.cmake
+                ${CMAKE_CURRENT_LIST_DIR}/TspipeFindHelpers.cmake
           DESTINATION ${_tspipe_cmake_dir})
 endif()
 
