@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -46,9 +47,24 @@ class TurboJpegHandle {
 
 /// This thread's decompressor: an instance must not be used by two threads at once, and creating
 /// one per image would cost more than decoding a small one.
-inline const TurboJpegHandle& thread_jpeg_decompressor() {
-  thread_local const TurboJpegHandle handle(tjInitDecompress());
+inline std::unique_ptr<TurboJpegHandle>& thread_jpeg_slot() {
+  thread_local std::unique_ptr<TurboJpegHandle> handle;
   return handle;
+}
+inline const TurboJpegHandle& thread_jpeg_decompressor() {
+  auto& slot = thread_jpeg_slot();
+  if (!slot) slot = std::make_unique<TurboJpegHandle>(tjInitDecompress());
+  return *slot;
+}
+
+/// The decompressor's message for a failed call, after which the instance is dropped: TurboJPEG
+/// 2.1 leaves it mid-header after an error, and its next header call then reports success with a
+/// 0×0 image.
+inline std::string take_jpeg_error() {
+  auto& slot = thread_jpeg_slot();
+  std::string message = slot ? slot->error() : "no decompressor";
+  slot.reset();
+  return message;
 }
 
 inline void check_image_size(std::string_view source, const char* format, std::int64_t width, std::int64_t height,
@@ -76,7 +92,7 @@ inline ImageHeader jpeg_header(std::span<const std::uint8_t> bytes, std::string_
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(tj.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), &width, &height,
                           &subsampling, &colorspace) != 0)
-    throw Error(std::string(source) + ": corrupt JPEG header: " + tj.error());
+    throw Error(std::string(source) + ": corrupt JPEG header: " + detail::take_jpeg_error());
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
     throw Error(std::string(source) + ": CMYK JPEG; only greyscale and colour (YCbCr/RGB) JPEGs are decoded");
   detail::check_image_size(source, "JPEG", width, height, max_pixels);
@@ -98,7 +114,7 @@ inline PixelView decode_jpeg(std::span<const std::uint8_t> bytes, std::string_vi
   // LIMITSCANS: a progressive JPEG of a few bytes can otherwise ask for millions of scans.
   if (tjDecompress2(tj.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), out.data(), width, 0, height,
                     TJPF_RGB, TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0)
-    throw Error(std::string(source) + ": corrupt or truncated JPEG: " + tj.error());
+    throw Error(std::string(source) + ": corrupt or truncated JPEG: " + detail::take_jpeg_error());
   return PixelView::interleaved(out.data(), 3, height, width);
 }
 

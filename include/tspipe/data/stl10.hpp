@@ -50,16 +50,8 @@ class Stl10Source final : public ImageSource {
  public:
   /// `labels`: 0-based classes, one per image, or empty for unlabeled images.
   Stl10Source(std::shared_ptr<const ByteStore> images, std::vector<std::uint8_t> labels, std::string labels_name = {})
-      : images_(std::move(images)), labels_(std::move(labels)) {
+      : images_(std::move(images)), labels_(std::move(labels)), count_(image_count(*images_)) {
     const std::string& name = images_->name();
-    const std::uint64_t bytes = images_->size();
-    if (bytes == 0) throw Error(name + ": empty file (0 bytes); STL-10 images are 27648 bytes each");
-    if (bytes % stl10_image_bytes != 0)
-      throw Error(name + ": truncated or wrong size: " + std::to_string(bytes) +
-                  " bytes is not a whole number of 27648-byte STL-10 images (" +
-                  std::to_string(bytes / stl10_image_bytes) + " images and " +
-                  std::to_string(bytes % stl10_image_bytes) + " bytes left over)");
-    count_ = static_cast<std::int64_t>(bytes / stl10_image_bytes);
     if (!labels_.empty() && static_cast<std::int64_t>(labels_.size()) != count_)
       throw Error("label count does not match image count: " + labels_name + " has " + std::to_string(labels_.size()) +
                   " labels, " + name + " has " + std::to_string(count_) + " images");
@@ -67,6 +59,18 @@ class Stl10Source final : public ImageSource {
       if (labels_[i] >= stl10_classes)
         throw Error(labels_name + ": label " + std::to_string(i) + " is " + std::to_string(labels_[i]) +
                     ", out of range for STL-10 (0..9 after subtracting 1)");
+  }
+
+  /// The number of images `images` holds; an Error unless it is a whole, non-zero number.
+  static std::int64_t image_count(const ByteStore& images) {
+    const std::uint64_t bytes = images.size();
+    if (bytes == 0) throw Error(images.name() + ": empty file (0 bytes); STL-10 images are 27648 bytes each");
+    if (bytes % stl10_image_bytes != 0)
+      throw Error(images.name() + ": truncated or wrong size: " + std::to_string(bytes) +
+                  " bytes is not a whole number of 27648-byte STL-10 images (" +
+                  std::to_string(bytes / stl10_image_bytes) + " images and " +
+                  std::to_string(bytes % stl10_image_bytes) + " bytes left over)");
+    return static_cast<std::int64_t>(bytes / stl10_image_bytes);
   }
 
   std::int64_t size() const noexcept override { return count_; }
@@ -100,6 +104,7 @@ inline std::shared_ptr<const Stl10Source> open_stl10(const std::filesystem::path
   const auto root = detail::dataset_folder(dir, "stl10_binary", "test_X.bin");
   const std::string prefix = split_name(split);
   auto images = std::make_shared<const FileBytes>(root / (prefix + "_X.bin"));
+  Stl10Source::image_count(*images);  // the images file's errors come first, as it is named first
   if (split == Split::unlabeled) return std::make_shared<const Stl10Source>(std::move(images), std::vector<std::uint8_t>{});
   const auto labels_path = root / (prefix + "_y.bin");
   return std::make_shared<const Stl10Source>(std::move(images),
