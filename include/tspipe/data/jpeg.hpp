@@ -72,7 +72,7 @@ inline void check_image_size(std::string_view source, const char* format, std::i
   if (width < 1 || height < 1)
     throw Error(std::string(source) + ": " + format + " header gives an empty image (" + std::to_string(width) + "x" +
                 std::to_string(height) + ")");
-  if (width * height > max_pixels)
+  if (width > max_pixels / height)  // width · height > max_pixels, without overflowing for 2^32 − 1 squared
     throw Error(std::string(source) + ": " + format + " image of " + std::to_string(width) + "x" +
                 std::to_string(height) + " pixels is larger than the limit of " + std::to_string(max_pixels) +
                 " pixels");
