@@ -23,16 +23,21 @@ double mean_abs_difference(const std::vector<std::uint8_t>& a, const std::vector
   return sum / static_cast<double>(a.size());
 }
 
+/// The format and size `bytes` declare.
+void check_header(const std::vector<std::uint8_t>& bytes, ImageFormat format, int height, int width) {
+  CHECK(sniff_image_format(bytes) == format);
+  CHECK((format == ImageFormat::png ? is_png(bytes) : is_jpeg(bytes)));
+  const ImageHeader header = read_image_header(bytes, "x");
+  CHECK(header.width == width);
+  CHECK(header.height == height);
+}
+
 }  // namespace
 
 TEST_CASE("PNG: lossless round trip for RGB and grey, size from the header") {
   const auto rgb = test_rgb(13, 21, 1);
   const auto png = encode_png(PixelView::interleaved(rgb.data(), 3, 13, 21));
-  CHECK(is_png(png));
-  CHECK(sniff_image_format(png) == ImageFormat::png);
-  const ImageHeader header = read_image_header(png, "x.png");
-  CHECK(header.width == 21);
-  CHECK(header.height == 13);
+  check_header(png, ImageFormat::png, 13, 21);
   std::vector<std::uint8_t> out;
   const PixelView px = decode_image(png, "x.png", 4, out);  // shrink is ignored for PNG
   CHECK(px.height == 13);
@@ -53,11 +58,7 @@ TEST_CASE("PNG: lossless round trip for RGB and grey, size from the header") {
 TEST_CASE("JPEG: near round trip, grey to RGB, decoding at 1/2, 1/4, 1/8 scale") {
   const auto rgb = test_rgb(64, 48, 2);
   const auto jpg = encode_jpeg(PixelView::interleaved(rgb.data(), 3, 64, 48), 98);
-  CHECK(is_jpeg(jpg));
-  CHECK(sniff_image_format(jpg) == ImageFormat::jpeg);
-  const ImageHeader header = read_image_header(jpg, "x.jpg");
-  CHECK(header.width == 48);
-  CHECK(header.height == 64);
+  check_header(jpg, ImageFormat::jpeg, 64, 48);
   std::vector<std::uint8_t> out;
   const PixelView full = decode_image(jpg, "x.jpg", 1, out);
   CHECK(full.width == 48);

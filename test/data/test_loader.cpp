@@ -49,6 +49,18 @@ std::vector<Batch> whole_epoch(Loader& loader, std::int64_t epoch) {
   return out;
 }
 
+/// `epoch` built with 0, 1 and 3 worker threads.
+std::vector<std::vector<Batch>> epoch_by_0_1_3_workers(const std::shared_ptr<const ImageSource>& source,
+                                                       const MultiView& views, LoaderOptions opt, std::int64_t epoch) {
+  std::vector<std::vector<Batch>> runs;
+  for (int workers : {0, 1, 3}) {
+    opt.workers = workers;
+    Loader loader(source, views, opt);
+    runs.push_back(whole_epoch(loader, epoch));
+  }
+  return runs;
+}
+
 void check_same(const std::vector<Batch>& a, const std::vector<Batch>& b) {
   REQUIRE(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -71,14 +83,9 @@ TEST_CASE("batches are identical for 0, 1 and 3 worker threads") {
   opt.seed = 11;
   opt.drop_last = false;
   opt.prefetch = 2;
-  std::vector<std::vector<Batch>> runs;
-  for (int workers : {0, 1, 3}) {
-    opt.workers = workers;
-    Loader loader(ds, views, opt);
-    runs.push_back(whole_epoch(loader, 2));
-    // make_batch is the same function the workers run.
-    CHECK(loader.make_batch(2, 3).views == runs.back()[3].views);
-  }
+  const auto runs = epoch_by_0_1_3_workers(ds, views, opt, 2);
+  opt.workers = 2;
+  CHECK(Loader(ds, views, opt).make_batch(2, 3).views == runs[0][3].views);  // what the workers run
   check_same(runs[0], runs[1]);
   check_same(runs[0], runs[2]);
 
@@ -101,12 +108,7 @@ TEST_CASE("JPEG folders with BYOL's views: the same bytes for 0, 1 and 3 threads
   opt.batch_size = 4;
   opt.drop_last = false;
   opt.seed = 5;
-  std::vector<std::vector<Batch>> runs;
-  for (int workers : {0, 1, 3}) {
-    opt.workers = workers;
-    Loader loader(folder, views, opt);
-    runs.push_back(whole_epoch(loader, 1));
-  }
+  const auto runs = epoch_by_0_1_3_workers(folder, views, opt, 1);
   check_same(runs[0], runs[1]);
   check_same(runs[0], runs[2]);
   REQUIRE(runs[0].size() == 4);
