@@ -31,13 +31,18 @@ std::shared_ptr<const Dataset> tiny_dataset(int count, int h = 6, int w = 6) {
   return ds;
 }
 
-/// `per_class` JPEGs of h×w in each of `classes` class folders under dir/name.
-std::shared_ptr<const ImageFolder> jpeg_folder(const TempDir& dir, int classes, int per_class, int h, int w) {
+/// `per_class` images of h×w in each of `classes` class folders under dir/folder: JPEGs, and a PNG
+/// for every fourth (PNGs are never decoded at reduced scale).
+std::shared_ptr<const ImageFolder> image_folder(const TempDir& dir, int classes, int per_class, int h, int w) {
   const std::filesystem::path root = dir / "folder";
   for (int c = 0; c < classes; ++c) {
-    std::filesystem::create_directories(root / ("class" + std::to_string(c)));
-    for (int i = 0; i < per_class; ++i)
-      write_jpeg(root / ("class" + std::to_string(c)) / (std::to_string(i) + ".jpg"), test_rgb(h, w, c * 100 + i), h, w);
+    const std::filesystem::path folder = root / ("class" + std::to_string(c));
+    std::filesystem::create_directories(folder);
+    for (int i = 0; i < per_class; ++i) {
+      const auto rgb = test_rgb(h, w, c * 100 + i);
+      if (i % 4 == 3) write_png(folder / (std::to_string(i) + ".png"), rgb, h, w);
+      else write_jpeg(folder / (std::to_string(i) + ".jpg"), rgb, h, w);
+    }
   }
   return ImageFolder::open(root);
 }
@@ -100,9 +105,9 @@ TEST_CASE("batches are identical for 0, 1 and 3 worker threads") {
   CHECK(runs[0].back().n == 2);      // 50 = 6·8 + 2, kept because drop_last is off
 }
 
-TEST_CASE("JPEG folders with BYOL's views: the same bytes for 0, 1 and 3 threads and any batch size") {
+TEST_CASE("JPEG/PNG folders with BYOL's views: the same bytes for 0, 1 and 3 threads and any batch size") {
   TempDir dir;
-  const auto folder = jpeg_folder(dir, 3, 5, 40, 56);
+  const auto folder = image_folder(dir, 3, 5, 40, 56);
   const MultiView views = byol_views(imagenet_normalization(), 16);  // small views: decoded at 1/2
   LoaderOptions opt;
   opt.batch_size = 4;
@@ -145,7 +150,7 @@ TEST_CASE("JPEG folders with BYOL's views: the same bytes for 0, 1 and 3 threads
 
 TEST_CASE("reduced-scale JPEG decoding stays close to full decoding") {
   TempDir dir;
-  const auto folder = jpeg_folder(dir, 2, 4, 128, 128);
+  const auto folder = image_folder(dir, 2, 4, 128, 128);
   // Crops of at least half the area resized to 24×24: every box is >= 90 pixels, so 1/2 and
   // often 1/4 scale decoding is allowed.
   const MultiView views{{ViewPipeline(RandomResizedCrop(24, 24, 0.5f, 1.0f))}};
@@ -165,7 +170,7 @@ TEST_CASE("reduced-scale JPEG decoding stays close to full decoding") {
 
 TEST_CASE("a corrupt image is an error value naming the file; the epoch goes on") {
   TempDir dir;
-  jpeg_folder(dir, 1, 6, 96, 96);
+  image_folder(dir, 1, 6, 96, 96);
   const std::filesystem::path bad = dir / "folder" / "class0" / "3.jpg";
   auto bytes = encode_jpeg(PixelView::interleaved(test_rgb(96, 96, 9).data(), 3, 96, 96));
   bytes.resize(bytes.size() * 2 / 3);  // header intact, scan data cut
