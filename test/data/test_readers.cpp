@@ -266,5 +266,21 @@ TEST_CASE("open_dataset: every name, the folder layout, clear errors for unknown
   CHECK(contains(open_error("fashion-mnist", dir.path(), Split::unlabeled), "no unlabeled split"));
   CHECK(contains(open_error("cifar10", dir.path(), Split::train), "data_batch_1.bin: no such file"));
   CHECK(dataset_normalization("stl10").value().mean.size() == 3);
+
+  // Subsets of any source: a range of its examples, files and labels included.
+  const auto all = open_dataset("folder", dir / "images", Split::train).value();
+  write_raw(dir / "train_X.bin", stl10_bytes(4));
+  write_raw(dir / "train_y.bin", {1, 2, 3, 4});
+  const auto stl = subset_source(open_stl10(dir.path(), Split::train), 1, 2);
+  CHECK(stl->size() == 2);
+  CHECK(stl->label(0) == 1);
+  CHECK(stl->label(1) == 2);
+  CHECK(contains(stl->describe(1), "train_X.bin image 2"));
+  SampleBuffer a, b;
+  stl->read(0, a);
+  open_stl10(dir.path(), Split::train)->read(1, b);
+  CHECK(a.bytes == b.bytes);
+  CHECK(subset_source(all, 0, 1)->describe(0) == all->describe(0));
+  CHECK(contains(error_of([&] { subset_source(stl, 1, 2); }), "subset [1, 3) lies outside its 2 examples"));
   CHECK_FALSE(dataset_normalization("mnist").ok());
 }

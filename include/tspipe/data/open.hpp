@@ -16,6 +16,7 @@
 #include <tspipe/data/image_folder.hpp>
 #include <tspipe/data/image_source.hpp>
 #include <tspipe/data/stl10.hpp>
+#include <tspipe/data/subset_source.hpp>
 #include <tspipe/error.hpp>
 
 #include <filesystem>
