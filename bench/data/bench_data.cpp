@@ -178,6 +178,7 @@ double cifar_views_per_second(int repeats) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each result as it is measured, also into a file
   const Options o = parse(argc, argv);
   std::printf("bench_data: %d JPEGs 256x256 -> BYOL two views 224x224, batch %d, %d images timed per run, "
               "%d repeats, %u hardware threads\n",
