@@ -39,10 +39,12 @@ workload:
   --warmup K             first K batches use staleness 0                 (default 0)
   --teacher-versions K   teacher buffers per stage, 0 = staleness + 1    (default 0)
   --lookahead L          batches a frozen teacher may run ahead          (default 1)
-  --split full|halves|input-weight   how the student backward is split   (default full)
+  --split full|halves|input-weight   how the student backward is split   (default full;
+                         tspipe chooses among full, input-weight and the reference's
+                         halves unless --split is given)
   --batches N            batches to schedule                             (default 8)
-  --search               tspipe chooses M and the split (full or input-weight) by
-                         simulating candidates; the other schedules keep M
+  --search               tspipe also chooses M by simulating candidates; the other
+                         schedules keep M
   --max-micro-batches N  the largest M --search may choose              (default 8S)
   --memory-cap X         per-device peak activation memory tspipe keeps under, in
                          activation-memory units; 0 = none (then gpipe's peak)  (default 0)
@@ -171,7 +173,9 @@ Workload workload_from(const Options& o) {
     for (auto& s : w.costs.stages) s.transfer = transfer;
   }
   w.costs.per_action_overhead = number(o, "--overhead", 0.0);
-  w.choose_micro_batches = w.choose_split = o.search;
+  // M is the user's unless --search; the split is the planner's unless --split pins it.
+  w.choose_micro_batches = o.search;
+  w.choose_split = w.choose_halves = o.search || !value_of(o, "--split");
   w.max_micro_batches = number(o, "--max-micro-batches", 0);
   w.memory_cap = number(o, "--memory-cap", 0.0);
   // Every field error names the field and its value (Workload::check).
@@ -291,7 +295,7 @@ int run(const Options& o) {
     }
     std::printf("workload: S=%d M=%d V=%d %s teacher, staleness %d, %d batches, %s dispatch%s\n", w.stages, w.micro_batches,
                 w.views, std::string(schedule::to_string(w.teacher)).c_str(), w.staleness, w.batches,
-                schedule::to_string(dispatch), o.search ? " (--search: tspipe chooses M and split)" : "");
+                schedule::to_string(dispatch), o.search ? " (--search: tspipe chooses M and split)" : w.choose_split ? " (tspipe chooses the split)" : "");
     std::printf("%-13s %-13s %6s %12s %11s %8s %10s %10s %12s\n", "schedule", "split", "M", "time/batch", "utilisation",
                 "bubble", "vs seq", "vs serial", "peak act mem");
     for (const auto& [generator, e] : rows) {

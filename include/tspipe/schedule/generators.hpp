@@ -28,7 +28,7 @@ inline Result<Generated> generate_gpipe(Workload w) {
   Schedule s = detail::flush_schedule(w, "gpipe", [&](detail::DeviceList& list, int stage, int b) {
     detail::append_teacher_forwards(list, stage, b, w);
     detail::append_student_forwards(list, stage, b, w);
-    if (stage == w.last_stage()) list.push_back(loss(stage, b));
+    detail::append_losses(list, stage, b, w);
     detail::append_student_backwards(list, stage, b, w, /*lifo=*/true);
   });
   return Generated{w, std::move(s)};
@@ -44,10 +44,10 @@ inline Result<Generated> generate_1f1b(Workload w) {
   Schedule s = detail::flush_schedule(w, "1f1b", [&](detail::DeviceList& list, int stage, int b) {
     for (int v = 0; v < w.views; ++v)
       for (int u = 0; u < w.micro_batches; ++u) {
-        list.push_back(teacher_forward(stage, b, v, u));
+        if (w.has_teacher()) list.push_back(teacher_forward(stage, b, v, u));
         list.push_back(student_forward(stage, b, v, u));
       }
-    if (stage == w.last_stage()) list.push_back(loss(stage, b));
+    detail::append_losses(list, stage, b, w);
     detail::append_student_backwards(list, stage, b, w, /*lifo=*/false);
   });
   return Generated{w, std::move(s)};
@@ -72,6 +72,7 @@ inline Result<Generated> generate_sequential(Workload w) {
 inline Result<Generated> generate_tspipe_paper(Workload w) {
   constexpr std::string_view name = "tspipe-paper";
   if (Status ok = w.check(); !ok) return detail::fail(name, ok.message());
+  if (!w.has_teacher()) return detail::fail(name, "the reference trains a student with a teacher; this workload has none");
   const bool kd = !w.momentum();
   if (w.stages < 2) return detail::fail(name, "needs at least 2 stages (M = S − 1), got stages = " + std::to_string(w.stages));
   if (w.micro_batches != w.stages - 1)
@@ -106,7 +107,7 @@ inline Result<Generated> generate_tspipe_paper(Workload w) {
     for (int b = 0; b < w.batches; ++b) {
       for (int k = 0; k < 2 * M; ++k)
         if (!kd || k < M) list.push_back(student_forward(j, b, k / M, k % M));
-      if (j == S - 1) list.push_back(loss(j, b));
+      detail::append_losses(list, j, b, w);
       if (b + 1 < w.batches) teacher_slots(list, j, b + 1, 0, split_at);
       for (int v = kd ? 0 : 1; v >= 0; --v)
         for (int half = 2 * M - 1; half >= 0; --half) list.push_back(student_backward(j, b, v, half));
