@@ -2,6 +2,7 @@
 // (a 1F1B fixture written here), the errors a broken one gets, and `fill` putting a teacher into
 // a student's 1F1B without changing the student's order.
 #include <doctest/doctest.h>
+#include <tspipe/planning/generate.hpp>
 #include <tspipe/planning/teacher_fill.hpp>
 #include <tspipe/schedule/torch_csv.hpp>
 #include <tspipe/schedule/validator.hpp>
@@ -97,6 +98,42 @@ TEST_CASE("a per-micro-batch loss: LOSS:b.u tokens, and 1F1B's order is valid on
     return true;
   });
   CHECK(producers == std::vector<Action>{teacher_forward(3, 0, 0, 5), student_forward(3, 0, 0, 5)});
+}
+
+TEST_CASE("under a per-micro-batch loss the 1f1b generator is PyTorch's 1F1B; every generator validates") {
+  for (int S = 1; S <= 8; ++S)
+    for (int M : {1, S, 2 * S}) {
+      const Workload w = student_workload(S, M, 3);
+      auto g = planning::generate("1f1b", w);
+      REQUIRE(g.ok());
+      CHECK(g.value().schedule == one_f_one_b(w));
+    }
+  std::size_t schedules = 0;
+  for (int S = 1; S <= 8; ++S)
+    for (int M : {1, 2, S, 2 * S})
+      for (int V = 1; V <= 2; ++V)
+        for (int teacher = 0; teacher < 4; ++teacher)  // none, frozen, momentum δ = 0, 1
+          for (BackwardSplit split : {BackwardSplit::full, BackwardSplit::input_weight, BackwardSplit::halves}) {
+            Workload w = student_workload(S, M, 3);
+            w.views = V;
+            w.split = split;
+            w.teacher = teacher == 0 ? TeacherKind::none : teacher == 1 ? TeacherKind::frozen : TeacherKind::momentum;
+            w.staleness = teacher == 3 ? 1 : 0;
+            w.costs = CostModel::teacher_ratio(S, 1.0 + S % 3);
+            for (auto name : planning::generator_names()) {
+              auto g = planning::generate(name, w);
+              if (!g) {  // only the reference order refuses shapes (and a student without teacher)
+                CHECK_MESSAGE(name == "tspipe-paper", name, ": ", g.message());
+                continue;
+              }
+              const auto violations = validate(g.value().schedule, g.value().workload, 2);
+              INFO(name, " S=", S, " M=", M, " V=", V, " teacher=", teacher, " split=", to_string(split), ": ",
+                   (violations.empty() ? "" : to_string(violations.front())));
+              CHECK(violations.empty());
+              ++schedules;
+            }
+          }
+  MESSAGE("validated " << schedules << " schedules under a per-micro-batch loss");
 }
 
 TEST_CASE("1F1B with a per-micro-batch loss: the textbook time and 1F1B's memory saving") {

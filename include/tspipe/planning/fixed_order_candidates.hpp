@@ -1,6 +1,7 @@
 #pragma once
 // The orders the `tspipe` search weighs beside its list-scheduled candidates: every fixed
-// generator's (gpipe, 1f1b and the reference's), taken as it is at the candidate's M and split. A
+// generator's (gpipe, 1f1b and the reference's), taken as it is at the candidate's M and split,
+// and under a per-micro-batch loss the student's 1F1B with the teacher filled in (teacher_fill.hpp). A
 // search that ranks them with its own candidates is never below any of them under the same cost
 // model and memory rule (docs/design.md).
 //
@@ -8,6 +9,7 @@
 // `teacher_lookahead` batches ahead of the student, the rule the list scheduler and dynamic
 // dispatch keep (an FT of batch b on stage s follows OPT(s, b − 1 − L) there). The reference's
 // order runs the next batch's teacher before the current backward, so it qualifies for L ≥ 1 only.
+#include <tspipe/planning/teacher_fill.hpp>
 #include <tspipe/schedule/generators.hpp>
 
 #include <cstdint>
@@ -23,6 +25,7 @@ enum class CandidateOrder : std::uint8_t {
   gpipe,           ///< schedule::generate_gpipe
   one_f_one_b,     ///< schedule::generate_1f1b
   reference,       ///< schedule::generate_tspipe_paper (the backward halves only)
+  filled_1f1b,     ///< the student's 1F1B with the teacher filled into its gaps (per-micro-batch loss)
 };
 
 constexpr std::string_view to_string(CandidateOrder order) {
@@ -31,12 +34,13 @@ constexpr std::string_view to_string(CandidateOrder order) {
     case CandidateOrder::gpipe: return "gpipe";
     case CandidateOrder::one_f_one_b: return "1f1b";
     case CandidateOrder::reference: return "tspipe-paper";
+    case CandidateOrder::filled_1f1b: return "1f1b+fill";
   }
   return "?";
 }
 
 inline constexpr CandidateOrder kFixedOrders[] = {CandidateOrder::gpipe, CandidateOrder::one_f_one_b,
-                                                  CandidateOrder::reference};
+                                                  CandidateOrder::reference, CandidateOrder::filled_1f1b};
 
 /// The first teacher forward of a frozen teacher that runs further ahead of the student than
 /// `w.teacher_lookahead` allows, as "device j: FT:… before OPT:…"; empty when none does (and for
@@ -67,6 +71,14 @@ inline Result<schedule::Schedule> fixed_order_schedule(CandidateOrder order, con
       case CandidateOrder::gpipe: return schedule::generate_gpipe(w);
       case CandidateOrder::one_f_one_b: return schedule::generate_1f1b(w);
       case CandidateOrder::reference: return schedule::generate_tspipe_paper(w);
+      case CandidateOrder::filled_1f1b: {
+        if (!w.per_micro_batch_loss) return Status::failure("1f1b+fill: 1F1B needs a per-micro-batch loss");
+        auto student = schedule::generate_1f1b(without_teacher(w));
+        if (!student) return Status::failure(student.message());
+        auto filled = fill_teacher(student.value().schedule, w);
+        if (!filled) return Status::failure(filled.message());
+        return std::move(filled).value().filled;
+      }
       case CandidateOrder::list_scheduled: break;
     }
     return Status::failure("the list-scheduled order is not a fixed order");

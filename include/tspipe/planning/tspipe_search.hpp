@@ -266,13 +266,13 @@ inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
   std::vector<TspipeOptions> out;
   for (bool lifo : {true, false})
     for (bool defer : {false, true}) {
-      if (defer && w.split != BackwardSplit::input_weight) continue;
-      if (w.per_micro_batch_loss) continue;
+      if ((defer && w.split != BackwardSplit::input_weight) || w.per_micro_batch_loss) continue;
       for (int h : held)
         for (double overrun : {0.0, 1.0}) out.push_back({lifo, defer, h, overrun});
     }
   for (CandidateOrder order : kFixedOrders) {
     if (order == CandidateOrder::reference && w.split != BackwardSplit::halves) continue;
+    if (order == CandidateOrder::filled_1f1b && (!w.per_micro_batch_loss || !w.has_teacher())) continue;
     TspipeOptions fixed;
     fixed.order = order;
     out.push_back(fixed);
