@@ -14,9 +14,8 @@
 // M (no fixed order holds more). It varies the backward order, whether weight gradients fill
 // gaps, whether fillers may overrun a gap, how many batches' teacher outputs the last stage may
 // hold, and, when the workload asks (choose_micro_batches, choose_split), M and the split. Every
-// fixed generator's order at the candidate's M and split (gpipe, 1f1b, and the reference's under
-// the halves) is a candidate too, so at the workload's own M the winner is never slower than any
-// of them (fixed_order_candidates.hpp).
+// fixed generator's order at the candidate's M and split is a candidate too, so at the workload's
+// own M no fixed generator is faster (fixed_order_candidates.hpp).
 //
 // Why the search pays: a flush pipeline idles (S−1)(FS + BI)/M per device and batch (the last
 // forward must reach the loss and its gradient come back), and only the teacher's forwards can
@@ -57,8 +56,7 @@ struct TspipeOptions {
   /// never delays the student; 1 lets a filler use a gap shorter than itself (worth it when the
   /// teacher's slices are large next to the gaps, e.g. a teacher 3× the student at M = S − 1).
   double filler_overrun = 0.0;
-  /// list_scheduled: the rules above; otherwise a fixed generator's order (the rules unused).
-  CandidateOrder order = CandidateOrder::list_scheduled;
+  CandidateOrder order = CandidateOrder::list_scheduled;  ///< or a fixed order (the rules unused)
 };
 
 /// What the search chose, beside the schedule (for reports).
@@ -251,8 +249,7 @@ inline std::vector<BackwardSplit> split_candidates(const Workload& w) {
 }
 
 /// Orders and filler rules the search tries for one M and split: the list scheduler's (the plain
-/// one first), then every fixed generator's order. Under a per-micro-batch loss only the fixed
-/// orders, which place a LOSS per micro-batch (the list scheduler places one per batch).
+/// one first), then every fixed generator's order.
 inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
   std::vector<int> held = {-1};
   if (w.costs.stages.back().teacher_output_memory > 0.0) {
@@ -266,7 +263,7 @@ inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
   std::vector<TspipeOptions> out;
   for (bool lifo : {true, false})
     for (bool defer : {false, true}) {
-      if ((defer && w.split != BackwardSplit::input_weight) || w.per_micro_batch_loss) continue;
+      if (defer && w.split != BackwardSplit::input_weight) continue;
       for (int h : held)
         for (double overrun : {0.0, 1.0}) out.push_back({lifo, defer, h, overrun});
     }
@@ -281,21 +278,25 @@ inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
 }
 
 /// One candidate's schedule; a fixed order that does not run `w` as it is fails (no candidate).
+/// The list scheduler plans one LOSS per batch, which a per-micro-batch loss splits in place.
 inline Result<Schedule> candidate_schedule(const Workload& w, const TspipeOptions& options) {
-  return options.order == CandidateOrder::list_scheduled ? tspipe_list_schedule(w, options)
-                                                          : fixed_order_schedule(options.order, w);
+  if (options.order != CandidateOrder::list_scheduled) return fixed_order_schedule(options.order, w);
+  if (!w.per_micro_batch_loss) return tspipe_list_schedule(w, options);
+  Workload whole = w;
+  whole.per_micro_batch_loss = false;
+  auto s = tspipe_list_schedule(whole, options);
+  return s ? with_micro_batch_losses(std::move(s).value(), w) : s;
 }
 
 }  // namespace detail
 
 /// The search behind `generate_tspipe`: simulates candidates on a short horizon and returns the
-/// fastest that fits in memory. First every split, order and filler rule at the workload's own M,
-/// so that the winner is never slower there than any fixed generator. Then, with
-/// choose_micro_batches, other M (ascending) with the plain list-scheduled option per split, and
-/// every order and filler rule at a winning M and split. A different M must be faster by more than
-/// kLargerMGain to be preferred: below that the model's gain is noise next to the real cost of
-/// smaller micro-batches. M stops growing once the devices are near-full (a larger M only adds
-/// overhead) or after two sizes in a row that did not help (past the knee).
+/// fastest that fits in memory. First every split, order and filler rule at the workload's own M
+/// (so no fixed generator is faster there); then, with choose_micro_batches, other M (ascending)
+/// with the plain option per split, and every option at a winning M and split. A different M must
+/// be faster by more than kLargerMGain to be preferred: below that the model's gain is noise next
+/// to the real cost of smaller micro-batches. M stops growing once the devices are near-full (a
+/// larger M only adds overhead) or after two sizes in a row that did not help (past the knee).
 inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
   constexpr double kLargerMGain = 0.002;
   constexpr int kSearchBatches = 8;  // the steady state is measured on the second half
@@ -308,10 +309,8 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
   // Simulates one candidate; true when it became the best.
   const auto consider = [&](const Workload& trial, const TspipeOptions& options) -> Result<bool> {
     auto schedule = detail::candidate_schedule(trial, options);
-    if (!schedule) {
-      if (options.order != CandidateOrder::list_scheduled) return false;  // not applicable here
-      return Result<bool>::failure(schedule.message());
-    }
+    if (!schedule && options.order != CandidateOrder::list_scheduled) return false;  // not applicable here
+    if (!schedule) return Result<bool>::failure(schedule.message());
     ++tried;
     auto r = sim::simulate(schedule.value(), trial);
     if (!r) return Result<bool>::failure("internal error: " + r.message());
