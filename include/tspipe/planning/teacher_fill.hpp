@@ -12,6 +12,7 @@
 // student forwards their micro-batches on that device. The plain placement, each teacher forward
 // right before the student forward of its micro-batch, is a candidate too, so filling never
 // does worse than it; the fastest simulated candidate is kept.
+#include <tspipe/planning/device_agenda.hpp>
 #include <tspipe/schedule/device_lists.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/simulator.hpp>
@@ -19,9 +20,7 @@
 #include <algorithm>
 #include <limits>
 #include <optional>
-#include <queue>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -109,31 +108,19 @@ inline Result<schedule::Schedule> teacher_in_gaps(const std::vector<std::vector<
   out.devices.resize(D);
   std::vector<std::size_t> next(D, 0), next_teacher(D, 0);
   std::vector<double> now(D, 0.0);
-  std::vector<unsigned> generation(D, 0);
-  std::vector<bool> asleep(D, false);
-  using Wake = std::tuple<double, std::size_t, unsigned>;
-  std::priority_queue<Wake, std::vector<Wake>, std::greater<>> agenda;
   std::size_t remaining = 0;
-  for (std::size_t j = 0; j < D; ++j) {
-    agenda.emplace(0.0, j, 0u);
-    remaining += lists[j].size() + teacher[j].size();
-  }
+  for (std::size_t j = 0; j < D; ++j) remaining += lists[j].size() + teacher[j].size();
+  DeviceAgenda agenda(D);
   const auto run = [&](std::size_t j, const Action& a) {
     now[j] += w.action_cost(a);
     finish[index.index_unchecked(a)] = now[j];
     out.devices[j].push_back(a);
     --remaining;
-    agenda.emplace(now[j], j, ++generation[j]);
-    for (std::size_t k = 0; k < D; ++k)  // whoever waited on it may go on
-      if (asleep[k]) {
-        asleep[k] = false;
-        agenda.emplace(now[k], k, ++generation[k]);
-      }
+    agenda.wake_at(j, now[j]);
+    for (std::size_t k = 0; k < D; ++k) agenda.wake_sleeping(k, now[k]);  // whoever waited on it may go on
   };
-  while (!agenda.empty()) {
-    const auto [t, j, gen] = agenda.top();
-    agenda.pop();
-    if (gen != generation[j]) continue;
+  while (const auto wake_up = agenda.next()) {
+    const auto [j, t] = *wake_up;
     now[j] = std::max(now[j], t);
     const bool student_left = next[j] < lists[j].size();
     const double student_at = student_left ? inputs_at(lists[j][next[j]]) : kUnknown;
@@ -154,8 +141,8 @@ inline Result<schedule::Schedule> teacher_in_gaps(const std::vector<std::vector<
       }
       if (teacher_at > now[j]) wake = std::min(wake, teacher_at);
     }
-    if (wake < kUnknown) agenda.emplace(wake, j, ++generation[j]);
-    else asleep[j] = true;
+    if (wake < kUnknown) agenda.wake_at(j, wake);
+    else agenda.sleep(j);
   }
   if (remaining != 0)
     return Result<schedule::Schedule>::failure("fill: the teacher forwards found no place (" + std::to_string(remaining) +
