@@ -334,9 +334,9 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
     best_utilisation = r.value().utilisation;
     return true;
   };
-  // Every option at the trial's M and split (or only the plain one); true when one became the best.
   Workload trial = w;
   trial.batches = std::min(w.batches, kSearchBatches + w.warmup);
+  // Every option at the trial's M and split (or only the plain one); true when one became the best.
   const auto consider_options = [&](bool plain_only) -> Result<bool> {
     bool gained = false;
     for (const TspipeOptions& options : detail::option_candidates(trial)) {

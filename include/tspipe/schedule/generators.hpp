@@ -73,7 +73,7 @@ inline Result<Generated> generate_gpipe(Workload w) {
 /// per-micro-batch loss it is the real one: stage s forwards min(M, S − s) micro-batches (every
 /// view of each), then alternates one micro-batch's backward (FIFO) and the next one's forward,
 /// then the remaining backwards, so it holds at most S − s micro-batches' activations. Under the
-/// whole-batch loss contract (DESIGN §1) every forward of a batch precedes its LOSS, so the
+/// whole-batch loss contract (docs/design.md) every forward of a batch precedes its LOSS, so the
 /// warm-up covers all forwards and there is nothing to alternate with: all forwards, then the
 /// backwards in forward order (FIFO), then the flush.
 inline Result<Generated> generate_1f1b(Workload w) {

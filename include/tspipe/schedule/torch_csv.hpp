@@ -11,7 +11,9 @@
 // is a step where the rank computes nothing (its `None`; PyTorch pads ranks so that steps line up
 // in time). DualPipeV's overlapped pairs are written (<a>;<b>)OVERLAP_F_B. The stage index is
 // global: with several stages per rank, the rank running a stage is the rank whose row lists it
-// (PyTorch derives its stage-to-rank map from the rows the same way); interleaved schedules place
+// (PyTorch's _validate_schedule builds its stage-to-rank map from the rows, and checks only each
+// stage's F before B/I before W, not that the ranks' orders can run together, which tspipe's
+// validator does); interleaved schedules place
 // stage s on rank s mod R ("loop"), V-shaped ones (ZBV, DualPipeV) on rank s for the first R
 // stages and 2R − 1 − s for the next R ("v").
 //
