@@ -2,7 +2,8 @@
 // tspipe-paper, gpipe, 1f1b and sequential, with its memory against gpipe's and the targets);
 // then every generator's utilisation and peak memory side by side at M = S − 1 and 2S (tspipe
 // choosing split and order only); then PyTorch-style 1F1B schedules, written to and read from
-// its CSV form, filled with a teacher against the original; then for S ∈ {4, 8, 16}, SSL and KD, teacher/student cost ratio r ∈ {1, 3},
+// its CSV form, filled with a teacher against the original; then tspipe's plans under a memory
+// cap only 1F1B-shaped schedules meet; then for S ∈ {4, 8, 16}, SSL and KD, teacher/student cost ratio r ∈ {1, 3},
 // every generator's steady-state time per batch, utilisation and speed-up against `sequential`;
 // then in-order against dynamic dispatch (simulated) when the real costs differ from those the
 // schedule was planned with; then the simulator's own speed and the generate+validate time of a
@@ -253,6 +254,49 @@ void filled_torch_table() {
   std::printf("\n");
 }
 
+/// Memory-capped plans: under a per-micro-batch loss, with each device capped at what 1F1B holds
+/// (S of the M = 2S micro-batches on stage 0, half of gpipe's whole batch), no flush order fits;
+/// tspipe plans within the cap. Utilisation and the largest per-device peak, with the order and
+/// split it chose, against 1F1B and against tspipe without the cap.
+void memory_capped_table() {
+  std::printf("memory-capped plans (per-micro-batch loss, M = 2S, 12 batches, unit costs; cap = 1F1B's peak = half of\n"
+              "gpipe's): utilisation / peak activation memory (largest device)\n");
+  std::printf("%-3s %-4s %-3s %5s | %-13s %-13s | %-13s %-28s | %-13s\n", "S", "wl", "r", "cap", "gpipe", "1f1b",
+              "tspipe capped", "its split / order", "tspipe free");
+  for (int S : {4, 8, 16})
+    for (const char* kind : {"ssl", "kd"})
+      for (double ratio : {1.0, 3.0}) {
+        if (std::string(kind) == "ssl" && ratio != 1.0) continue;
+        schedule::Workload w = std::string(kind) == "ssl" ? schedule::ssl_workload(S) : schedule::kd_workload(S);
+        w.batches = 12;
+        w.micro_batches = 2 * S;
+        w.per_micro_batch_loss = true;
+        w.costs = schedule::CostModel::teacher_ratio(S, ratio);
+        w.choose_split = w.choose_halves = true;
+        const auto row = [](const Result<planning::Evaluation>& e) {
+          if (!e) return std::string("n/a");
+          const auto& peaks = e.value().result.peak_activation_memory;
+          char text[32];
+          std::snprintf(text, sizeof text, "%.3f / %.3g", e.value().result.utilisation, *std::max_element(peaks.begin(), peaks.end()));
+          return std::string(text);
+        };
+        const auto gpipe = planning::evaluate("gpipe", w), one_f_one_b = planning::evaluate("1f1b", w);
+        const auto free = planning::evaluate("tspipe", w);
+        if (!one_f_one_b) continue;
+        const auto& peaks = one_f_one_b.value().result.peak_activation_memory;
+        w.memory_cap = *std::max_element(peaks.begin(), peaks.end());
+        const auto capped = planning::evaluate("tspipe", w);
+        const auto choice = planning::choose_tspipe(w);
+        std::string chosen = "n/a";
+        if (choice)
+          chosen = std::string(schedule::to_string(choice.value().workload.split)) + " / " +
+                   std::string(planning::to_string(choice.value().options.order));
+        std::printf("%-3d %-4s %-3g %5.3g | %-13s %-13s | %-13s %-28s | %-13s\n", S, kind, ratio, w.memory_cap, row(gpipe).c_str(),
+                    row(one_f_one_b).c_str(), row(capped).c_str(), chosen.c_str(), row(free).c_str());
+      }
+  std::printf("\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -264,6 +308,7 @@ int main(int argc, char** argv) {
   issue8_table();
   generators_at_m_table();
   filled_torch_table();
+  memory_capped_table();
   dispatch_table();
 
   std::printf("every generator and split:\n");
