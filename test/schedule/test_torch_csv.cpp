@@ -293,11 +293,9 @@ TEST_CASE("fill: a teacher goes into 1F1B's bubbles, every device keeps the stud
     }
 }
 
-// The simulator keys the teacher outputs a last stage holds by batch and frees them all at the
-// batch's LOSS; under a per-micro-batch loss LOSS:b.u must free micro-batch u's only. Until
-// sim/simulator.hpp keys them by the LOSS that consumes them this test fails, as it should
-// (doctest then counts it passed); once the simulator is fixed, drop should_fail.
-TEST_CASE("memory: a per-micro-batch LOSS frees only its own micro-batch's teacher outputs" * doctest::should_fail()) {
+// Under a per-micro-batch loss LOSS:b.u frees micro-batch u's teacher outputs only, not the
+// whole batch's.
+TEST_CASE("memory: a per-micro-batch LOSS frees only its own micro-batch's teacher outputs") {
   // One stage, M = 2, teacher outputs only (1 per batch, so 1/2 a slice). Batch 0 takes each
   // micro-batch's loss as soon as it can (at most one slice held); batch 1 holds both slices until
   // its losses: its peak is 1 whole unit.
