@@ -52,7 +52,7 @@ PipelineOptions kd_options(int stages, int micro_batches, const std::string& sch
 namespace {
 /// Trains kSteps KD batches through a pipeline built with `o` and, independently, on one device;
 /// losses and student parameters must agree. Returns the pipeline's measured trace.
-std::vector<std::vector<tspipe::MeasuredAction>> check_kd_exact(const PipelineOptions& o) {
+tspipe::MeasuredTrace check_kd_exact(const PipelineOptions& o) {
   const auto loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>(4.0, 0.5);
   constexpr int kSteps = 5;
   ReferenceTrainer ref{as_model(mlp(teacher_widths(), 100, "t")), as_model(mlp(student_widths(), 200)), loss, sgd()(), {}};
