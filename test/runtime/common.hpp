@@ -62,6 +62,19 @@ inline std::vector<tspipe::nn::ParamSlot> slots(tspipe::nn::Sequential<B>& model
   return out;
 }
 
+/// Whether two cost models agree exactly, field by field.
+inline bool same_costs(const tspipe::schedule::CostModel& a, const tspipe::schedule::CostModel& b) {
+  if (a.per_action_overhead != b.per_action_overhead || a.stages.size() != b.stages.size()) return false;
+  for (std::size_t s = 0; s < a.stages.size(); ++s) {
+    const auto &x = a.stages[s], &y = b.stages[s];
+    if (x.teacher_forward != y.teacher_forward || x.student_forward != y.student_forward || x.student_backward != y.student_backward ||
+        x.backward_input_share != y.backward_input_share || x.loss != y.loss || x.optimizer != y.optimizer || x.ema != y.ema ||
+        x.transfer != y.transfer || x.activation_memory != y.activation_memory || x.teacher_output_memory != y.teacher_output_memory)
+      return false;
+  }
+  return true;
+}
+
 /// A batch of `views` inputs [n, features] and labels, deterministic in `seed`.
 struct Batch {
   std::vector<Tensor> views;
