@@ -174,7 +174,7 @@ class PipelineCheckpoint {
                      std::to_string(r->stage->versions.capacity()) + " (staleness + 1)");
       if (!r->optimizer.empty())  // a checkpoint before the first step holds no optimizer state
         for (const auto& [key, size] : optimizer_layouts[s])
-          if (!r->optimizer.count(key)) fit.missing("optimizer." + key, {size});
+          if (!content.tensors.count("optimizer." + key)) fit.missing("optimizer." + key, {size});
     }
     fit.throw_unless_fits(where + "does not fit this pipeline");
     return restore;
