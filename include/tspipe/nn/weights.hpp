@@ -109,7 +109,7 @@ struct HostValues<Tensor> {
 struct WeightsOptions {
   /// Put before every name ("student." reads the student of a tspipe checkpoint). Tensors of the
   /// file outside the prefix belong to something else and are left alone.
-  std::string prefix;
+  std::string prefix = "";
   /// Ignore tensors under the prefix that the model does not have, instead of refusing the file.
   bool allow_unused = false;
 };
