@@ -27,10 +27,15 @@ constexpr int64_t kFeatures = 6, kClasses = 4;
 constexpr long kBatch = 8;
 const std::vector<int64_t> kWidths = {kFeatures, 10, 10, 8, kClasses};  // 4 blocks: fc0.weight is [10, 6]
 
+/// This process's scratch folder, removed when the tests end.
 std::filesystem::path scratch(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("tspipe_checkpoint_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir / name;
+  struct Folder {
+    std::filesystem::path path = std::filesystem::temp_directory_path() / ("tspipe_checkpoint_" + std::to_string(::getpid()));
+    Folder() { std::filesystem::create_directories(path); }
+    ~Folder() { std::filesystem::remove_all(path); }
+  };
+  static const Folder folder;
+  return folder.path / name;
 }
 
 struct Setup {
