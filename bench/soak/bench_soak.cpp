@@ -3,8 +3,10 @@
 // 1 000 000 batches, its losses taken as they arrive, for KD and SSL under in-order and dynamic
 // dispatch in turn. At 1 %, 10 % and 100 % of each run it prints the resident memory (from
 // /proc/self/statm) and the time per 1000 batches (the median of the last blocks of 1000 batches
-// before that point), then the ratios late/early (100 % over 1 %). Target: both ≤ 1.05.
-// Time is given as wall-clock time and as the process's CPU time (all threads): on a shared
+// before that point), then the ratios late/early (100 % over 1 %). Target: both ≤ 1.05. The
+// marks lie minutes apart, so the time ratio is also measured side by side: blocks of the soaked
+// pipeline alternating with blocks of one of the same configuration that has trained 1 % of the
+// run. Time is given as wall-clock and as the process's CPU time (all threads): on a shared
 // machine the wall-clock time also measures the neighbours' load, the CPU time much less so.
 //
 //   bench_soak [--batches N] [--config all|kd-in-order|kd-dynamic|ssl-in-order|ssl-dynamic]
@@ -88,87 +90,136 @@ double median_of_last(const std::vector<double>& blocks) {
   return last[n / 2];
 }
 
-void soak(const Config& config, long total) {
-  tspipe::PipelineOptions o;
-  o.stages = 2;
-  o.micro_batches = 2;
-  o.batch_size = kBatch;
-  o.input_shape = {kFeatures};
-  o.dispatch = config.dispatch;
-  std::shared_ptr<const tspipe::nn::Loss> loss;
-  std::vector<int64_t> teacher_widths = {kFeatures, 32, 32, kClasses}, student_widths = {kFeatures, 16, 16, kClasses};
-  if (config.ssl) {
-    o.views = 2;
-    o.teacher = tspipe::update::TeacherPolicy::momentum(0.99, 1);
-    teacher_widths = student_widths;  // a momentum teacher pairs with the student by name
-    loss = std::make_shared<tspipe::nn::ByolLoss>();
-  } else {
-    loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>();
+/// One pipeline of a configuration, fed from a pool of batches (the data costs nothing per batch)
+/// in blocks of 1000, its losses taken as they arrive.
+class Soaked {
+ public:
+  explicit Soaked(const Config& config) : ssl_(config.ssl), pipeline_(build(config)) {
+    for (std::size_t i = 0; i < pool_.size(); ++i) {
+      for (int v = 0; v < pipeline_.options().views; ++v)
+        pool_[i].views.push_back(Tensor::randn({kBatch, kFeatures}, 100 * i + static_cast<uint64_t>(v)));
+      if (!ssl_)
+        for (long r = 0; r < kBatch; ++r) pool_[i].labels.push_back(static_cast<int>((i + static_cast<std::size_t>(r)) % kClasses));
+    }
   }
-  tspipe::Pipeline<B> pipeline(mlp(teacher_widths, 1, config.ssl ? "s" : "t"), mlp(student_widths, 2, "s"), loss,
-                               [] { return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = 0.01}); }, o);
 
-  // A pool of batches, fed in turn: the data costs nothing per batch.
+  /// Feeds 1000 batches; returns their wall-clock and CPU seconds.
+  std::pair<double, double> block() {
+    const auto wall = std::chrono::steady_clock::now();
+    const double cpu = cpu_seconds();
+    for (long i = 0; i < kBlock; ++i) {
+      const Batch& batch = pool_[static_cast<std::size_t>(fed_++) % pool_.size()];
+      pipeline_.feed(batch.views, batch.labels);
+      if (fed_ % 64 == 0) take();
+    }
+    return {std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count(), cpu_seconds() - cpu};
+  }
+  /// The fed batches complete and answer.
+  void finish() {
+    pipeline_.flush();
+    take();
+  }
+  long fed() const { return fed_; }
+  long losses_taken() const { return losses_taken_; }
+  bool finite() const { return finite_; }
+  int segment_batches() const { return pipeline_.options().segment_batches; }
+
+ private:
   struct Batch {
     std::vector<Tensor> views;
     std::vector<int> labels;
   };
-  std::vector<Batch> pool(16);
-  for (std::size_t i = 0; i < pool.size(); ++i) {
-    for (int v = 0; v < o.views; ++v) pool[i].views.push_back(Tensor::randn({kBatch, kFeatures}, 100 * i + static_cast<uint64_t>(v)));
-    if (!config.ssl)
-      for (long r = 0; r < kBatch; ++r) pool[i].labels.push_back(static_cast<int>((i + static_cast<std::size_t>(r)) % kClasses));
+  static tspipe::Pipeline<B> build(const Config& config) {
+    tspipe::PipelineOptions o;
+    o.stages = 2;
+    o.micro_batches = 2;
+    o.batch_size = kBatch;
+    o.input_shape = {kFeatures};
+    o.dispatch = config.dispatch;
+    std::shared_ptr<const tspipe::nn::Loss> loss;
+    std::vector<int64_t> teacher_widths = {kFeatures, 32, 32, kClasses}, student_widths = {kFeatures, 16, 16, kClasses};
+    if (config.ssl) {
+      o.views = 2;
+      o.teacher = tspipe::update::TeacherPolicy::momentum(0.99, 1);
+      teacher_widths = student_widths;  // a momentum teacher pairs with the student by name
+      loss = std::make_shared<tspipe::nn::ByolLoss>();
+    } else {
+      loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>();
+    }
+    return tspipe::Pipeline<B>(mlp(teacher_widths, 1, config.ssl ? "s" : "t"), mlp(student_widths, 2, "s"), loss,
+                               [] { return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = 0.01}); }, o);
+  }
+  void take() {
+    for (const auto& record : pipeline_.take_losses()) {
+      ++losses_taken_;
+      finite_ = finite_ && std::isfinite(record.loss);
+    }
   }
 
+  bool ssl_;
+  tspipe::Pipeline<B> pipeline_;
+  std::vector<Batch> pool_ = std::vector<Batch>(16);
+  long fed_ = 0, losses_taken_ = 0;
+  bool finite_ = true;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void soak(const Config& config, long total) {
+  const std::string load_before = load_average();
+  Soaked soaked(config);
   const std::vector<long> marks = {std::max(kBlock, total / 100), std::max(kBlock, total / 10), total};
   std::vector<Mark> measured;
   std::vector<double> wall_blocks, cpu_blocks;
   wall_blocks.reserve(static_cast<std::size_t>(total / kBlock + 1));
   cpu_blocks.reserve(static_cast<std::size_t>(total / kBlock + 1));
-  long losses_taken = 0;
-  bool finite = true;
-  const auto take = [&] {
-    for (const auto& record : pipeline.take_losses()) {
-      ++losses_taken;
-      finite = finite && std::isfinite(record.loss);
-    }
-  };
-  const std::string load_before = load_average();
-  auto block_start = std::chrono::steady_clock::now();
-  double block_cpu_start = cpu_seconds();
-  for (long b = 1; b <= total; ++b) {
-    const Batch& batch = pool[static_cast<std::size_t>(b) % pool.size()];
-    pipeline.feed(batch.views, batch.labels);
-    if (b % 64 == 0) take();
-    if (b % kBlock == 0) {
-      const auto now = std::chrono::steady_clock::now();
-      const double cpu_now = cpu_seconds();
-      wall_blocks.push_back(std::chrono::duration<double>(now - block_start).count());
-      cpu_blocks.push_back(cpu_now - block_cpu_start);
-      block_start = now;
-      block_cpu_start = cpu_now;
-    }
-    if (std::find(marks.begin(), marks.end(), b) != marks.end()) {
-      if (b == total) {  // the last batches complete (and answer) before the last figure
-        pipeline.flush();
-        take();
-      }
-      measured.push_back({b, resident_mib(), median_of_last(wall_blocks), median_of_last(cpu_blocks)});
-    }
+  while (soaked.fed() < total) {
+    const auto [wall, cpu] = soaked.block();
+    wall_blocks.push_back(wall);
+    cpu_blocks.push_back(cpu);
+    if (std::find(marks.begin(), marks.end(), soaked.fed()) == marks.end()) continue;
+    if (soaked.fed() == total) soaked.finish();  // every batch answered before the last figure
+    measured.push_back({soaked.fed(), resident_mib(), median_of_last(wall_blocks), median_of_last(cpu_blocks)});
   }
 
-  std::printf("%s, %ld batches (S = 2, M = 2, batch %ld, segments of %d)\n", config.name.c_str(), total, kBatch, o.segment_batches);
+  // The marks lie minutes apart, and a shared machine's load moves in minutes: the time ratio is
+  // also measured side by side, blocks of the soaked pipeline alternating with blocks of a
+  // pipeline of the same configuration that has trained 1 % of the run.
+  Soaked early(config);
+  while (early.fed() < marks.front()) early.block();
+  std::vector<double> late_wall, late_cpu, early_wall, early_cpu;
+  for (std::size_t round = 0; round < kMedianOf; ++round) {
+    const auto [lw, lc] = soaked.block();
+    const auto [ew, ec] = early.block();
+    late_wall.push_back(lw);
+    late_cpu.push_back(lc);
+    early_wall.push_back(ew);
+    early_cpu.push_back(ec);
+  }
+  soaked.finish();
+  early.finish();
+
+  std::printf("%s, %ld batches (S = 2, M = 2, batch %ld, segments of %d)\n", config.name.c_str(), total, kBatch,
+              soaked.segment_batches());
   std::printf("  %-6s %10s %14s %22s %22s\n", "at", "batches", "resident MiB", "wall s / 1000 batches", "CPU s / 1000 batches");
   const char* labels[] = {"1 %", "10 %", "100 %"};
   for (std::size_t i = 0; i < measured.size(); ++i)
     std::printf("  %-6s %10ld %14.2f %22.4f %22.4f\n", labels[i], measured[i].batches, measured[i].resident, measured[i].wall_per_block,
                 measured[i].cpu_per_block);
-  const Mark& early = measured.front();
-  const Mark& late = measured.back();
-  std::printf("  late/early (100 %% / 1 %%): memory %.3f, wall time %.3f, CPU time %.3f  (target ≤ 1.05 each)\n",
-              late.resident / early.resident, late.wall_per_block / early.wall_per_block, late.cpu_per_block / early.cpu_per_block);
-  std::printf("  losses taken: %ld of %ld, %s; load average %s at the start, %s at the end\n\n", losses_taken, total,
-              finite ? "all finite" : "NOT ALL FINITE", load_before.c_str(), load_average().c_str());
+  const Mark& first = measured.front();
+  const Mark& last = measured.back();
+  std::printf("  at the marks, late/early (100 %% / 1 %%): memory %.3f, wall time %.3f, CPU time %.3f\n", last.resident / first.resident,
+              last.wall_per_block / first.wall_per_block, last.cpu_per_block / first.cpu_per_block);
+  std::printf("  side by side, %zu alternating blocks of 1000 (medians): wall %.4f s after %ld batches vs %.4f s after %ld, CPU %.4f vs %.4f s\n",
+              kMedianOf, median(late_wall), total, median(early_wall), marks.front(), median(late_cpu), median(early_cpu));
+  std::printf("  => late/early: memory %.3f, time %.3f (wall, side by side), %.3f (CPU, side by side)  [target ≤ 1.05 each]\n",
+              last.resident / first.resident, median(late_wall) / median(early_wall), median(late_cpu) / median(early_cpu));
+  const long answered = soaked.losses_taken() + early.losses_taken(), fed = soaked.fed() + early.fed();
+  std::printf("  losses taken: %ld of %ld batches fed, %s; load average %s at the start, %s at the end\n\n", answered, fed,
+              soaked.finite() && early.finite() ? "all finite" : "NOT ALL FINITE", load_before.c_str(), load_average().c_str());
   std::fflush(stdout);
 }
 
