@@ -45,16 +45,9 @@ struct Setup {
 };
 
 PipelineOptions options_for(const Setup& setup) {
-  PipelineOptions o;
-  o.stages = 2;
-  o.micro_batches = 2;
-  o.schedule = "tspipe";
-  o.batch_size = kBatch;
-  o.input_shape = {kFeatures};
-  o.segment_batches = 2;
-  o.watchdog = std::chrono::milliseconds(20000);
-  o.teacher_cuts = {2};  // fixed: a profiled partition could differ between the pipelines compared
-  o.student_cuts = {2};
+  // Fixed cuts: a profiled partition could differ between the pipelines compared.
+  PipelineOptions o = mlp_options(2, 2, "tspipe", kBatch, kFeatures);
+  o.teacher_cuts = o.student_cuts = {2};
   o.choose_micro_batches = o.choose_split = setup.choose;
   o.calibrate_costs = setup.calibrate;
   if (setup.ssl) {
@@ -136,6 +129,16 @@ void transpose(StoredTensor& t) {
   for (std::size_t i = 0; i < rows; ++i)
     for (std::size_t j = 0; j < cols; ++j) out[j * rows + i] = values[i * cols + j];
   t = StoredTensor::from_f32({cols, rows}, out);
+}
+
+/// The path of a checkpoint of an SSL pipeline after `steps` batches.
+std::filesystem::path saved_checkpoint(const std::string& file, int steps) {
+  const Setup setup{.ssl = true};
+  const auto path = scratch(file);
+  Pipeline<B> source = make_pipeline(setup);
+  train(source, setup, 0, steps);
+  source.save(path);
+  return path;
 }
 
 /// Loads `content` (written to a file) into `pipeline`, expects a refusal whose message holds
@@ -238,12 +241,7 @@ TEST_CASE("resume with calibrate_costs: the calibrated cost model comes back, la
 
 TEST_CASE("a checkpoint with one tensor transposed is refused by name with both shapes; the pipeline is unchanged") {
   const Setup setup{.ssl = true};
-  const auto path = scratch("source.safetensors");
-  {
-    Pipeline<B> source = make_pipeline(setup);
-    train(source, setup, 0, 4);
-    source.save(path);
-  }
+  const auto path = saved_checkpoint("source.safetensors", 4);
   // The target trained elsewhere: every tensor of the checkpoint would change it.
   Pipeline<B> target = make_pipeline(setup, 900);
   train(target, setup, 0, 2);
@@ -258,12 +256,7 @@ TEST_CASE("a checkpoint with one tensor transposed is refused by name with both 
 
 TEST_CASE("teacher versions: oversized, undersized, incomplete or unknown versions are refused by name; nothing is loaded") {
   const Setup setup{.ssl = true};
-  const auto path = scratch("versions.safetensors");
-  {
-    Pipeline<B> source = make_pipeline(setup);
-    train(source, setup, 0, 3);
-    source.save(path);
-  }
+  const auto path = saved_checkpoint("versions.safetensors", 3);
   const SafetensorsContent good = tspipe::nn::load_safetensors(path);
   std::string version_name;  // a version tensor of fc1.weight, [10, 10]
   for (const auto& [name, tensor] : good.tensors)
@@ -300,12 +293,7 @@ TEST_CASE("teacher versions: oversized, undersized, incomplete or unknown versio
 
 TEST_CASE("missing, extra, wrong-dtype and misshapen optimizer tensors are all named in one error; nothing is loaded") {
   const Setup setup{.ssl = true};
-  const auto path = scratch("several.safetensors");
-  {
-    Pipeline<B> source = make_pipeline(setup);
-    train(source, setup, 0, 3);
-    source.save(path);
-  }
+  const auto path = saved_checkpoint("several.safetensors", 3);
   SafetensorsContent content = tspipe::nn::load_safetensors(path);
   Pipeline<B> target = make_pipeline(setup, 900);
   train(target, setup, 0, 2);
@@ -334,12 +322,7 @@ TEST_CASE("missing, extra, wrong-dtype and misshapen optimizer tensors are all n
 
 TEST_CASE("checkpoint metadata: non-finite or malformed numbers are refused by name; the pipeline is unchanged") {
   const Setup setup{.ssl = true};
-  const auto path = scratch("metadata.safetensors");
-  {
-    Pipeline<B> source = make_pipeline(setup);
-    train(source, setup, 0, 2);
-    source.save(path);
-  }
+  const auto path = saved_checkpoint("metadata.safetensors", 2);
   const SafetensorsContent good = tspipe::nn::load_safetensors(path);
   Pipeline<B> target = make_pipeline(setup, 900);
   train(target, setup, 0, 2);

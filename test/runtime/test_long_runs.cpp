@@ -20,14 +20,7 @@ constexpr int64_t kFeatures = 6, kClasses = 4;
 constexpr long kBatch = 8;
 
 PipelineOptions options(bool ssl) {
-  PipelineOptions o;
-  o.stages = 2;
-  o.micro_batches = 2;
-  o.batch_size = kBatch;
-  o.input_shape = {kFeatures};
-  o.segment_batches = 2;
-  o.watchdog = std::chrono::milliseconds(20000);
-  o.teacher_cuts = o.student_cuts = {2};
+  PipelineOptions o = mlp_options(2, 2, "tspipe", kBatch, kFeatures);
   if (ssl) {
     o.views = 2;
     o.teacher = tspipe::update::TeacherPolicy::momentum(0.9, 1);

@@ -32,19 +32,7 @@ tspipe::OptimizerFactory sgd(double lr = 0.05) {
 }
 
 PipelineOptions kd_options(int stages, int micro_batches, const std::string& schedule) {
-  PipelineOptions o;
-  o.stages = stages;
-  o.micro_batches = micro_batches;
-  o.schedule = schedule;
-  o.batch_size = kBatch;
-  o.input_shape = {kFeatures};
-  o.segment_batches = 2;  // several segments in a short run: versions and state must carry over
-  o.watchdog = std::chrono::milliseconds(20000);
-  for (int s = 1; s < stages; ++s) {  // explicit cuts: one block per stage where possible
-    o.teacher_cuts.push_back(s);
-    o.student_cuts.push_back(s);
-  }
-  return o;
+  return mlp_options(stages, micro_batches, schedule, kBatch, kFeatures);
 }
 
 }  // namespace
