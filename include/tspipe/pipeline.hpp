@@ -221,7 +221,8 @@ class Pipeline {
     const nn::SafetensorsContent content = nn::load_safetensors(path);
     PipelineCheckpoint<B> checkpoint = this->checkpoint();
     const auto restore = checkpoint.check(content, path.string());
-    RestoredPlan plan = read_plan(content.metadata, "checkpoint '" + path.string() + "': ", options_, plan_, profiled_costs_, restore.position.step);
+    RestoredPlan plan =
+        read_plan(content.metadata, "checkpoint '" + path.string() + "': ", options_, plan_, profiled_costs_, restore.position.step);
     checkpoint.apply(restore);
     options_ = std::move(plan.options);
     profiled_costs_ = std::move(plan.costs);
