@@ -193,17 +193,24 @@ std::string read_file(const Options& o, const std::string& flag) {
   std::error_code error;
   if (std::filesystem::is_directory(path, error))
     throw UsageError{flag + " " + quote_path(path) + " is a directory, not a file"};
+  const auto limit = static_cast<std::size_t>(mebibytes(limit_mib));
+  const auto too_large = [&] {
+    return UsageError{flag + " " + quote_path(path) + " is larger than the " + std::to_string(limit_mib) +
+                      " MiB limit on files read whole (raise it with --max-file-mb)"};
+  };
+  // A regular file says its size up front; a device or a pipe is read until the limit.
+  if (std::filesystem::is_regular_file(path, error)) {
+    const auto size = std::filesystem::file_size(path, error);
+    if (!error && size > limit) throw too_large();
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError{flag + ": cannot open " + quote_path(path) + " (" + std::strerror(errno) + ")"};
-  const auto limit = static_cast<std::size_t>(mebibytes(limit_mib));
   std::string text;
   std::vector<char> piece(1 << 16);
   while (in) {
     in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
     text.append(piece.data(), static_cast<std::size_t>(in.gcount()));
-    if (text.size() > limit)
-      throw UsageError{flag + " " + quote_path(path) + " is larger than the " + std::to_string(limit_mib) +
-                       " MiB limit on files read whole (raise it with --max-file-mb)"};
+    if (text.size() > limit) throw too_large();
   }
   if (in.bad()) throw UsageError{flag + ": cannot read " + quote_path(path)};
   return text;
