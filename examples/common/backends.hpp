@@ -18,31 +18,32 @@
 
 namespace tspipe::examples {
 
+/// The loss and optimizer classes of one backend under the names the examples use.
+template <class CrossEntropy, class SoftTargetKD, class Byol, class MocoV3, class SgdOptimizer, class LarsOptimizer,
+          class AdamWOptimizer>
+struct LossesAndOptimizers {
+  using CrossEntropyLoss = CrossEntropy;
+  using SoftTargetKDLoss = SoftTargetKD;
+  using ByolLoss = Byol;
+  using MocoV3Loss = MocoV3;
+  using Sgd = SgdOptimizer;
+  using Lars = LarsOptimizer;
+  using AdamW = AdamWOptimizer;
+};
+
 template <class B>
 struct BackendKit;
 
 template <>
-struct BackendKit<cpu::Backend> {
-  using CrossEntropyLoss = nn::CrossEntropyLoss;
-  using SoftTargetKDLoss = nn::SoftTargetKDLoss;
-  using ByolLoss = nn::ByolLoss;
-  using MocoV3Loss = nn::MocoV3Loss;
-  using Sgd = nn::Sgd;
-  using Lars = nn::Lars;
-  using AdamW = nn::AdamW;
+struct BackendKit<cpu::Backend> : LossesAndOptimizers<nn::CrossEntropyLoss, nn::SoftTargetKDLoss, nn::ByolLoss,
+                                                      nn::MocoV3Loss, nn::Sgd, nn::Lars, nn::AdamW> {
   static nn::Tensor upload(nn::Tensor host) { return host; }
 };
 
 #if TSPIPE_EXAMPLES_CUDA
 template <>
-struct BackendKit<cuda::Backend> {
-  using CrossEntropyLoss = cuda::CrossEntropyLoss;
-  using SoftTargetKDLoss = cuda::SoftTargetKDLoss;
-  using ByolLoss = cuda::ByolLoss;
-  using MocoV3Loss = cuda::MocoV3Loss;
-  using Sgd = cuda::Sgd;
-  using Lars = cuda::Lars;
-  using AdamW = cuda::AdamW;
+struct BackendKit<cuda::Backend> : LossesAndOptimizers<cuda::CrossEntropyLoss, cuda::SoftTargetKDLoss, cuda::ByolLoss,
+                                                       cuda::MocoV3Loss, cuda::Sgd, cuda::Lars, cuda::AdamW> {
   /// On the calling thread's current stream (the pipeline orders its stages after it).
   static cuda::Tensor upload(const nn::Tensor& host) { return cuda::Tensor::from_host(host); }
 };

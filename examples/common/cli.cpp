@@ -139,19 +139,18 @@ void check_common_options(const CommonOptions& o) {
     if (!(value >= low)) throw UsageError("--" + flag + " " + default_text(value) + ": must be at least " + default_text(low));
   };
   check_backend_name(o.backend);
-  at_least("stages", o.stages, 1);
-  at_least("micro-batches", o.micro_batches, 1);
-  at_least("staleness", o.staleness, 0);
-  at_least("warmup", o.warmup, 0);
-  at_least("epochs", o.epochs, 1);
-  at_least("batch-size", o.batch_size, 1);
-  at_least("lr-warmup-epochs", o.lr_warmup_epochs, 0);
-  at_least("train-subset", o.train_subset, 0);
-  at_least("test-subset", o.test_subset, 0);
-  at_least("threads", o.threads, 0);
-  at_least("segment-batches", o.segment_batches, 1);
-  at_least("probe-epochs", o.probe_epochs, 1);
-  at_least("stop-after", o.stop_after, 0);
+  struct Bound {
+    const char* flag;
+    int value, low;
+  };
+  // In the order the usage lists the flags: with several bad, the first is reported.
+  const Bound bounds[] = {
+      {"stages", o.stages, 1}, {"micro-batches", o.micro_batches, 1}, {"staleness", o.staleness, 0},
+      {"warmup", o.warmup, 0}, {"epochs", o.epochs, 1}, {"batch-size", o.batch_size, 1},
+      {"lr-warmup-epochs", o.lr_warmup_epochs, 0}, {"train-subset", o.train_subset, 0}, {"test-subset", o.test_subset, 0},
+      {"threads", o.threads, 0}, {"segment-batches", o.segment_batches, 1}, {"probe-epochs", o.probe_epochs, 1},
+      {"stop-after", o.stop_after, 0}};
+  for (const Bound& b : bounds) at_least(b.flag, b.value, b.low);
   if (!(o.learning_rate > 0.0)) throw UsageError("--lr " + default_text(o.learning_rate) + ": must be positive");
   if (!(o.weight_decay >= 0.0)) throw UsageError("--weight-decay " + default_text(o.weight_decay) + ": must be ≥ 0");
   if (!(o.width > 0.0)) throw UsageError("--width " + default_text(o.width) + ": must be positive");

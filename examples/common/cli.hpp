@@ -1,6 +1,6 @@
 #pragma once
 // Command-line flags shared by the examples: a small declarative parser (each flag writes into a
-// variable the example owns) and the flags every example has (DESIGN §6, issue 6).
+// variable the example owns) and the flags every example has (docs/design.md).
 //
 // Exit codes of every example: 0 ok, 1 runtime failure, 2 bad command-line input. A UsageError's
 // message names the flag and the value it rejects.

@@ -4,7 +4,7 @@
 #include <tspipe/nn/losses.hpp>
 #include <tspipe/nn/optim.hpp>
 #include <tspipe/nn/safetensors.hpp>
-#include <tspipe/nn/schedules.hpp>
+#include <tspipe/nn/annealing.hpp>
 #include <tspipe/planning/evaluate.hpp>
 #include <tspipe/sim/export.hpp>
 

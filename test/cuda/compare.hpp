@@ -9,6 +9,7 @@
 #include <cmath>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace tspipe::test {
 
@@ -30,32 +31,46 @@ inline void check_close(const cuda::Tensor& gpu, const nn::Tensor& cpu, const st
   CHECK(err <= tolerance);
 }
 
-/// ‖gpu − cpu‖₂ / ‖cpu‖₂ over all the pairs together (one long vector).
-inline double l2_relative_error(const std::vector<std::pair<nn::Tensor, nn::Tensor>>& gpu_cpu_pairs) {
+/// ‖gpu − cpu‖₂ / ‖cpu‖₂ over one tensor (‖gpu − cpu‖₂ when the reference is zero).
+inline double l2_relative_error(const nn::Tensor& gpu, const nn::Tensor& cpu) {
+  REQUIRE(gpu.shape() == cpu.shape());
   double diff = 0.0, norm = 0.0;
-  for (const auto& [gpu, cpu] : gpu_cpu_pairs) {
-    REQUIRE(gpu.shape() == cpu.shape());
-    for (int64_t i = 0; i < cpu.numel(); ++i) {
-      const double d = static_cast<double>(gpu[i]) - cpu[i];
-      diff += d * d;
-      norm += static_cast<double>(cpu[i]) * cpu[i];
-    }
+  for (int64_t i = 0; i < cpu.numel(); ++i) {
+    const double d = static_cast<double>(gpu[i]) - cpu[i];
+    diff += d * d;
+    norm += static_cast<double>(cpu[i]) * cpu[i];
   }
   return norm == 0.0 ? std::sqrt(diff) : std::sqrt(diff / norm);
 }
 
-/// (GPU, CPU) host copies of every parameter's value (or gradient) of both layers, paired by name.
+/// One parameter's value (or gradient) on both backends, as host copies.
+struct ParameterPair {
+  std::string name;
+  nn::Tensor gpu, cpu;
+};
+
+/// Every parameter's value (or gradient) of both layers, paired by name.
 template <class CpuLayer, class GpuLayer>
-std::vector<std::pair<nn::Tensor, nn::Tensor>> parameter_pairs(CpuLayer& cpu_layer, GpuLayer& gpu_layer, bool grads) {
+std::vector<ParameterPair> parameter_pairs(CpuLayer& cpu_layer, GpuLayer& gpu_layer, bool grads) {
   std::map<std::string, cuda::Parameter> by_name;
   for (auto& p : gpu_layer.parameters()) by_name.emplace(p.name, p);
-  std::vector<std::pair<nn::Tensor, nn::Tensor>> pairs;
+  std::vector<ParameterPair> pairs;
   for (auto& p : cpu_layer.parameters()) {
     REQUIRE(by_name.count(p.name) == 1);
     const cuda::Parameter& q = by_name.at(p.name);
-    pairs.emplace_back((grads ? q.grad : q.value)->to_host(), (grads ? p.grad : p.value)->clone());  // copies, not views
+    pairs.push_back({p.name, (grads ? q.grad : q.value)->to_host(), (grads ? p.grad : p.value)->clone()});  // copies
   }
   return pairs;
+}
+
+/// Each pair compared on its own in relative L2 against `bound` (what; one CHECK per tensor, so
+/// a small tensor that is wrong is not hidden by the large ones beside it).
+inline void check_each_in_l2(const std::vector<ParameterPair>& pairs, const std::string& what, double bound) {
+  for (const ParameterPair& p : pairs) {
+    const double err = l2_relative_error(p.gpu, p.cpu);
+    INFO(p.name << " (" << what << "): L2 relative error " << err);
+    CHECK(err <= bound);
+  }
 }
 
 /// Parameters and buffers of both layers, paired by name.

@@ -1,6 +1,7 @@
 // Whole training steps of a ResNet and a ViT on the CUDA backend against the CPU backend (same
 // seeds ⇒ same weights): outputs, loss, every parameter gradient and the parameters after an SGD
-// step (elementwise, or in L2 where ReLU flips make elementwise meaningless: kChaoticGradient);
+// step (elementwise, or per tensor in L2 where ReLU flips make elementwise meaningless:
+// kChaoticGradient);
 // and the caching allocator: after two warm-up steps no further cudaMalloc.
 #include "compare.hpp"
 
@@ -34,20 +35,25 @@ void sgd_step_both(CpuModel& c, GpuModel& g) {
 
 // ReLU networks with training-mode BatchNorm have gradients that are discontinuous at rounding
 // level: a ReLU whose input lies within rounding of zero flips its mask, and the BatchNorm backward
-// spreads the change over the channel. On the CPU backend alone, 1e-7 relative noise on the input
-// moves the bottleneck ResNet's gradient by 1–2 % in L2 and up to 14 % in a tensor's largest
-// element for most batch shapes (bench/nn/bench_rounding; the basic-block ResNet-18: 3e-6 at its
-// first step). Two implementations round differently in every layer, and after one SGD step their
-// weights differ too, so such steps compare the gradients and the update in L2 against 5 %: far
-// above that noise, far below what a wrong kernel gives (a dropped term or stride is O(1)).
-constexpr double kChaoticGradient = 0.05;
+// spreads the change over the channel. Two implementations round differently in every layer, and
+// after one SGD step their weights differ too, so such steps compare each gradient tensor and each
+// tensor's SGD update on its own in relative L2 (‖gpu − cpu‖₂ / ‖cpu‖₂), not elementwise.
+// The bound comes from bench/nn/bench_rounding (these models on the CPU backend alone, the same
+// step with 1e-7 relative noise on the input), read per tensor: where masks flip (ResNet-50 ×1/8
+// at batch 8×32², 2×64², 4×64², 8×64²) the whole gradient moves by 1.1–2.1 % in L2 and its worst
+// single tensor by 2.6–5.0 % (a BatchNorm bias of 8 values), the update likewise; at the tests'
+// own inputs by less than 1e-4 (ResNet-50's first step, ResNet-18's second). The H200 run of these
+// tests measured 0.22 % (ResNet-50) and 1.3e-5 (ResNet-18) for the whole gradient
+// (bench/gpu/RESULTS.md). 15 % is three times the worst tensor's rounding response, and still far
+// below what a wrong kernel gives that one tensor: a dropped term, a wrong stride or a missing
+// BatchNorm bias gradient is O(1), i.e. 100 % or more.
+constexpr double kChaoticGradient = 0.15;
 
-/// Gradients and one SGD update compared in L2 (see kChaoticGradient); running statistics exactly.
+/// Gradients and one SGD update compared per tensor in L2 (see kChaoticGradient); running
+/// statistics elementwise.
 template <class CpuModel, class GpuModel>
 void check_step_in_l2(CpuModel& c, GpuModel& g) {
-  const double gradient_error = tspipe::test::l2_relative_error(tspipe::test::parameter_pairs(c, g, /*grads=*/true));
-  INFO("gradient L2 relative error " << gradient_error);
-  CHECK(gradient_error <= kChaoticGradient);
+  tspipe::test::check_each_in_l2(tspipe::test::parameter_pairs(c, g, /*grads=*/true), "gradient", kChaoticGradient);
   const auto before = tspipe::test::parameter_pairs(c, g, /*grads=*/false);
   sgd_step_both(c, g);
   auto updates = tspipe::test::parameter_pairs(c, g, /*grads=*/false);  // new weights, then minus the old
@@ -55,18 +61,21 @@ void check_step_in_l2(CpuModel& c, GpuModel& g) {
     for (int64_t e = 0; e < now.numel(); ++e) now[e] -= old[e];
   };
   for (std::size_t i = 0; i < updates.size(); ++i) {
-    subtract(updates[i].first, before[i].first);
-    subtract(updates[i].second, before[i].second);
+    subtract(updates[i].gpu, before[i].gpu);
+    subtract(updates[i].cpu, before[i].cpu);
   }
-  const double update_error = tspipe::test::l2_relative_error(updates);
-  INFO("update L2 relative error " << update_error);
-  CHECK(update_error <= kChaoticGradient);
+  tspipe::test::check_each_in_l2(updates, "SGD update", kChaoticGradient);
   std::map<std::string, cuda::Buffer> gpu_buffers;
   for (auto& b : g.buffers()) gpu_buffers.emplace(b.name, b);
   for (auto& b : c.buffers()) {
     REQUIRE(gpu_buffers.count(b.name) == 1);
     check_close(*gpu_buffers.at(b.name).value, *b.value, b.name, kModelTolerance);
   }
+}
+
+/// The blocks of the same ResNet on either backend: make(CB{}) or make(GB{}).
+auto resnet(const nn::models::ResNetConfig& cfg) {
+  return [cfg](auto backend) { return nn::models::resnet<decltype(backend)>(cfg); };
 }
 
 /// `steps` training steps of the same model on both backends. Outputs and loss are compared
@@ -102,49 +111,23 @@ void compare_training_steps(MakeBlocks make, const nn::Tensor& x, const std::vec
 }  // namespace
 
 TEST_CASE("ResNet-18 (ImageNet stem, width 1/4) training steps equal the CPU's (the second in L2)") {
-  auto make = [](auto b) {
-    using B = decltype(b);
-    nn::models::ResNetConfig cfg;
-    cfg.depth = 18;
-    cfg.width = 0.25;
-    cfg.num_classes = 10;
-    cfg.seed = 7;
-    return nn::models::resnet<B>(cfg);
-  };
   // Elementwise at its first step; the second failed elementwise in 2 of 7 runs on an H200
   // (ReLU flips after the first update: up to 4 % in a tensor's largest element).
-  compare_training_steps(make, nn::Tensor::randn({4, 3, 64, 64}, 1), {1, 2, 3, 4}, 2, 1);
+  compare_training_steps(resnet({.depth = 18, .width = 0.25, .num_classes = 10, .seed = 7}),
+                         nn::Tensor::randn({4, 3, 64, 64}, 1), {1, 2, 3, 4}, 2, 1);
 }
 
 TEST_CASE("ResNet-50 bottlenecks (small stem, width 1/8): outputs and loss equal the CPU's, gradients in L2") {
-  auto make = [](auto b) {
-    using B = decltype(b);
-    nn::models::ResNetConfig cfg;
-    cfg.depth = 50;
-    cfg.width = 0.125;
-    cfg.stem = nn::models::Stem::small_image;
-    cfg.num_classes = 5;
-    cfg.seed = 8;
-    return nn::models::resnet<B>(cfg);
-  };
   // Its first step already failed elementwise on an H200 (2.4e-2): see kChaoticGradient.
-  compare_training_steps(make, nn::Tensor::randn({4, 3, 32, 32}, 2), {0, 1, 2, 4}, 1, 0);
+  compare_training_steps(
+      resnet({.depth = 50, .width = 0.125, .stem = nn::models::Stem::small_image, .num_classes = 5, .seed = 8}),
+      nn::Tensor::randn({4, 3, 32, 32}, 2), {0, 1, 2, 4}, 1, 0);
 }
 
 TEST_CASE("ViT (dim 64, 3 blocks, 4 heads, dropout) training step equals the CPU's") {
-  auto make = [](auto b) {
-    using B = decltype(b);
-    nn::models::ViTConfig cfg;
-    cfg.image_size = 32;
-    cfg.patch = 8;
-    cfg.dim = 64;
-    cfg.depth = 3;
-    cfg.heads = 4;
-    cfg.num_classes = 10;
-    cfg.dropout = 0.1f;
-    cfg.seed = 9;
-    return nn::models::vit<B>(cfg);
-  };
+  const nn::models::ViTConfig cfg{
+      .image_size = 32, .patch = 8, .dim = 64, .depth = 3, .heads = 4, .num_classes = 10, .dropout = 0.1f, .seed = 9};
+  const auto make = [cfg](auto backend) { return nn::models::vit<decltype(backend)>(cfg); };
   compare_training_steps(make, nn::Tensor::randn({3, 3, 32, 32}, 3), {9, 0, 5}, 2, 2);  // GELU: smooth
 }
 

@@ -27,15 +27,7 @@ using GB = cuda::Backend;
 
 namespace {
 nn::models::ViTConfig config() {
-  nn::models::ViTConfig cfg;
-  cfg.image_size = 16;
-  cfg.patch = 4;
-  cfg.dim = 32;
-  cfg.depth = 4;
-  cfg.heads = 4;
-  cfg.num_classes = 6;
-  cfg.seed = 5;
-  return cfg;
+  return {.image_size = 16, .patch = 4, .dim = 32, .depth = 4, .heads = 4, .num_classes = 6, .seed = 5};
 }
 }  // namespace
 

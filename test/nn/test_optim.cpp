@@ -1,7 +1,7 @@
 // Optimizers against two steps worked out by hand, state export/import, schedules at their
 // endpoints and midpoints, and the momentum-teacher update.
 #include <tspipe/nn/optim.hpp>
-#include <tspipe/nn/schedules.hpp>
+#include <tspipe/nn/annealing.hpp>
 
 #include <doctest/doctest.h>
 

@@ -16,7 +16,11 @@ function(run step)
 endfunction()
 run(install ${CMAKE_COMMAND} --install ${TSPIPE_BUILD_DIR} --prefix ${prefix})
 
-set(hidden_cuda /usr/local/cuda /usr/local/cuda/bin /usr/local/bin)
+set(hidden_cuda /usr/local/bin)
+file(GLOB toolkits LIST_DIRECTORIES true /usr/local/cuda /usr/local/cuda-*)  # FindCUDAToolkit looks at both
+foreach(toolkit IN LISTS toolkits)
+  list(APPEND hidden_cuda ${toolkit} ${toolkit}/bin)
+endforeach()
 if(DEFINED ENV{CUDA_HOME})
   list(APPEND hidden_cuda $ENV{CUDA_HOME} $ENV{CUDA_HOME}/bin)
 endif()

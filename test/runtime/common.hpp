@@ -79,6 +79,30 @@ inline tspipe::nn::MatrixView matrix(const Tensor& t) {
   return {t.data(), static_cast<int>(t.size(0)), static_cast<int>(t.numel() / t.size(0))};
 }
 
+/// Every view of the whole batch through the teacher (infer) and the student (forward), the loss
+/// over all views at once, and the student's backward: its gradients then hold the batch's.
+inline tspipe::nn::LossOutput whole_batch_backward(tspipe::nn::Sequential<B>& teacher, tspipe::nn::Sequential<B>& student,
+                                                   const tspipe::nn::Loss& loss, const Batch& batch) {
+  std::vector<Tensor> t_out, s_out;
+  std::vector<tspipe::nn::Context<B>> contexts;
+  tspipe::nn::LossInput input;
+  for (const Tensor& x : batch.views) {
+    t_out.push_back(teacher.infer(x));
+    auto [y, ctx] = student.forward(x);
+    s_out.push_back(y);
+    contexts.push_back(std::move(ctx));
+  }
+  for (std::size_t v = 0; v < batch.views.size(); ++v) {
+    input.student.push_back(matrix(s_out[v]));
+    input.teacher.push_back(matrix(t_out[v]));
+  }
+  input.labels = batch.labels;
+  auto out = loss.compute(input);
+  for (std::size_t v = 0; v < batch.views.size(); ++v)
+    student.backward(contexts[v], Tensor::from(s_out[v].shape(), out.d_student[v]));
+  return out;
+}
+
 /// Plain single-device training of the same models (the reference): the teacher of batch b reads
 /// ξ_{version(b)}, the student trains on the whole batch at once, then OPT and (momentum) EMA.
 struct ReferenceTrainer {
@@ -103,23 +127,7 @@ struct ReferenceTrainer {
     if (teacher_versions.empty()) remember_teacher();
     const long newest = step;
     load_teacher(policy.version_read(step));
-    std::vector<Tensor> t_out, s_out;
-    std::vector<tspipe::nn::Context<B>> contexts;
-    tspipe::nn::LossInput input;
-    for (const Tensor& x : batch.views) {
-      t_out.push_back(teacher.infer(x));
-      auto [y, ctx] = student.forward(x);
-      s_out.push_back(y);
-      contexts.push_back(std::move(ctx));
-    }
-    for (std::size_t v = 0; v < batch.views.size(); ++v) {
-      input.student.push_back(matrix(s_out[v]));
-      input.teacher.push_back(matrix(t_out[v]));
-    }
-    input.labels = batch.labels;
-    const auto out = loss->compute(input);
-    for (std::size_t v = 0; v < batch.views.size(); ++v)
-      student.backward(contexts[v], Tensor::from(s_out[v].shape(), out.d_student[v]));
+    const auto out = whole_batch_backward(teacher, student, *loss, batch);
     auto student_slots = slots(student);
     optimizer->step(student_slots);
     student.zero_grad();

@@ -230,22 +230,7 @@ TEST_CASE("gradient completeness: the accumulated gradient equals the full-batch
   auto teacher = as_model(mlp(student_widths(), 1, "t"));
   teacher.set_training(false);
   auto student = as_model(mlp(student_widths(), 2));
-  std::vector<Tensor> t_out, s_out;
-  std::vector<tspipe::nn::Context<B>> contexts;
-  tspipe::nn::LossInput input;
-  for (const Tensor& x : batch.views) {
-    t_out.push_back(teacher.infer(x));
-    auto [y, ctx] = student.forward(x);
-    s_out.push_back(y);
-    contexts.push_back(std::move(ctx));
-  }
-  for (std::size_t v = 0; v < 2; ++v) {
-    input.student.push_back(matrix(s_out[v]));
-    input.teacher.push_back(matrix(t_out[v]));
-  }
-  input.labels = batch.labels;
-  const auto out = loss->compute(input);
-  for (std::size_t v = 0; v < 2; ++v) student.backward(contexts[v], Tensor::from(s_out[v].shape(), out.d_student[v]));
+  whole_batch_backward(teacher, student, *loss, batch);
   std::map<std::string, std::vector<float>> expected;
   for (auto& p : student.parameters()) expected[p.name] = std::vector<float>(p.grad->span().begin(), p.grad->span().end());
   REQUIRE(recorded->gradients.size() == expected.size());

@@ -3,6 +3,8 @@
 // schedule that honours each dependency's arrival and never overlaps two actions on a device;
 // and what it gains over the static order when costs stray from the plan, or costs nothing when
 // they do not.
+#include "run_generator.hpp"
+
 #include <doctest/doctest.h>
 #include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
@@ -14,6 +16,7 @@
 using namespace tspipe;
 using namespace tspipe::schedule;
 using namespace tspipe::planning;
+using tspipe::test::generated;
 
 namespace {
 
@@ -24,12 +27,6 @@ double noise(std::size_t i, std::uint64_t seed) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
   return 0.5 + static_cast<double>(z >> 11) * 0x1.0p-53;
-}
-
-Generated generated(const char* name, const Workload& w) {
-  auto g = generate(name, w);
-  REQUIRE_MESSAGE(g.ok(), g.message());
-  return std::move(g).value();
 }
 
 }  // namespace

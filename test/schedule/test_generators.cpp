@@ -1,23 +1,15 @@
 // Generators: the reference order exactly, the unit-cost oracles of DESIGN §2, and a validation
 // sweep over S, M, V, δ and teacher kinds.
+#include "run_generator.hpp"
+
 #include <doctest/doctest.h>
 #include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/validator.hpp>
-#include <tspipe/sim/simulator.hpp>
 
 using namespace tspipe;
 using namespace tspipe::schedule;
 using namespace tspipe::planning;
-
-namespace {
-sim::SimulationResult simulate_named(const char* name, Workload w) {
-  auto g = generate(name, w);
-  REQUIRE_MESSAGE(g.ok(), g.message());
-  auto r = sim::simulate(g.value().schedule, g.value().workload);
-  REQUIRE_MESSAGE(r.ok(), r.message());
-  return std::move(r).value();
-}
-}  // namespace
+using tspipe::test::simulated;
 
 TEST_CASE("tspipe-paper is exactly DESIGN §2's order (SSL, S = 3, M = 2, two batches)") {
   Workload w = ssl_workload(3);
@@ -104,17 +96,17 @@ TEST_CASE("unit-cost oracles of DESIGN §2 hold in steady state for S = 2…16")
     const double M = S - 1;
     Workload ssl = ssl_workload(S), kd = kd_workload(S);
     ssl.batches = kd.batches = 6;
-    CHECK(simulate_named("tspipe-paper", ssl).utilisation == doctest::Approx(1.0).epsilon(1e-12));
-    CHECK(simulate_named("tspipe-paper", kd).utilisation == doctest::Approx(0.8).epsilon(1e-12));
-    CHECK(simulate_named("gpipe", ssl).utilisation == doctest::Approx(8 * M / (8 * M + 3 * (S - 1))).epsilon(1e-12));
-    CHECK(simulate_named("gpipe", kd).utilisation == doctest::Approx(4 * M / (4 * M + 3 * (S - 1))).epsilon(1e-12));
-    CHECK(simulate_named("sequential", ssl).utilisation == doctest::Approx(8.0 / (3 * S + 5)).epsilon(1e-12));
-    CHECK(simulate_named("sequential", kd).utilisation == doctest::Approx(4.0 / (3 * S + 1)).epsilon(1e-12));
+    CHECK(simulated("tspipe-paper", ssl).utilisation == doctest::Approx(1.0).epsilon(1e-12));
+    CHECK(simulated("tspipe-paper", kd).utilisation == doctest::Approx(0.8).epsilon(1e-12));
+    CHECK(simulated("gpipe", ssl).utilisation == doctest::Approx(8 * M / (8 * M + 3 * (S - 1))).epsilon(1e-12));
+    CHECK(simulated("gpipe", kd).utilisation == doctest::Approx(4 * M / (4 * M + 3 * (S - 1))).epsilon(1e-12));
+    CHECK(simulated("sequential", ssl).utilisation == doctest::Approx(8.0 / (3 * S + 5)).epsilon(1e-12));
+    CHECK(simulated("sequential", kd).utilisation == doctest::Approx(4.0 / (3 * S + 1)).epsilon(1e-12));
     // gpipe at other M follows the same closed form.
     for (int m : {1, 2, 3 * S}) {
       Workload w = ssl;
       w.micro_batches = m;
-      CHECK(simulate_named("gpipe", w).utilisation == doctest::Approx(8.0 * m / (8.0 * m + 3 * (S - 1))).epsilon(1e-12));
+      CHECK(simulated("gpipe", w).utilisation == doctest::Approx(8.0 * m / (8.0 * m + 3 * (S - 1))).epsilon(1e-12));
     }
   }
 }
@@ -128,8 +120,8 @@ TEST_CASE("tspipe fills at least as well as tspipe-paper with the same backward 
         w.batches = 8;
         w.split = BackwardSplit::halves;
         w.costs = CostModel::teacher_ratio(S, ratio);
-        const double paper = simulate_named("tspipe-paper", w).time_per_batch;
-        const double ours = simulate_named("tspipe", w).time_per_batch;
+        const double paper = simulated("tspipe-paper", w).time_per_batch;
+        const double ours = simulated("tspipe", w).time_per_batch;
         CHECK(ours <= paper * (1.0 + 1e-9));
       }
     }

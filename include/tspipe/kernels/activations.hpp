@@ -6,6 +6,9 @@
 
 namespace tspipe::kernels {
 
+/// Which elementwise activation a layer applies.
+enum class Activation { relu, gelu };
+
 TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE float relu(float x) { return x > 0.0f ? x : 0.0f; }
 /// d relu / dx at x, times dy (the subgradient at 0 is taken as 0, as PyTorch does).
 TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE float relu_backward(float x, float dy) { return x > 0.0f ? dy : 0.0f; }

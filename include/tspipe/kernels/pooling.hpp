@@ -13,25 +13,32 @@ struct PoolGeometry {
   TSPIPE_HOST_DEVICE int64_t out_w() const { return (width + 2 * pad - kernel) / stride + 1; }
 };
 
+/// Calls f(i) for the index i = ih·W + iw of every input element in the window of output (oh, ow),
+/// row by row; elements of the padding are skipped.
+template <class F>
+TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE void for_each_in_window(const PoolGeometry& g, int64_t oh, int64_t ow, F&& f) {
+  for (int64_t ki = 0; ki < g.kernel; ++ki) {
+    const int64_t ih = oh * g.stride - g.pad + ki;
+    if (ih < 0 || ih >= g.height) continue;
+    for (int64_t kj = 0; kj < g.kernel; ++kj) {
+      const int64_t iw = ow * g.stride - g.pad + kj;
+      if (iw >= 0 && iw < g.width) f(ih * g.width + iw);
+    }
+  }
+}
+
 /// Index (ih·W + iw) of the window maximum at (oh, ow); the first one wins ties. −1 if the window
 /// lies entirely in padding (impossible when pad < kernel, which the layers check).
 TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE int64_t maxpool_argmax(const float* plane, const PoolGeometry& g,
                                                              int64_t oh, int64_t ow) {
   int64_t best = -1;
   float best_v = 0.0f;
-  for (int64_t ki = 0; ki < g.kernel; ++ki) {
-    const int64_t ih = oh * g.stride - g.pad + ki;
-    if (ih < 0 || ih >= g.height) continue;
-    for (int64_t kj = 0; kj < g.kernel; ++kj) {
-      const int64_t iw = ow * g.stride - g.pad + kj;
-      if (iw < 0 || iw >= g.width) continue;
-      const float v = plane[ih * g.width + iw];
-      if (best < 0 || v > best_v) {
-        best = ih * g.width + iw;
-        best_v = v;
-      }
+  for_each_in_window(g, oh, ow, [&](int64_t i) {
+    if (best < 0 || plane[i] > best_v) {
+      best = i;
+      best_v = plane[i];
     }
-  }
+  });
   return best;
 }
 
@@ -54,14 +61,7 @@ TSPIPE_HOST_DEVICE inline void avgpool_plane_forward(const float* x, const PoolG
   for (int64_t oh = 0; oh < oh_n; ++oh)
     for (int64_t ow = 0; ow < ow_n; ++ow) {
       float s = 0.0f;
-      for (int64_t ki = 0; ki < g.kernel; ++ki) {
-        const int64_t ih = oh * g.stride - g.pad + ki;
-        if (ih < 0 || ih >= g.height) continue;
-        for (int64_t kj = 0; kj < g.kernel; ++kj) {
-          const int64_t iw = ow * g.stride - g.pad + kj;
-          if (iw >= 0 && iw < g.width) s += x[ih * g.width + iw];
-        }
-      }
+      for_each_in_window(g, oh, ow, [&](int64_t i) { s += x[i]; });
       y[oh * ow_n + ow] = s * inv;
     }
 }
@@ -72,14 +72,7 @@ TSPIPE_HOST_DEVICE inline void avgpool_plane_backward(const float* dy, const Poo
   for (int64_t oh = 0; oh < oh_n; ++oh)
     for (int64_t ow = 0; ow < ow_n; ++ow) {
       const float share = dy[oh * ow_n + ow] * inv;
-      for (int64_t ki = 0; ki < g.kernel; ++ki) {
-        const int64_t ih = oh * g.stride - g.pad + ki;
-        if (ih < 0 || ih >= g.height) continue;
-        for (int64_t kj = 0; kj < g.kernel; ++kj) {
-          const int64_t iw = ow * g.stride - g.pad + kj;
-          if (iw >= 0 && iw < g.width) dx[ih * g.width + iw] += share;
-        }
-      }
+      for_each_in_window(g, oh, ow, [&](int64_t i) { dx[i] += share; });
     }
 }
 

@@ -38,6 +38,10 @@
 
 namespace tspipe::nn {
 
+/// B's tensor type, for code written once for every backend.
+template <class B>
+using TensorOf = typename B::Tensor;
+
 template <class B>
 struct Parameter {
   std::string name;
@@ -108,6 +112,14 @@ namespace detail {
 inline std::string join_name(const std::string& prefix, const std::string& name) {
   if (prefix.empty()) return name;
   return prefix + "." + name;
+}
+/// Appends a child's parameters or buffers to `out`, renamed "<prefix>.<name>".
+template <class Named>
+void append_named(std::vector<Named>& out, std::vector<Named> items, const std::string& prefix) {
+  for (auto& item : items) {
+    item.name = join_name(prefix, item.name);
+    out.push_back(std::move(item));
+  }
 }
 }  // namespace detail
 
@@ -182,20 +194,12 @@ class Sequential : public Layer<B> {
 
   std::vector<Parameter<B>> parameters() override {
     std::vector<Parameter<B>> out;
-    for (size_t i = 0; i < children_.size(); ++i)
-      for (auto& p : children_[i]->parameters()) {
-        p.name = detail::join_name(names_[i], p.name);
-        out.push_back(std::move(p));
-      }
+    for (size_t i = 0; i < children_.size(); ++i) detail::append_named(out, children_[i]->parameters(), names_[i]);
     return out;
   }
   std::vector<Buffer<B>> buffers() override {
     std::vector<Buffer<B>> out;
-    for (size_t i = 0; i < children_.size(); ++i)
-      for (auto& b : children_[i]->buffers()) {
-        b.name = detail::join_name(names_[i], b.name);
-        out.push_back(std::move(b));
-      }
+    for (size_t i = 0; i < children_.size(); ++i) detail::append_named(out, children_[i]->buffers(), names_[i]);
     return out;
   }
   void set_training(bool training) override {
@@ -289,20 +293,12 @@ class Residual : public Layer<B> {
 
   std::vector<Parameter<B>> parameters() override {
     auto out = main_->parameters();
-    if (shortcut_)
-      for (auto& p : shortcut_->parameters()) {
-        p.name = detail::join_name(shortcut_name_, p.name);
-        out.push_back(std::move(p));
-      }
+    if (shortcut_) detail::append_named(out, shortcut_->parameters(), shortcut_name_);
     return out;
   }
   std::vector<Buffer<B>> buffers() override {
     auto out = main_->buffers();
-    if (shortcut_)
-      for (auto& b : shortcut_->buffers()) {
-        b.name = detail::join_name(shortcut_name_, b.name);
-        out.push_back(std::move(b));
-      }
+    if (shortcut_) detail::append_named(out, shortcut_->buffers(), shortcut_name_);
     return out;
   }
   void set_training(bool training) override {

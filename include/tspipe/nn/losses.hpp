@@ -1,19 +1,23 @@
 #pragma once
-// Host-side losses over whole batches (the loss contract of DESIGN §1): a loss sees the student's
+// Host-side losses over whole batches (the loss contract, docs/design.md): a loss sees the student's
 // outputs for every view, the teacher's outputs for every view and the labels, and returns the
 // scalar loss plus d(loss)/d(student output) for every view. Teacher outputs get no gradient.
 //
 // Matrices are row-major, one row per sample. The row math lives in kernels/losses.hpp so that
 // the CUDA backend computes the same thing; this file adds the batch reductions (accumulated in
-// double), input validation and the recipes of DESIGN §6.
+// double) and the recipes (docs/design.md); the input checks are loss_checks.hpp's.
 #include <tspipe/error.hpp>
 #include <tspipe/kernels/losses.hpp>
+#include <tspipe/nn/loss_checks.hpp>
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tspipe::nn {
@@ -48,57 +52,23 @@ class Loss {
   virtual LossOutput compute(const LossInput& input) const = 0;
 };
 
+/// How the loss checks (loss_checks.hpp) see a host matrix.
+template <>
+struct LossMatrix<MatrixView> {
+  static int64_t rows(const MatrixView& m) { return m.rows; }
+  static int64_t cols(const MatrixView& m) { return m.cols; }
+  static std::string unusable(const MatrixView& m) {
+    if (m.rows > 0 && m.cols > 0 && m.data != nullptr) return "";
+    return " is empty (" + loss_checks::shape_text(m) + ")";
+  }
+  static std::optional<std::pair<int64_t, float>> first_non_finite(const MatrixView& m) {
+    for (std::size_t i = 0; i < m.size(); ++i)
+      if (!std::isfinite(m.data[i])) return std::pair{static_cast<int64_t>(i), m.data[i]};
+    return std::nullopt;
+  }
+};
+
 namespace detail {
-
-inline std::string shape_text(const MatrixView& m) {
-  return std::to_string(m.rows) + "x" + std::to_string(m.cols);
-}
-
-inline void require_views(std::string_view loss, std::string_view side,
-                          const std::vector<MatrixView>& views, std::size_t expected) {
-  if (views.size() != expected)
-    throw Error(std::string(loss) + ": expected " + std::to_string(expected) + " " +
-                std::string(side) + " view(s), got " + std::to_string(views.size()));
-  for (std::size_t v = 0; v < views.size(); ++v) {
-    const MatrixView& m = views[v];
-    if (m.rows <= 0 || m.cols <= 0 || m.data == nullptr)
-      throw Error(std::string(loss) + ": " + std::string(side) + " output view " +
-                  std::to_string(v) + " is empty (" + shape_text(m) + ")");
-  }
-}
-
-inline void require_finite(std::string_view loss, std::string_view side,
-                           const std::vector<MatrixView>& views) {
-  for (std::size_t v = 0; v < views.size(); ++v) {
-    const MatrixView& m = views[v];
-    for (int r = 0; r < m.rows; ++r)
-      for (int c = 0; c < m.cols; ++c) {
-        const float x = m.row(r)[c];
-        if (!std::isfinite(x))
-          throw Error(std::string(loss) + ": " + std::string(side) + " output view " +
-                      std::to_string(v) + " row " + std::to_string(r) + " col " +
-                      std::to_string(c) + " is " + (std::isnan(x) ? "NaN" : "Inf"));
-      }
-  }
-}
-
-inline void require_same_shape(std::string_view loss, const MatrixView& a, std::string_view a_name,
-                               const MatrixView& b, std::string_view b_name) {
-  if (a.rows != b.rows || a.cols != b.cols)
-    throw Error(std::string(loss) + ": " + std::string(a_name) + " is " + shape_text(a) + " but " +
-                std::string(b_name) + " is " + shape_text(b));
-}
-
-inline void require_labels(std::string_view loss, std::span<const int> labels,
-                           const MatrixView& logits) {
-  if (labels.size() != static_cast<std::size_t>(logits.rows))
-    throw Error(std::string(loss) + ": " + std::to_string(labels.size()) + " labels for a batch of " +
-                std::to_string(logits.rows));
-  for (std::size_t i = 0; i < labels.size(); ++i)
-    if (labels[i] < 0 || labels[i] >= logits.cols)
-      throw Error(std::string(loss) + ": label " + std::to_string(i) + " is " +
-                  std::to_string(labels[i]) + ", outside [0, " + std::to_string(logits.cols) + ")");
-}
 
 /// Mean over the batch of −log softmax(x)[label]; adds the gradient (times `weight`) into dx.
 inline double cross_entropy_mean(const MatrixView& logits, std::span<const int> labels,
@@ -122,10 +92,9 @@ class CrossEntropyLoss final : public Loss {
  public:
   std::string_view name() const override { return "cross-entropy loss"; }
   LossOutput compute(const LossInput& input) const override {
-    detail::require_views(name(), "student", input.student, 1);
-    detail::require_finite(name(), "student", input.student);
+    loss_checks::check_student_views(name(), input, 1);
     const MatrixView& logits = input.student[0];
-    detail::require_labels(name(), input.labels, logits);
+    loss_checks::require_labels(name(), input.labels, logits);
     LossOutput out;
     out.d_student.assign(1, std::vector<float>(logits.size(), 0.0f));
     out.loss = detail::cross_entropy_mean(logits, input.labels, 1.0f, out.d_student[0]);
@@ -133,7 +102,7 @@ class CrossEntropyLoss final : public Loss {
   }
 };
 
-/// Soft-target knowledge distillation (Hinton et al. 2015), as in DESIGN §6:
+/// Soft-target knowledge distillation (Hinton et al. 2015):
 ///   CE(s, y) + λ·T²·KL(softmax(t/T) ‖ softmax(s/T)),
 /// both terms averaged over the batch (KL summed over classes, then the batch mean — PyTorch's
 /// reduction="batchmean"). The T² keeps the soft term's gradient, which scales as 1/T², on the
@@ -141,25 +110,18 @@ class CrossEntropyLoss final : public Loss {
 class SoftTargetKDLoss final : public Loss {
  public:
   explicit SoftTargetKDLoss(float temperature = 4.0f, float soft_weight = 0.1f)
-      : temperature_(temperature), soft_weight_(soft_weight) {
-    if (!(temperature > 0.0f) || !std::isfinite(temperature))
-      throw Error("KD loss: temperature must be positive and finite, got " + std::to_string(temperature));
-    if (!(soft_weight >= 0.0f) || !std::isfinite(soft_weight))
-      throw Error("KD loss: soft-target weight λ must be ≥ 0 and finite, got " + std::to_string(soft_weight));
-  }
+      : temperature_(loss_checks::checked_temperature("KD loss", temperature)),
+        soft_weight_(loss_checks::checked_soft_weight(soft_weight)) {}
   float temperature() const { return temperature_; }
   float soft_weight() const { return soft_weight_; }
 
   std::string_view name() const override { return "KD loss"; }
   LossOutput compute(const LossInput& input) const override {
-    detail::require_views(name(), "student", input.student, 1);
-    detail::require_views(name(), "teacher", input.teacher, 1);
-    detail::require_finite(name(), "student", input.student);
-    detail::require_finite(name(), "teacher", input.teacher);
+    loss_checks::check_paired_views(name(), input, 1);
     const MatrixView& s = input.student[0];
     const MatrixView& t = input.teacher[0];
-    detail::require_same_shape(name(), s, "student output view 0", t, "teacher output view 0");
-    detail::require_labels(name(), input.labels, s);
+    loss_checks::require_same_shape(name(), s, "student output view 0", t, "teacher output view 0");
+    loss_checks::require_labels(name(), input.labels, s);
 
     LossOutput out;
     out.d_student.assign(1, std::vector<float>(s.size(), 0.0f));
@@ -195,15 +157,7 @@ class ByolLoss final : public Loss {
  public:
   std::string_view name() const override { return "BYOL loss"; }
   LossOutput compute(const LossInput& input) const override {
-    detail::require_views(name(), "student", input.student, 2);
-    detail::require_views(name(), "teacher", input.teacher, 2);
-    detail::require_finite(name(), "student", input.student);
-    detail::require_finite(name(), "teacher", input.teacher);
-    detail::require_same_shape(name(), input.student[0], "student output view 0", input.teacher[1],
-                               "teacher output view 1");
-    detail::require_same_shape(name(), input.student[1], "student output view 1", input.teacher[0],
-                               "teacher output view 0");
-
+    loss_checks::check_crossed_views(name(), input);
     LossOutput out;
     out.loss = 0.0;
     for (int v = 0; v < 2; ++v) {
@@ -233,23 +187,13 @@ class ByolLoss final : public Loss {
 /// needs the whole batch at once.
 class MocoV3Loss final : public Loss {
  public:
-  explicit MocoV3Loss(float temperature = 0.2f) : temperature_(temperature) {
-    if (!(temperature > 0.0f) || !std::isfinite(temperature))
-      throw Error("MoCo-v3 loss: temperature must be positive and finite, got " +
-                  std::to_string(temperature));
-  }
+  explicit MocoV3Loss(float temperature = 0.2f)
+      : temperature_(loss_checks::checked_temperature("MoCo-v3 loss", temperature)) {}
   float temperature() const { return temperature_; }
 
   std::string_view name() const override { return "MoCo-v3 loss"; }
   LossOutput compute(const LossInput& input) const override {
-    detail::require_views(name(), "student", input.student, 2);
-    detail::require_views(name(), "teacher", input.teacher, 2);
-    detail::require_finite(name(), "student", input.student);
-    detail::require_finite(name(), "teacher", input.teacher);
-    detail::require_same_shape(name(), input.student[0], "student output view 0", input.teacher[1],
-                               "teacher output view 1");
-    detail::require_same_shape(name(), input.student[1], "student output view 1", input.teacher[0],
-                               "teacher output view 0");
+    loss_checks::check_crossed_views(name(), input);
     LossOutput out;
     for (int v = 0; v < 2; ++v) {
       std::vector<float> dq;
@@ -310,16 +254,13 @@ class MseLoss final : public Loss {
   std::string_view name() const override { return "MSE loss"; }
   LossOutput compute(const LossInput& input) const override {
     if (input.student.empty()) throw Error("MSE loss: no student views");
-    detail::require_views(name(), "student", input.student, input.student.size());
-    detail::require_views(name(), "teacher", input.teacher, input.student.size());
-    detail::require_finite(name(), "student", input.student);
-    detail::require_finite(name(), "teacher", input.teacher);
+    loss_checks::check_paired_views(name(), input, input.student.size());
     LossOutput out;
     for (std::size_t v = 0; v < input.student.size(); ++v) {
       const MatrixView& s = input.student[v];
       const MatrixView& t = input.teacher[v];
-      detail::require_same_shape(name(), s, "student output view " + std::to_string(v), t,
-                                 "teacher output view " + std::to_string(v));
+      loss_checks::require_same_shape(name(), s, "student output view " + std::to_string(v), t,
+                                      "teacher output view " + std::to_string(v));
       std::vector<float> ds(s.size());
       const float grad_weight = 1.0f / static_cast<float>(s.size());
       double sum = 0.0;

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 #include <map>
+#include <ranges>
 #include <set>
 #include <span>
 #include <string>
@@ -34,6 +35,30 @@ struct ParamSlot {
 /// Optimizer state for checkpoints: "<parameter name>/<what>" → values (e.g. "fc.weight/momentum").
 using OptimizerState = std::map<std::string, std::vector<float>>;
 
+// What every backend's optimizers check, written once so that they accept and reject the same.
+
+/// The learning rate, once known to be finite and ≥ 0.
+inline double checked_learning_rate(double learning_rate) {
+  if (!(learning_rate >= 0.0) || !std::isfinite(learning_rate))
+    throw Error(std::string("optimizer: learning rate must be finite and ≥ 0, got ") + std::to_string(learning_rate));
+  return learning_rate;
+}
+
+/// Throws unless every "<parameter>/<kind>" key of `state` has a kind the optimizer keeps, so
+/// that loading, say, AdamW state into SGD fails rather than silently restarting.
+template <class State>
+void check_state_kinds(std::string_view optimizer, const State& state, const std::vector<std::string_view>& kinds) {
+  for (const auto& [key, values] : state) {
+    const auto slash = key.rfind('/');
+    const std::string_view kind =
+        slash == std::string::npos ? std::string_view{} : std::string_view(key).substr(slash + 1);
+    bool known = false;
+    for (std::string_view k : kinds) known = known || k == kind;
+    if (!known)
+      throw Error(std::string(optimizer) + ": state entry '" + key + "' is not state this optimizer keeps");
+  }
+}
+
 class Optimizer {
  public:
   explicit Optimizer(double learning_rate) { set_learning_rate(learning_rate); }
@@ -44,7 +69,7 @@ class Optimizer {
   virtual std::string_view name() const = 0;
 
   /// Applies one update to every slot from its accumulated gradient. Gradients are read, not
-  /// zeroed: the caller zeroes them after OPT (DESIGN §1, gradients accumulate over a batch).
+  /// zeroed: the caller zeroes them after OPT (gradients accumulate over a batch; docs/design.md).
   void step(std::span<const ParamSlot> params) {
     std::set<std::string_view> seen;
     for (const ParamSlot& p : params) {
@@ -60,12 +85,7 @@ class Optimizer {
   }
 
   /// For schedules: called before step() whenever the rate changes.
-  void set_learning_rate(double learning_rate) {
-    if (!(learning_rate >= 0.0) || !std::isfinite(learning_rate))
-      throw Error(std::string("optimizer: learning rate must be finite and ≥ 0, got ") +
-                  std::to_string(learning_rate));
-    learning_rate_ = learning_rate;
-  }
+  void set_learning_rate(double learning_rate) { learning_rate_ = checked_learning_rate(learning_rate); }
   double learning_rate() const { return learning_rate_; }
 
   OptimizerState export_state() const { return state_; }
@@ -74,17 +94,7 @@ class Optimizer {
   /// rejected, so loading, say, AdamW state into SGD fails here rather than silently restarting.
   /// Sizes are checked against the parameters at the next step().
   void import_state(OptimizerState state) {
-    const auto kinds = state_kinds();
-    for (const auto& [key, values] : state) {
-      const auto slash = key.rfind('/');
-      const std::string_view kind = slash == std::string::npos
-                                        ? std::string_view{}
-                                        : std::string_view(key).substr(slash + 1);
-      bool known = false;
-      for (std::string_view k : kinds) known = known || k == kind;
-      if (!known)
-        throw Error(std::string(name()) + ": state entry '" + key + "' is not state this optimizer keeps");
-    }
+    check_state_kinds(name(), state, state_kinds());
     state_ = std::move(state);
   }
 
@@ -118,15 +128,17 @@ struct SgdOptions {
   bool nesterov = false;
 };
 
+inline const SgdOptions& checked(const SgdOptions& options) {
+  if (!(options.momentum >= 0.0f && options.momentum < 1.0f))
+    throw Error("SGD: momentum must be in [0, 1), got " + std::to_string(options.momentum));
+  if (options.nesterov && options.momentum == 0.0f) throw Error("SGD: Nesterov needs a momentum > 0");
+  return options;
+}
+
 /// SGD with momentum (heavy ball or Nesterov) and L2 weight decay; see kernels::sgd_update.
 class Sgd final : public Optimizer {
  public:
-  explicit Sgd(const SgdOptions& options) : Optimizer(options.learning_rate), options_(options) {
-    if (!(options.momentum >= 0.0f && options.momentum < 1.0f))
-      throw Error("SGD: momentum must be in [0, 1), got " + std::to_string(options.momentum));
-    if (options.nesterov && options.momentum == 0.0f)
-      throw Error("SGD: Nesterov needs a momentum > 0");
-  }
+  explicit Sgd(const SgdOptions& options) : Optimizer(options.learning_rate), options_(checked(options)) {}
   std::string_view name() const override { return "SGD"; }
 
  private:
@@ -150,17 +162,20 @@ struct AdamWOptions {
   float weight_decay = 0.01f;
 };
 
+inline const AdamWOptions& checked(const AdamWOptions& options) {
+  if (!(options.beta1 >= 0.0f && options.beta1 < 1.0f) || !(options.beta2 >= 0.0f && options.beta2 < 1.0f))
+    throw Error("AdamW: betas must be in [0, 1), got " + std::to_string(options.beta1) + ", " +
+                std::to_string(options.beta2));
+  if (!(options.eps > 0.0f)) throw Error("AdamW: eps must be > 0, got " + std::to_string(options.eps));
+  return options;
+}
+
 /// AdamW with per-parameter step counts (so parameters that join later get their own bias
 /// correction); see kernels::adamw_update. The step count is stored as a float in the state map,
 /// exact up to 2^24 steps, beyond which the bias corrections are 1 anyway.
 class AdamW final : public Optimizer {
  public:
-  explicit AdamW(const AdamWOptions& options) : Optimizer(options.learning_rate), options_(options) {
-    if (!(options.beta1 >= 0.0f && options.beta1 < 1.0f) || !(options.beta2 >= 0.0f && options.beta2 < 1.0f))
-      throw Error("AdamW: betas must be in [0, 1), got " + std::to_string(options.beta1) + ", " +
-                  std::to_string(options.beta2));
-    if (!(options.eps > 0.0f)) throw Error("AdamW: eps must be > 0, got " + std::to_string(options.eps));
-  }
+  explicit AdamW(const AdamWOptions& options) : Optimizer(options.learning_rate), options_(checked(options)) {}
   std::string_view name() const override { return "AdamW"; }
 
  private:
@@ -186,20 +201,23 @@ class AdamW final : public Optimizer {
 struct LarsOptions {
   double learning_rate = 0.1;
   float momentum = 0.9f;
-  float weight_decay = 1.5e-6f;  ///< BYOL's setting (DESIGN §6)
+  float weight_decay = 1.5e-6f;  ///< BYOL's setting
   float eta = 1e-3f;             ///< trust coefficient η
 };
+
+inline const LarsOptions& checked(const LarsOptions& options) {
+  if (!(options.momentum >= 0.0f && options.momentum < 1.0f))
+    throw Error("LARS: momentum must be in [0, 1), got " + std::to_string(options.momentum));
+  if (!(options.eta > 0.0f)) throw Error("LARS: eta must be > 0, got " + std::to_string(options.eta));
+  return options;
+}
 
 /// LARS: per-tensor trust ratio η·‖w‖/(‖g‖ + wd·‖w‖) scaling a momentum-SGD step; tensors marked
 /// no_weight_decay (biases, norm parameters) get neither weight decay nor adaptation, as in BYOL.
 /// See kernels::lars_trust_ratio and kernels::lars_update.
 class Lars final : public Optimizer {
  public:
-  explicit Lars(const LarsOptions& options) : Optimizer(options.learning_rate), options_(options) {
-    if (!(options.momentum >= 0.0f && options.momentum < 1.0f))
-      throw Error("LARS: momentum must be in [0, 1), got " + std::to_string(options.momentum));
-    if (!(options.eta > 0.0f)) throw Error("LARS: eta must be > 0, got " + std::to_string(options.eta));
-  }
+  explicit Lars(const LarsOptions& options) : Optimizer(options.learning_rate), options_(checked(options)) {}
   std::string_view name() const override { return "LARS"; }
 
   /// The trust ratio step() would use for p now (for logging and tests).
@@ -230,39 +248,56 @@ struct TeacherSlot {
   std::span<float> value;
 };
 
-/// The momentum-teacher update ξ ← τ·ξ + (1−τ)·θ over every teacher parameter, θ being the
-/// student parameter of the same name. Teacher and student are paired by name, not position
-/// (DESIGN §3), and every pair is checked before anything is written, so a mismatch leaves the
-/// teacher untouched.
-inline void momentum_teacher_update(std::span<const TeacherSlot> teacher,
-                                    std::span<const ParamSlot> student, float tau) {
+namespace detail {
+
+/// What every backend's momentum-teacher update checks before it writes anything, so that a
+/// mismatch leaves the teacher untouched: τ in [0, 1], names unique on each side, and for every
+/// teacher parameter a student parameter of the same name (teacher and student are paired by name,
+/// not position; docs/design.md) and size. Returns each teacher parameter's student partner, in
+/// the teacher's order. `size(p)` is the number of values of parameter p.
+template <class TeacherRange, class StudentRange, class Size>
+std::vector<const std::ranges::range_value_t<StudentRange>*> momentum_update_partners(const TeacherRange& teacher,
+                                                                                      const StudentRange& student,
+                                                                                      float tau, Size size) {
+  using StudentParam = std::ranges::range_value_t<StudentRange>;
   if (!(tau >= 0.0f && tau <= 1.0f))
     throw Error("momentum teacher update: τ must be in [0, 1], got " + std::to_string(tau));
-  std::unordered_map<std::string_view, const ParamSlot*> student_by_name;
-  for (const ParamSlot& s : student)
+  std::unordered_map<std::string_view, const StudentParam*> student_by_name;
+  for (const StudentParam& s : student)
     if (!student_by_name.emplace(s.name, &s).second)
       throw Error("momentum teacher update: student parameter '" + s.name + "' appears twice");
   std::set<std::string_view> teacher_names;
-  for (const TeacherSlot& t : teacher)
+  for (const auto& t : teacher)
     if (!teacher_names.insert(t.name).second)
       throw Error("momentum teacher update: teacher parameter '" + t.name + "' appears twice");
-  for (const ParamSlot& s : student)
+  for (const StudentParam& s : student)
     if (!teacher_names.count(s.name))
       throw Error("momentum teacher update: student parameter '" + s.name +
                   "' has no teacher parameter of that name");
-  std::vector<const ParamSlot*> partner;
-  partner.reserve(teacher.size());
-  for (const TeacherSlot& t : teacher) {
+  std::vector<const StudentParam*> partner;
+  partner.reserve(std::ranges::size(teacher));
+  for (const auto& t : teacher) {
     const auto it = student_by_name.find(t.name);
     if (it == student_by_name.end())
       throw Error("momentum teacher update: teacher parameter '" + t.name +
                   "' has no student parameter of that name");
-    if (it->second->value.size() != t.value.size())
-      throw Error("momentum teacher update: parameter '" + t.name + "' has " +
-                  std::to_string(t.value.size()) + " values in the teacher but " +
-                  std::to_string(it->second->value.size()) + " in the student");
+    if (size(*it->second) != size(t))
+      throw Error("momentum teacher update: parameter '" + t.name + "' has " + std::to_string(size(t)) +
+                  " values in the teacher but " + std::to_string(size(*it->second)) + " in the student");
     partner.push_back(it->second);
   }
+  return partner;
+}
+
+}  // namespace detail
+
+/// The momentum-teacher update ξ ← τ·ξ + (1−τ)·θ over every teacher parameter, θ being the
+/// student parameter of the same name; every pair is checked before anything is written
+/// (detail::momentum_update_partners).
+inline void momentum_teacher_update(std::span<const TeacherSlot> teacher,
+                                    std::span<const ParamSlot> student, float tau) {
+  const auto partner =
+      detail::momentum_update_partners(teacher, student, tau, [](const auto& p) { return p.value.size(); });
   for (std::size_t i = 0; i < teacher.size(); ++i)
     kernels::ema_update(teacher[i].value.data(), partner[i]->value.data(),
                         static_cast<long>(teacher[i].value.size()), tau);

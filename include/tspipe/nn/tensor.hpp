@@ -33,6 +33,31 @@ inline std::string to_string(const Shape& shape) {
   return os.str();
 }
 
+/// `to` with its -1 extent (at most one) filled in so that it holds the `numel` values of a tensor
+/// shaped `from`: the new shape of a reshape. Throws naming `who` when there is no such shape.
+inline Shape reshaped(const std::string& who, const Shape& from, int64_t numel, Shape to) {
+  int64_t known = 1, infer_at = -1;
+  for (size_t i = 0; i < to.size(); ++i) {
+    if (to[i] == -1) {
+      if (infer_at >= 0) throw Error(who + ": more than one -1 in " + to_string(to));
+      infer_at = static_cast<int64_t>(i);
+    } else {
+      if (to[i] < 0) throw Error(who + ": negative extent in " + to_string(to));
+      known *= to[i];
+    }
+  }
+  if (infer_at >= 0) {
+    if (known == 0 || numel % known != 0)
+      throw Error(who + ": cannot reshape " + to_string(from) + " into " + to_string(to));
+    to[static_cast<size_t>(infer_at)] = numel / known;
+    known = numel;
+  }
+  if (known != numel)
+    throw Error(who + ": cannot reshape " + to_string(from) + " (" + std::to_string(numel) + " elements) into " +
+                to_string(to));
+  return to;
+}
+
 /// Product of the extents; throws when an extent is negative.
 inline int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
@@ -156,27 +181,8 @@ class Tensor {
 
   /// Same storage, new shape (one extent may be -1 = inferred).
   Tensor reshape(Shape shape) const {
-    int64_t known = 1, infer_at = -1;
-    for (size_t i = 0; i < shape.size(); ++i) {
-      if (shape[i] == -1) {
-        if (infer_at >= 0) throw Error("Tensor::reshape: more than one -1 in " + to_string(shape));
-        infer_at = static_cast<int64_t>(i);
-      } else {
-        if (shape[i] < 0) throw Error("Tensor::reshape: negative extent in " + to_string(shape));
-        known *= shape[i];
-      }
-    }
-    if (infer_at >= 0) {
-      if (known == 0 || numel_ % known != 0)
-        throw Error("Tensor::reshape: cannot reshape " + to_string(shape_) + " into " + to_string(shape));
-      shape[static_cast<size_t>(infer_at)] = numel_ / known;
-      known = numel_;
-    }
-    if (known != numel_)
-      throw Error("Tensor::reshape: cannot reshape " + to_string(shape_) + " (" + std::to_string(numel_) +
-                  " elements) into " + to_string(shape));
     Tensor t = *this;
-    t.shape_ = std::move(shape);
+    t.shape_ = reshaped("Tensor::reshape", shape_, numel_, std::move(shape));
     return t;
   }
   /// A deep copy.

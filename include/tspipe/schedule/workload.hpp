@@ -15,7 +15,9 @@
 
 namespace tspipe::schedule {
 
-enum class TeacherKind { frozen, momentum };
+/// `none` is plain student training: a student-only schedule (e.g. one imported from PyTorch's
+/// pipelining) that `fill` can give a teacher.
+enum class TeacherKind { frozen, momentum, none };
 
 /// How a student backward is expressed.
 enum class BackwardSplit {
@@ -25,7 +27,12 @@ enum class BackwardSplit {
 };
 
 constexpr std::string_view to_string(TeacherKind kind) {
-  return kind == TeacherKind::frozen ? "frozen" : "momentum";
+  switch (kind) {
+    case TeacherKind::frozen: return "frozen";
+    case TeacherKind::momentum: return "momentum";
+    case TeacherKind::none: return "no";
+  }
+  return "?";
 }
 constexpr std::string_view to_string(BackwardSplit split) {
   switch (split) {
@@ -43,7 +50,7 @@ struct StageCost {
   double student_forward = 1.0;
   double student_backward = 2.0;
   double backward_input_share = 0.5;  ///< BI's share of student_backward under the BI/BW split
-  double loss = 0.0;                  ///< per batch; only the last stage's value is used
+  double loss = 0.0;                  ///< per batch (shared by its LOSS actions); last stage only
   double optimizer = 0.0;             ///< per batch
   double ema = 0.0;                   ///< per batch
   double transfer = 0.0;              ///< sending stage s → s+1 activations (or the gradient back)
@@ -107,9 +114,17 @@ struct Workload {
   /// Let the `tspipe` generator pick M (the runtime keeps its own M, so it leaves this off; the
   /// CLI and the benchmark turn it on). The chosen M is in the Generated workload.
   bool choose_micro_batches = false;
-  /// Let the `tspipe` generator pick the backward split among full and input_weight (never halves,
-  /// which the runtime only emulates).
+  /// Let the `tspipe` generator pick the backward split among the workload's, full and
+  /// input_weight (what the runtime executes), and halves when choose_halves is set.
   bool choose_split = false;
+  /// Let choose_split also pick the reference's backward halves. Their timing is the reference
+  /// implementation's; the runtime only emulates them (the same data flow at the full backward's
+  /// timing), so the runtime leaves this off and planning tools turn it on.
+  bool choose_halves = false;
+  /// One LOSS per micro-batch (LOSS:b.u, over every view of slice u) instead of one per batch:
+  /// the last stage's backward of slice u needs only its own loss. Losses whose batch gradient is
+  /// the sum of per-sample terms (KD's, BYOL's) allow it; PyTorch's pipelining schedules assume it.
+  bool per_micro_batch_loss = false;
   /// Upper bound on the M that choose_micro_batches may pick; 0 = 8·S.
   int max_micro_batches = 0;
 
@@ -117,6 +132,9 @@ struct Workload {
   /// Backward slices per view: M, or 2M for the reference implementation's halves.
   int backward_slices() const { return split == BackwardSplit::halves ? 2 * micro_batches : micro_batches; }
   bool momentum() const { return teacher == TeacherKind::momentum; }
+  bool has_teacher() const { return teacher != TeacherKind::none; }
+  /// LOSS actions per batch: one, or one per micro-batch.
+  int losses_per_batch() const { return per_micro_batch_loss ? micro_batches : 1; }
   /// Teacher parameter buffers per stage: EMA:s.b writes ξ_{b+1} over ξ_{b+1−buffers}.
   int teacher_buffers() const { return teacher_versions > 0 ? teacher_versions : staleness + 1; }
 
@@ -138,10 +156,11 @@ struct Workload {
   /// backward in two parts), saturating: what generating, validating and simulating it will hold.
   std::uint64_t max_actions() const {
     const auto n = [](int x) { return static_cast<std::uint64_t>(std::max(x, 0)); };
-    // Per slice FT, FS and two backward parts; per batch LOSS, and OPT and EMA per stage.
-    const std::uint64_t slices =
-        saturating_product(saturating_product(saturating_product(n(stages), n(batches)), n(views)), n(largest_micro_batches()));
-    return saturating_sum(saturating_product(slices, 4), saturating_product(n(batches), saturating_sum(1, 2 * n(stages))));
+    // Per slice FT, FS and two backward parts; per batch a LOSS per micro-batch at most, and OPT
+    // and EMA per stage.
+    const std::uint64_t most_m = n(largest_micro_batches());
+    const std::uint64_t slices = saturating_product(saturating_product(saturating_product(n(stages), n(batches)), n(views)), most_m);
+    return saturating_sum(saturating_product(slices, 4), saturating_product(n(batches), saturating_sum(most_m, 2 * n(stages))));
   }
 
   /// Rejects impossible shapes and numbers outside schedule/limits.hpp's ranges with a message
@@ -151,6 +170,11 @@ struct Workload {
       return Status::failure("workload: " + std::string(field) + " = " + std::to_string(value) +
                              " is invalid (" + std::string(need) + ")");
     };
+    // Enumerations set from outside their range (a cast, memory written by other means).
+    if (teacher != TeacherKind::frozen && teacher != TeacherKind::momentum && teacher != TeacherKind::none)
+      return bad("teacher", static_cast<int>(teacher), "need frozen, momentum or none");
+    if (split != BackwardSplit::full && split != BackwardSplit::input_weight && split != BackwardSplit::halves)
+      return bad("split", static_cast<int>(split), "need full, input_weight or halves");
     const std::string count_range = " to " + std::to_string(kMaxCount);
     if (stages < 1 || stages > kMaxStages) return bad("stages", stages, "need 1 to " + std::to_string(kMaxStages));
     if (micro_batches < 1 || micro_batches > kMaxCount) return bad("micro_batches", micro_batches, "need 1" + count_range);
@@ -202,7 +226,7 @@ struct Workload {
       case ActionKind::BackwardInput: return c.student_backward * c.backward_input_share * slice + overhead;
       case ActionKind::BackwardWeight:
         return c.student_backward * (1.0 - c.backward_input_share) * slice + overhead;
-      case ActionKind::Loss: return c.loss;
+      case ActionKind::Loss: return c.loss / losses_per_batch();
       case ActionKind::Optimizer: return c.optimizer;
       case ActionKind::Ema: return c.ema;
     }

@@ -1,5 +1,4 @@
 #include <tspipe/cpu/backend.hpp>
-#include <tspipe/nn/layer_shells/checks.hpp>
 
 #include <tspipe/cpu/parallel.hpp>
 
@@ -25,16 +24,5 @@ void Backend::set_threads(int threads) {
   openblas_set_num_threads(threads);
 }
 int Backend::threads() { return openblas_get_num_threads(); }
-
-namespace detail {
-// The checks are written once for every backend (nn/layer_shells/checks.hpp).
-void check_input(const std::string& who, const Tensor& x, int64_t rank, bool at_least) {
-  nn::shells::check_input(who, x, rank, at_least);
-}
-void check_grad(const std::string& who, const Tensor& dy, const nn::Shape& expected) {
-  nn::shells::check_grad(who, dy, expected);
-}
-void check_saved(const std::string& who, const Context& ctx, size_t count) { nn::shells::check_saved(who, ctx, count); }
-}  // namespace detail
 
 }  // namespace tspipe::cpu

@@ -14,19 +14,18 @@
 #include <tspipe/cuda/device.hpp>
 #include <tspipe/cuda/tensor.hpp>
 #include <tspipe/nn/layer.hpp>
-#include <tspipe/nn/options.hpp>
+#include <tspipe/nn/layer_factories.hpp>
 
-#include <cstdint>
 #include <string>
 
 namespace tspipe::cuda {
 
-struct Backend {
+/// The layer factories (linear, conv2d, ...) are nn::LayerFactories', defined beside each layer.
+struct Backend : nn::LayerFactories<Backend> {
   using Tensor = cuda::Tensor;
   using Device = cuda::Device;
   using Stream = cuda::Stream;
   using Allocator = CachingAllocator;
-  using LayerPtr = nn::LayerPtr<Backend>;
   static constexpr const char* name = "cuda";
 
   // ---- tensor helpers used by backend-generic code ----
@@ -38,28 +37,6 @@ struct Backend {
   static void set_threads(int threads);
   static int threads() { return 1; }
   static Status available() noexcept { return cuda::available(); }
-
-  // ---- layer factories (same signatures as cpu::Backend) ----
-  static LayerPtr linear(int64_t in_features, int64_t out_features, bool bias, uint64_t seed,
-                         std::string label = "");
-  static LayerPtr conv2d(const nn::Conv2dOptions& options, uint64_t seed, std::string label = "");
-  static LayerPtr batch_norm2d(int64_t channels, std::string label = "", float eps = 1e-5f,
-                               float momentum = 0.1f);
-  static LayerPtr batch_norm1d(int64_t channels, std::string label = "", float eps = 1e-5f,
-                               float momentum = 0.1f);
-  static LayerPtr layer_norm(int64_t features, std::string label = "", float eps = 1e-6f);
-  static LayerPtr relu();
-  static LayerPtr gelu();
-  static LayerPtr max_pool2d(const nn::Pool2dOptions& options, std::string label = "");
-  static LayerPtr avg_pool2d(const nn::Pool2dOptions& options, std::string label = "");
-  static LayerPtr global_avg_pool(std::string label = "");
-  static LayerPtr flatten();
-  static LayerPtr dropout(float p, uint64_t seed, std::string label = "");
-  static LayerPtr softmax();
-  static LayerPtr self_attention(int64_t dim, int64_t heads, uint64_t seed, std::string label = "");
-  static LayerPtr patch_embed(const nn::PatchEmbedOptions& options, uint64_t seed,
-                              std::string label = "");
-  static LayerPtr select_token(int64_t index = 0);
 };
 
 using Layer = nn::Layer<Backend>;
@@ -68,12 +45,6 @@ using Parameter = nn::Parameter<Backend>;
 using Buffer = nn::Buffer<Backend>;
 
 namespace detail {
-inline std::string describe(const std::string& kind, const std::string& label) {
-  return label.empty() ? kind : kind + " '" + label + "'";
-}
-void check_input(const std::string& who, const Tensor& x, int64_t rank, bool at_least = false);
-void check_grad(const std::string& who, const Tensor& dy, const nn::Shape& expected);
-void check_saved(const std::string& who, const Context& ctx, size_t count);
 /// The current stream's raw handle (what launchers take).
 inline cudaStream_t stream() { return current_stream().handle; }
 }  // namespace detail

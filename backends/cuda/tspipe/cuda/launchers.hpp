@@ -5,7 +5,10 @@
 // include/tspipe/kernels/, shared with the CPU backend; the kernels only add the parallel
 // decomposition (a thread per element, a warp per row, a block per channel).
 //
-// This header includes only cuda_runtime.h, so the host-side layer code compiles with g++.
+// This header includes only cuda_runtime.h and the shared kernel math, so the host-side layer code
+// compiles with g++.
+#include <tspipe/kernels/activations.hpp>
+
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -21,7 +24,7 @@ void accumulate(float* y, const float* x, int64_t n, cudaStream_t stream);
 /// y = a ⊙ b
 void multiply(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream);
 
-enum class Activation { relu, gelu };
+using kernels::Activation;
 void activation_forward(Activation f, const float* x, float* y, int64_t n, cudaStream_t stream);
 void activation_backward(Activation f, const float* x, const float* dy, float* dx, int64_t n, cudaStream_t stream);
 

@@ -2,58 +2,44 @@
 #include <tspipe/cuda/gemm.hpp>
 #include <tspipe/cuda/launchers.hpp>
 #include <tspipe/cuda/losses.hpp>
+#include <tspipe/nn/loss_checks.hpp>
 
 #include <cmath>
+#include <optional>
 #include <string>
+#include <utility>
+
+namespace tspipe::nn {
+
+/// How the loss checks (loss_checks.hpp) see a device matrix.
+template <>
+struct LossMatrix<cuda::Tensor> {
+  using Tensor = cuda::Tensor;
+  static int64_t rows(const Tensor& m) { return m.size(0); }
+  static int64_t cols(const Tensor& m) { return m.size(1); }
+  static std::string unusable(const Tensor& m) {
+    if (m.defined() && m.dim() == 2 && m.numel() > 0) return "";
+    return " must be a non-empty [N, K] matrix, got " + (m.defined() ? to_string(m.shape()) : "(undefined)");
+  }
+  /// One reduction on the device; only the offending value is copied back.
+  static std::optional<std::pair<int64_t, float>> first_non_finite(const Tensor& m) {
+    const int64_t bad = cuda::launch::first_non_finite(m.data(), m.numel(), cuda::detail::stream());
+    if (bad < 0) return std::nullopt;
+    float value = 0.0f;
+    TSPIPE_CUDA_CHECK(cudaMemcpy(&value, m.data() + bad, sizeof(float), cudaMemcpyDeviceToHost));
+    return std::pair{bad, value};
+  }
+};
+
+}  // namespace tspipe::nn
 
 namespace tspipe::cuda {
 
 namespace {
 
-std::string shape_text(const Tensor& m) { return std::to_string(m.size(0)) + "x" + std::to_string(m.size(1)); }
-
-void require_views(std::string_view loss, std::string_view side, const std::vector<Tensor>& views, size_t expected) {
-  if (views.size() != expected)
-    throw Error(std::string(loss) + ": expected " + std::to_string(expected) + " " + std::string(side) +
-                " view(s), got " + std::to_string(views.size()));
-  for (size_t v = 0; v < views.size(); ++v) {
-    const Tensor& m = views[v];
-    if (!m.defined() || m.dim() != 2 || m.numel() == 0)
-      throw Error(std::string(loss) + ": " + std::string(side) + " output view " + std::to_string(v) +
-                  " must be a non-empty [N, K] matrix, got " + (m.defined() ? nn::to_string(m.shape()) : "(undefined)"));
-  }
-}
-
-void require_finite(std::string_view loss, std::string_view side, const std::vector<Tensor>& views) {
-  for (size_t v = 0; v < views.size(); ++v) {
-    const Tensor& m = views[v];
-    const int64_t bad = launch::first_non_finite(m.data(), m.numel(), detail::stream());
-    if (bad >= 0) {
-      float value = 0.0f;
-      TSPIPE_CUDA_CHECK(cudaMemcpy(&value, m.data() + bad, sizeof(float), cudaMemcpyDeviceToHost));
-      throw Error(std::string(loss) + ": " + std::string(side) + " output view " + std::to_string(v) + " row " +
-                  std::to_string(bad / m.size(1)) + " col " + std::to_string(bad % m.size(1)) + " is " +
-                  (std::isnan(value) ? "NaN" : "Inf"));
-    }
-  }
-}
-
-void require_same_shape(std::string_view loss, const Tensor& a, const std::string& a_name, const Tensor& b,
-                        const std::string& b_name) {
-  if (a.shape() != b.shape())
-    throw Error(std::string(loss) + ": " + a_name + " is " + shape_text(a) + " but " + b_name + " is " +
-                shape_text(b));
-}
-
 /// Labels checked on the host, then uploaded (as int32 bits inside a float tensor's storage).
 Tensor upload_labels(std::string_view loss, std::span<const int> labels, const Tensor& logits) {
-  if (static_cast<int64_t>(labels.size()) != logits.size(0))
-    throw Error(std::string(loss) + ": " + std::to_string(labels.size()) + " labels for a batch of " +
-                std::to_string(logits.size(0)));
-  for (size_t i = 0; i < labels.size(); ++i)
-    if (labels[i] < 0 || labels[i] >= logits.size(1))
-      throw Error(std::string(loss) + ": label " + std::to_string(i) + " is " + std::to_string(labels[i]) +
-                  ", outside [0, " + std::to_string(logits.size(1)) + ")");
+  nn::loss_checks::require_labels(loss, labels, logits);
   static_assert(sizeof(int) == sizeof(float));
   Tensor t({static_cast<int64_t>(labels.size())});
   TSPIPE_CUDA_CHECK(cudaMemcpyAsync(t.data(), labels.data(), labels.size() * sizeof(int), cudaMemcpyHostToDevice,
@@ -75,8 +61,7 @@ double cross_entropy_mean(const Tensor& logits, const int* labels, float weight,
 }  // namespace
 
 LossOutput CrossEntropyLoss::compute(const LossInput& input) const {
-  require_views(name(), "student", input.student, 1);
-  require_finite(name(), "student", input.student);
+  nn::loss_checks::check_student_views(name(), input, 1);
   const Tensor& logits = input.student[0];
   const Tensor labels = upload_labels(name(), input.labels, logits);
   LossOutput out;
@@ -87,21 +72,14 @@ LossOutput CrossEntropyLoss::compute(const LossInput& input) const {
 }
 
 SoftTargetKDLoss::SoftTargetKDLoss(float temperature, float soft_weight)
-    : temperature_(temperature), soft_weight_(soft_weight) {
-  if (!(temperature > 0.0f) || !std::isfinite(temperature))
-    throw Error("KD loss: temperature must be positive and finite, got " + std::to_string(temperature));
-  if (!(soft_weight >= 0.0f) || !std::isfinite(soft_weight))
-    throw Error("KD loss: soft-target weight λ must be ≥ 0 and finite, got " + std::to_string(soft_weight));
-}
+    : temperature_(nn::loss_checks::checked_temperature("KD loss", temperature)),
+      soft_weight_(nn::loss_checks::checked_soft_weight(soft_weight)) {}
 
 LossOutput SoftTargetKDLoss::compute(const LossInput& input) const {
-  require_views(name(), "student", input.student, 1);
-  require_views(name(), "teacher", input.teacher, 1);
-  require_finite(name(), "student", input.student);
-  require_finite(name(), "teacher", input.teacher);
+  nn::loss_checks::check_paired_views(name(), input, 1);
   const Tensor& s = input.student[0];
   const Tensor& t = input.teacher[0];
-  require_same_shape(name(), s, "student output view 0", t, "teacher output view 0");
+  nn::loss_checks::require_same_shape(name(), s, "student output view 0", t, "teacher output view 0");
   const Tensor labels = upload_labels(name(), input.labels, s);
   const int64_t rows = s.size(0), n = s.size(1);
   const cudaStream_t stream = detail::stream();
@@ -120,12 +98,7 @@ LossOutput SoftTargetKDLoss::compute(const LossInput& input) const {
 }
 
 LossOutput ByolLoss::compute(const LossInput& input) const {
-  require_views(name(), "student", input.student, 2);
-  require_views(name(), "teacher", input.teacher, 2);
-  require_finite(name(), "student", input.student);
-  require_finite(name(), "teacher", input.teacher);
-  require_same_shape(name(), input.student[0], "student output view 0", input.teacher[1], "teacher output view 1");
-  require_same_shape(name(), input.student[1], "student output view 1", input.teacher[0], "teacher output view 0");
+  nn::loss_checks::check_crossed_views(name(), input);
   LossOutput out;
   const cudaStream_t stream = detail::stream();
   for (int v = 0; v < 2; ++v) {
@@ -141,18 +114,11 @@ LossOutput ByolLoss::compute(const LossInput& input) const {
   return out;
 }
 
-MocoV3Loss::MocoV3Loss(float temperature) : temperature_(temperature) {
-  if (!(temperature > 0.0f) || !std::isfinite(temperature))
-    throw Error("MoCo-v3 loss: temperature must be positive and finite, got " + std::to_string(temperature));
-}
+MocoV3Loss::MocoV3Loss(float temperature)
+    : temperature_(nn::loss_checks::checked_temperature("MoCo-v3 loss", temperature)) {}
 
 LossOutput MocoV3Loss::compute(const LossInput& input) const {
-  require_views(name(), "student", input.student, 2);
-  require_views(name(), "teacher", input.teacher, 2);
-  require_finite(name(), "student", input.student);
-  require_finite(name(), "teacher", input.teacher);
-  require_same_shape(name(), input.student[0], "student output view 0", input.teacher[1], "teacher output view 1");
-  require_same_shape(name(), input.student[1], "student output view 1", input.teacher[0], "teacher output view 0");
+  nn::loss_checks::check_crossed_views(name(), input);
   const Stream s = current_stream();
   LossOutput out;
   const float loss_scale = 2.0f * temperature_;
@@ -180,17 +146,14 @@ LossOutput MocoV3Loss::compute(const LossInput& input) const {
 
 LossOutput MseLoss::compute(const LossInput& input) const {
   if (input.student.empty()) throw Error("MSE loss: no student views");
-  require_views(name(), "student", input.student, input.student.size());
-  require_views(name(), "teacher", input.teacher, input.student.size());
-  require_finite(name(), "student", input.student);
-  require_finite(name(), "teacher", input.teacher);
+  nn::loss_checks::check_paired_views(name(), input, input.student.size());
   LossOutput out;
   const cudaStream_t stream = detail::stream();
   for (size_t v = 0; v < input.student.size(); ++v) {
     const Tensor& s = input.student[v];
     const Tensor& t = input.teacher[v];
-    require_same_shape(name(), s, "student output view " + std::to_string(v), t,
-                       "teacher output view " + std::to_string(v));
+    nn::loss_checks::require_same_shape(name(), s, "student output view " + std::to_string(v), t,
+                                        "teacher output view " + std::to_string(v));
     Tensor ds(s.shape()), err(s.shape());
     launch::squared_error(s.data(), t.data(), ds.data(), err.data(), s.numel(), 1.0f / static_cast<float>(s.numel()),
                           stream);

@@ -1,7 +1,7 @@
 #pragma once
 // The losses of nn/losses.hpp over device tensors: same recipes, same row math
 // (kernels/losses.hpp, a thread per row), batch sums reduced with Thrust in double. A loss sees
-// the whole batch (DESIGN §1): student outputs per view, teacher outputs per view and labels, and
+// the whole batch (docs/design.md): student outputs per view, teacher outputs per view and labels, and
 // returns the scalar loss and d(loss)/d(student output) per view, on the device.
 #include <tspipe/cuda/backend.hpp>
 

@@ -3,15 +3,10 @@
 
 #include <cmath>
 #include <set>
-#include <unordered_map>
 
 namespace tspipe::cuda {
 
-void Optimizer::set_learning_rate(double learning_rate) {
-  if (!(learning_rate >= 0.0) || !std::isfinite(learning_rate))
-    throw Error(std::string("optimizer: learning rate must be finite and ≥ 0, got ") + std::to_string(learning_rate));
-  learning_rate_ = learning_rate;
-}
+void Optimizer::set_learning_rate(double learning_rate) { learning_rate_ = nn::checked_learning_rate(learning_rate); }
 
 void Optimizer::step(const std::vector<Parameter>& params) {
   std::set<std::string_view> seen;
@@ -43,15 +38,7 @@ nn::OptimizerState Optimizer::export_state() const {
 }
 
 void Optimizer::import_state(const nn::OptimizerState& state) {
-  const auto kinds = state_kinds();
-  for (const auto& [key, values] : state) {
-    const auto slash = key.rfind('/');
-    const std::string_view kind =
-        slash == std::string::npos ? std::string_view{} : std::string_view(key).substr(slash + 1);
-    bool known = false;
-    for (std::string_view k : kinds) known = known || k == kind;
-    if (!known) throw Error(std::string(name()) + ": state entry '" + key + "' is not state this optimizer keeps");
-  }
+  nn::check_state_kinds(name(), state, state_kinds());
   std::map<std::string, Tensor> fresh;
   for (const auto& [key, values] : state)
     fresh.emplace(key, Tensor::from({static_cast<int64_t>(values.size())}, values));
@@ -59,11 +46,7 @@ void Optimizer::import_state(const nn::OptimizerState& state) {
   state_replaced();
 }
 
-Sgd::Sgd(const nn::SgdOptions& options) : Optimizer(options.learning_rate), options_(options) {
-  if (!(options.momentum >= 0.0f && options.momentum < 1.0f))
-    throw Error("SGD: momentum must be in [0, 1), got " + std::to_string(options.momentum));
-  if (options.nesterov && options.momentum == 0.0f) throw Error("SGD: Nesterov needs a momentum > 0");
-}
+Sgd::Sgd(const nn::SgdOptions& options) : Optimizer(options.learning_rate), options_(nn::checked(options)) {}
 
 void Sgd::update(const Parameter& p) {
   const int64_t n = p.value->numel();
@@ -73,12 +56,7 @@ void Sgd::update(const Parameter& p) {
                    options_.nesterov, detail::stream());
 }
 
-AdamW::AdamW(const nn::AdamWOptions& options) : Optimizer(options.learning_rate), options_(options) {
-  if (!(options.beta1 >= 0.0f && options.beta1 < 1.0f) || !(options.beta2 >= 0.0f && options.beta2 < 1.0f))
-    throw Error("AdamW: betas must be in [0, 1), got " + std::to_string(options.beta1) + ", " +
-                std::to_string(options.beta2));
-  if (!(options.eps > 0.0f)) throw Error("AdamW: eps must be > 0, got " + std::to_string(options.eps));
-}
+AdamW::AdamW(const nn::AdamWOptions& options) : Optimizer(options.learning_rate), options_(nn::checked(options)) {}
 
 void AdamW::update(const Parameter& p) {
   const int64_t n = p.value->numel();
@@ -98,11 +76,7 @@ void AdamW::update(const Parameter& p) {
                      options_.beta2, options_.eps, wd, c.first_moment, c.second_moment, detail::stream());
 }
 
-Lars::Lars(const nn::LarsOptions& options) : Optimizer(options.learning_rate), options_(options) {
-  if (!(options.momentum >= 0.0f && options.momentum < 1.0f))
-    throw Error("LARS: momentum must be in [0, 1), got " + std::to_string(options.momentum));
-  if (!(options.eta > 0.0f)) throw Error("LARS: eta must be > 0, got " + std::to_string(options.eta));
-}
+Lars::Lars(const nn::LarsOptions& options) : Optimizer(options.learning_rate), options_(nn::checked(options)) {}
 
 float Lars::trust_ratio(const Parameter& p) const {
   const cudaStream_t s = detail::stream();
@@ -121,35 +95,19 @@ void Lars::update(const Parameter& p) {
 
 void MomentumTeacherUpdate::operator()(const std::vector<Parameter>& teacher, const std::vector<Parameter>& student,
                                        float tau) {
-  if (!(tau >= 0.0f && tau <= 1.0f))
-    throw Error("momentum teacher update: τ must be in [0, 1], got " + std::to_string(tau));
-  std::unordered_map<std::string_view, const Parameter*> student_by_name;
-  for (const Parameter& s : student)
-    if (!student_by_name.emplace(s.name, &s).second)
-      throw Error("momentum teacher update: student parameter '" + s.name + "' appears twice");
-  std::set<std::string_view> teacher_names;
-  for (const Parameter& t : teacher)
-    if (!teacher_names.insert(t.name).second)
-      throw Error("momentum teacher update: teacher parameter '" + t.name + "' appears twice");
-  for (const Parameter& s : student)
-    if (!teacher_names.count(s.name))
-      throw Error("momentum teacher update: student parameter '" + s.name + "' has no teacher parameter of that name");
+  const auto partner = nn::detail::momentum_update_partners(teacher, student, tau,
+                                                            [](const Parameter& p) { return p.value->numel(); });
   std::vector<launch::EmaSegment> segments;
   std::vector<const float*> pointers;
   int64_t offset = 0;
-  for (const Parameter& t : teacher) {
-    const auto it = student_by_name.find(t.name);
-    if (it == student_by_name.end())
-      throw Error("momentum teacher update: teacher parameter '" + t.name + "' has no student parameter of that name");
-    const Tensor& sv = *it->second->value;
-    if (sv.numel() != t.value->numel())
-      throw Error("momentum teacher update: parameter '" + t.name + "' has " + std::to_string(t.value->numel()) +
-                  " values in the teacher but " + std::to_string(sv.numel()) + " in the student");
-    if (t.value->numel() == 0) continue;
-    segments.push_back({t.value->data(), sv.data(), offset, t.value->numel()});
-    pointers.push_back(t.value->data());
+  for (size_t i = 0; i < teacher.size(); ++i) {
+    Tensor& tv = *teacher[i].value;
+    const Tensor& sv = *partner[i]->value;
+    if (tv.numel() == 0) continue;
+    segments.push_back({tv.data(), sv.data(), offset, tv.numel()});
+    pointers.push_back(tv.data());
     pointers.push_back(sv.data());
-    offset += t.value->numel();
+    offset += tv.numel();
   }
   if (segments.empty()) return;
   const cudaStream_t s = detail::stream();

@@ -10,11 +10,11 @@
 //       options);
 //   pipeline.feed({tspipe::cuda::Tensor::from_host(batch)}, labels);
 //
-// Loss: the user's loss is a device loss (cuda::Loss), which sees the whole batch on the GPU as
-// DESIGN §1 asks. Copying the outputs to the host for an nn::Loss was the alternative; it was not
-// taken because LOSS:b sits on the critical path of every pipeline (all of batch b's backwards
-// wait for it) and the in-batch losses (InfoNCE/MoCo-v3: N²·K) are the slowest part of it on a
-// host, while the device losses run the same recipes with the same row math (kernels/losses.hpp).
+// Loss: the user's loss is a device loss (cuda::Loss), which sees the whole batch on the GPU, as
+// the loss contract of docs/design.md asks. Copying the outputs to the host for an nn::Loss would
+// put that copy on the critical path: LOSS:b gates all of batch b's backwards, and the in-batch
+// losses (InfoNCE/MoCo-v3: N²·K) are the slowest part of it on a host, while the device losses
+// run the same recipes with the same row math (kernels/losses.hpp).
 // A custom host loss still fits through cuda::HostLoss, which pays for that copy explicitly.
 //
 // Streams and threads: every stage gets its own stream on the device of the building thread's

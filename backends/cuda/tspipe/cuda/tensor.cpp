@@ -57,27 +57,8 @@ int64_t Tensor::size(int64_t i) const {
 }
 
 Tensor Tensor::reshape(Shape shape) const {
-  int64_t known = 1, infer_at = -1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == -1) {
-      if (infer_at >= 0) throw Error("cuda::Tensor::reshape: more than one -1 in " + to_string(shape));
-      infer_at = static_cast<int64_t>(i);
-    } else {
-      if (shape[i] < 0) throw Error("cuda::Tensor::reshape: negative extent in " + to_string(shape));
-      known *= shape[i];
-    }
-  }
-  if (infer_at >= 0) {
-    if (known == 0 || numel_ % known != 0)
-      throw Error("cuda::Tensor::reshape: cannot reshape " + to_string(shape_) + " into " + to_string(shape));
-    shape[static_cast<size_t>(infer_at)] = numel_ / known;
-    known = numel_;
-  }
-  if (known != numel_)
-    throw Error("cuda::Tensor::reshape: cannot reshape " + to_string(shape_) + " (" + std::to_string(numel_) +
-                " elements) into " + to_string(shape));
   Tensor t = *this;
-  t.shape_ = std::move(shape);
+  t.shape_ = nn::reshaped("cuda::Tensor::reshape", shape_, numel_, std::move(shape));
   return t;
 }
 

@@ -5,6 +5,7 @@
 // forward and backward side by side in its own file:
 //   void forward_elements(const Tensor& x, Tensor& y);
 //   void backward_elements(const Tensor& x, const Tensor& dy, Tensor& dx);
+#include <tspipe/kernels/activations.hpp>
 #include <tspipe/nn/layer_shells/checks.hpp>
 
 #include <string>
@@ -15,25 +16,20 @@ namespace tspipe::nn::shells {
 template <class B, class Derived>
 class ActivationShell : public Layer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
-  /// relu: ReLU, else GELU.
-  explicit ActivationShell(bool relu) : relu_(relu) {}
+  explicit ActivationShell(kernels::Activation function) : relu_(function == kernels::Activation::relu) {}
   std::string kind() const override { return relu_ ? "ReLU" : "GELU"; }
 
-  Tensor infer(const Tensor& x) override {
+  TensorOf<B> infer(const TensorOf<B>& x) override {
     check_input(kind(), x, 1, /*at_least=*/true);
-    Tensor y(x.shape());
+    TensorOf<B> y(x.shape());
     derived().forward_elements(x, y);
     return y;
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
-    check_saved(kind(), ctx, 1);
-    const Tensor& x = ctx.tensors[0];
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override { return saving<B>(infer(x), {x}); }
+  TensorOf<B> backward(Context<B>& ctx, const TensorOf<B>& dy) override {
+    const TensorOf<B>& x = saved_tensor(kind(), ctx);
     check_grad(kind(), dy, x.shape());
-    Tensor dx(x.shape());
+    TensorOf<B> dx(x.shape());
     derived().backward_elements(x, dy, dx);
     return dx;
   }

@@ -21,9 +21,6 @@ namespace tspipe::nn::shells {
 template <class B, class Derived, class LinearT>
 class SelfAttentionShell : public SplitBackwardLayer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
   SelfAttentionShell(int64_t dim, int64_t heads, uint64_t seed, std::string label)
       : qkv(dim, 3 * dim, true, seed, label.empty() ? "qkv" : label + ".qkv"),
         proj(dim, dim, true, seed + 1, label.empty() ? "proj" : label + ".proj"),
@@ -36,28 +33,28 @@ class SelfAttentionShell : public SplitBackwardLayer<B> {
 
   std::string kind() const override { return "SelfAttention"; }
 
-  Tensor infer(const Tensor& x) override {
+  TensorOf<B> infer(const TensorOf<B>& x) override {
     check(x);
     return proj.infer(derived().core_infer(qkv.infer(x)));
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override {
     check(x);
-    Ctx ctx;
+    Context<B> ctx;
     auto [qkv_out, qkv_ctx] = qkv.forward(x);
-    Tensor attended = derived().core_forward(x, qkv_out, ctx.tensors);
+    TensorOf<B> attended = derived().core_forward(x, qkv_out, ctx.tensors);
     auto [y, proj_ctx] = proj.forward(attended);
     ctx.children = {std::move(qkv_ctx), std::move(proj_ctx)};
     return {std::move(y), std::move(ctx)};
   }
-  Tensor backward_input(Ctx& ctx, const Tensor& dy) override {
+  TensorOf<B> backward_input(Context<B>& ctx, const TensorOf<B>& dy) override {
     check_saved(who(), ctx, Derived::saved_tensors);
     if (ctx.children.size() != 2) throw Error(who() + ": context was not produced by this layer's forward");
-    const Tensor d_attended = proj.backward_input(ctx.children[1], dy);
-    Tensor d_qkv = derived().core_backward(ctx.tensors, d_attended);
+    const TensorOf<B> d_attended = proj.backward_input(ctx.children[1], dy);
+    TensorOf<B> d_qkv = derived().core_backward(ctx.tensors, d_attended);
     ctx.pending_dy = {d_qkv};  // qkv's weight gradient needs it in backward_weight
     return qkv.backward_input(ctx.children[0], d_qkv);
   }
-  void backward_weight(Ctx& ctx, const Tensor& dy) override {
+  void backward_weight(Context<B>& ctx, const TensorOf<B>& dy) override {
     if (ctx.pending_dy.empty() || ctx.children.size() != 2)
       throw Error(who() + ": backward_weight before backward_input");
     proj.backward_weight(ctx.children[1], dy);
@@ -66,8 +63,8 @@ class SelfAttentionShell : public SplitBackwardLayer<B> {
   }
   std::vector<Parameter<B>> parameters() override {
     std::vector<Parameter<B>> out;
-    for (auto& p : qkv.parameters()) out.push_back({"qkv." + p.name, p.value, p.grad, p.no_weight_decay});
-    for (auto& p : proj.parameters()) out.push_back({"proj." + p.name, p.value, p.grad, p.no_weight_decay});
+    detail::append_named(out, qkv.parameters(), "qkv");
+    detail::append_named(out, proj.parameters(), "proj");
     return out;
   }
   void set_training(bool training) override {
@@ -84,7 +81,7 @@ class SelfAttentionShell : public SplitBackwardLayer<B> {
   std::string label_;
 
  private:
-  void check(const Tensor& x) const {
+  void check(const TensorOf<B>& x) const {
     check_input(who(), x, 3);
     if (x.size(2) != dim_)
       throw Error(who() + ": input has " + std::to_string(x.size(2)) + " features, expected " +

@@ -8,6 +8,7 @@
 // side by side in its own file, calling init_parameters() in its constructor after any checks of
 // its own.
 #include <tspipe/nn/layer_shells/checks.hpp>
+#include <tspipe/nn/layer_shells/parameters.hpp>
 
 #include <cstdint>
 #include <string>
@@ -17,10 +18,8 @@
 namespace tspipe::nn::shells {
 
 template <class B>
-class BatchNormShell : public Layer<B> {
+class BatchNormShell : public Layer<B>, public AffineParameters<B> {
  public:
-  using Tensor = typename B::Tensor;
-
   /// spatial_rank 2 → BatchNorm2d (input rank 4); spatial_rank 1 → BatchNorm1d (rank 2 or 3).
   BatchNormShell(int spatial_rank, int64_t channels, std::string label, float eps, float momentum)
       : spatial_rank_(spatial_rank), channels_(channels), label_(std::move(label)), eps_(eps), momentum_(momentum) {
@@ -30,26 +29,21 @@ class BatchNormShell : public Layer<B> {
   }
 
   std::string kind() const override { return spatial_rank_ == 2 ? "BatchNorm2d" : "BatchNorm1d"; }
-  std::vector<Parameter<B>> parameters() override {
-    return {{"weight", &weight, &weight_grad, true}, {"bias", &bias, &bias_grad, true}};
-  }
+  std::vector<Parameter<B>> parameters() override { return this->affine_parameters(); }
   std::vector<Buffer<B>> buffers() override { return {{"running_mean", &running_mean}, {"running_var", &running_var}}; }
 
-  Tensor weight, weight_grad, bias, bias_grad, running_mean, running_var;
+  TensorOf<B> running_mean, running_var;
 
  protected:
   std::string who() const { return describe(kind(), label_); }
   /// γ = 1, β = 0, zero gradients, running mean 0 and variance 1.
   void init_parameters() {
-    weight = Tensor::full({channels_}, 1.0f);
-    bias = Tensor::zeros({channels_});
-    weight_grad = Tensor::zeros({channels_});
-    bias_grad = Tensor::zeros({channels_});
-    running_mean = Tensor::zeros({channels_});
-    running_var = Tensor::full({channels_}, 1.0f);
+    this->init_affine(channels_);
+    running_mean = TensorOf<B>::zeros({channels_});
+    running_var = TensorOf<B>::full({channels_}, 1.0f);
   }
   /// Throws unless x has this layer's rank and channel count.
-  void check(const Tensor& x) const {
+  void check(const TensorOf<B>& x) const {
     if (spatial_rank_ == 2) {
       check_input(who(), x, 4);
     } else {
@@ -61,7 +55,7 @@ class BatchNormShell : public Layer<B> {
                   std::to_string(channels_) + " (input shape " + to_string(x.shape()) + ")");
   }
   /// Batch statistics need at least two values per channel (`per_channel` = N · spatial size).
-  void check_batch_statistics(const Tensor& x, int64_t per_channel) const {
+  void check_batch_statistics(const TensorOf<B>& x, int64_t per_channel) const {
     if (per_channel < 2)
       throw Error(who() + ": training needs more than one value per channel, input shape " + to_string(x.shape()));
   }

@@ -1,7 +1,8 @@
 #pragma once
 // Argument checks every backend's layers share, written once so both backends reject the same
-// inputs with the same messages (tests pin them), and the small pieces every shell builds on. Generic over the tensor type: anything with
-// defined(), dim() and shape() returning nn::Shape. Plain C++20, no backend headers.
+// inputs with the same messages (tests pin them), and the small pieces every shell builds on.
+// Generic over the tensor type: anything with defined(), dim() and shape() returning nn::Shape.
+// Plain C++20, no backend headers.
 #include <tspipe/error.hpp>
 #include <tspipe/nn/layer.hpp>
 #include <tspipe/nn/tensor.hpp>
@@ -44,9 +45,16 @@ void check_saved(const std::string& who, const Context<B>& ctx, size_t count) {
     throw Error(who + ": backward with a context that was not produced by this layer's forward");
 }
 
+/// The one tensor a forward saved with saving<B>(y, {t}), once `ctx` is known to hold it.
+template <class B>
+const TensorOf<B>& saved_tensor(const std::string& who, const Context<B>& ctx) {
+  check_saved(who, ctx, 1);
+  return ctx.tensors[0];
+}
+
 /// What a forward returns when its backward needs only `saved`: (y, a context holding them).
 template <class B>
-std::pair<typename B::Tensor, Context<B>> saving(typename B::Tensor y, std::vector<typename B::Tensor> saved) {
+std::pair<TensorOf<B>, Context<B>> saving(TensorOf<B> y, std::vector<TensorOf<B>> saved) {
   Context<B> ctx;
   ctx.tensors = std::move(saved);
   return {std::move(y), std::move(ctx)};
@@ -56,9 +64,8 @@ std::pair<typename B::Tensor, Context<B>> saving(typename B::Tensor y, std::vect
 template <class B>
 class SplitBackwardLayer : public Layer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  Tensor backward(Context<B>& ctx, const Tensor& dy) override {
-    Tensor dx = this->backward_input(ctx, dy);
+  TensorOf<B> backward(Context<B>& ctx, const TensorOf<B>& dy) override {
+    TensorOf<B> dx = this->backward_input(ctx, dy);
     this->backward_weight(ctx, dy);
     return dx;
   }

@@ -18,38 +18,35 @@ namespace tspipe::nn::shells {
 template <class B, class Derived>
 class DropoutShell : public Layer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
   DropoutShell(float p, uint64_t seed, std::string label) : p_(p), seed_(seed), label_(std::move(label)) {
     if (!(p_ >= 0.0f && p_ < 1.0f))
       throw Error(who() + ": probability " + std::to_string(p_) + " outside [0, 1)");
   }
   std::string kind() const override { return "Dropout"; }
 
-  Tensor infer(const Tensor& x) override {
+  TensorOf<B> infer(const TensorOf<B>& x) override {
     check_input(who(), x, 1, /*at_least=*/true);
     if (!this->training_ || p_ == 0.0f) return x;
-    const Tensor m = derived().mask(x.shape());
-    Tensor y(x.shape());
+    const TensorOf<B> m = derived().mask(x.shape());
+    TensorOf<B> y(x.shape());
     derived().multiply(x, m, y);
     return y;
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override {
     check_input(who(), x, 1, /*at_least=*/true);
-    Ctx ctx;
+    Context<B> ctx;
     if (!this->training_ || p_ == 0.0f) return {x, std::move(ctx)};  // empty ctx: backward passes dy through
-    Tensor m = derived().mask(x.shape());
-    Tensor y(x.shape());
+    TensorOf<B> m = derived().mask(x.shape());
+    TensorOf<B> y(x.shape());
     derived().multiply(x, m, y);
     ctx.tensors = {std::move(m)};
     return {std::move(y), std::move(ctx)};
   }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
+  TensorOf<B> backward(Context<B>& ctx, const TensorOf<B>& dy) override {
     if (ctx.tensors.empty()) return dy;
-    const Tensor& m = ctx.tensors[0];
+    const TensorOf<B>& m = ctx.tensors[0];
     check_grad(who(), dy, m.shape());
-    Tensor dx(dy.shape());
+    TensorOf<B> dx(dy.shape());
     derived().multiply(dy, m, dx);
     return dx;
   }

@@ -8,6 +8,7 @@
 //        (accumulates into weight_grad and bias_grad)
 // and calls init_parameters() in its constructor.
 #include <tspipe/nn/layer_shells/checks.hpp>
+#include <tspipe/nn/layer_shells/parameters.hpp>
 
 #include <cstdint>
 #include <string>
@@ -17,11 +18,8 @@
 namespace tspipe::nn::shells {
 
 template <class B, class Derived>
-class LayerNormShell : public Layer<B> {
+class LayerNormShell : public Layer<B>, public AffineParameters<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
   LayerNormShell(int64_t features, std::string label, float eps)
       : features_(features), label_(std::move(label)), eps_(eps) {
     if (features_ <= 0) throw Error(who() + ": features must be positive, got " + std::to_string(features_));
@@ -29,49 +27,40 @@ class LayerNormShell : public Layer<B> {
 
   std::string kind() const override { return "LayerNorm"; }
 
-  Tensor infer(const Tensor& x) override { return run(x, nullptr); }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
-    Ctx ctx;
-    Tensor stats;
-    Tensor y = run(x, &stats);
+  TensorOf<B> infer(const TensorOf<B>& x) override { return run(x, nullptr); }
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override {
+    Context<B> ctx;
+    TensorOf<B> stats;
+    TensorOf<B> y = run(x, &stats);
     ctx.tensors = {x, std::move(stats)};
     return {std::move(y), std::move(ctx)};
   }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
+  TensorOf<B> backward(Context<B>& ctx, const TensorOf<B>& dy) override {
     check_saved(who(), ctx, 2);
-    const Tensor& x = ctx.tensors[0];
-    const Tensor& stats = ctx.tensors[1];
+    const TensorOf<B>& x = ctx.tensors[0];
+    const TensorOf<B>& stats = ctx.tensors[1];
     check_grad(who(), dy, x.shape());
-    Tensor dx(x.shape());
+    TensorOf<B> dx(x.shape());
     derived().backward_rows(x, stats, dy, dx, x.numel() / features_);
     return dx;
   }
-  std::vector<Parameter<B>> parameters() override {
-    return {{"weight", &weight, &weight_grad, true}, {"bias", &bias, &bias_grad, true}};
-  }
-
-  Tensor weight, weight_grad, bias, bias_grad;
+  std::vector<Parameter<B>> parameters() override { return this->affine_parameters(); }
 
  protected:
   std::string who() const { return describe(kind(), label_); }
   /// γ = 1, β = 0, zero gradients. The derived constructor calls it after any checks of its own,
   /// so a bad argument is reported before anything is allocated.
-  void init_parameters() {
-    weight = Tensor::full({features_}, 1.0f);
-    bias = Tensor::zeros({features_});
-    weight_grad = Tensor::zeros({features_});
-    bias_grad = Tensor::zeros({features_});
-  }
+  void init_parameters() { this->init_affine(features_); }
   int64_t features_;
   std::string label_;
   float eps_;
 
  private:
-  Tensor run(const Tensor& x, Tensor* stats) {
+  TensorOf<B> run(const TensorOf<B>& x, TensorOf<B>* stats) {
     check_features(who(), x, features_);
     const int64_t rows = x.numel() / features_;
-    Tensor y(x.shape());
-    if (stats) *stats = Tensor({rows, 2});
+    TensorOf<B> y(x.shape());
+    if (stats) *stats = TensorOf<B>({rows, 2});
     derived().forward_rows(x, y, stats, rows);
     return y;
   }

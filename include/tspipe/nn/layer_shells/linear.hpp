@@ -21,9 +21,6 @@ namespace tspipe::nn::shells {
 template <class B, class Derived>
 class LinearShell : public SplitBackwardLayer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
   LinearShell(int64_t in_features, int64_t out_features, std::string label)
       : in_(in_features), out_(out_features), label_(std::move(label)) {
     if (in_ <= 0 || out_ <= 0)
@@ -33,24 +30,22 @@ class LinearShell : public SplitBackwardLayer<B> {
 
   std::string kind() const override { return "Linear"; }
 
-  Tensor infer(const Tensor& x) override {
+  TensorOf<B> infer(const TensorOf<B>& x) override {
     check_features(who(), x, in_);
-    Tensor y(output_shape(x));
+    TensorOf<B> y(output_shape(x));
     derived().forward_rows(x, y, x.numel() / in_);
     return y;
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
-  Tensor backward_input(Ctx& ctx, const Tensor& dy) override {
-    check_saved(who(), ctx, 1);
-    const Tensor& x = ctx.tensors[0];
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override { return saving<B>(infer(x), {x}); }
+  TensorOf<B> backward_input(Context<B>& ctx, const TensorOf<B>& dy) override {
+    const TensorOf<B>& x = saved_tensor(who(), ctx);
     check_grad(who(), dy, output_shape(x));
-    Tensor dx(x.shape());
+    TensorOf<B> dx(x.shape());
     derived().backward_input_rows(dy, dx, x.numel() / in_);
     return dx;
   }
-  void backward_weight(Ctx& ctx, const Tensor& dy) override {
-    check_saved(who(), ctx, 1);
-    const Tensor& x = ctx.tensors[0];
+  void backward_weight(Context<B>& ctx, const TensorOf<B>& dy) override {
+    const TensorOf<B>& x = saved_tensor(who(), ctx);
     const int64_t rows = x.numel() / in_;
     if (dy.numel() != rows * out_) throw Error(who() + ": output gradient has shape " + to_string(dy.shape()));
     derived().backward_weight_rows(x, dy, rows);
@@ -59,7 +54,7 @@ class LinearShell : public SplitBackwardLayer<B> {
 
   int64_t in_features() const noexcept { return in_; }
   int64_t out_features() const noexcept { return out_; }
-  Tensor weight, weight_grad, bias, bias_grad;  // bias undefined when constructed without one
+  TensorOf<B> weight, weight_grad, bias, bias_grad;  // bias undefined when constructed without one
 
  protected:
   std::string who() const { return describe(kind(), label_); }
@@ -71,7 +66,7 @@ class LinearShell : public SplitBackwardLayer<B> {
   std::string label_;
 
  private:
-  Shape output_shape(const Tensor& x) const {
+  Shape output_shape(const TensorOf<B>& x) const {
     Shape s = x.shape();
     s.back() = out_;
     return s;

@@ -23,9 +23,6 @@ namespace tspipe::nn::shells {
 template <class B, class Derived>
 class PatchEmbedShell : public Layer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
   PatchEmbedShell(const PatchEmbedOptions& options, std::string label) : opt_(options), label_(std::move(label)) {
     if (opt_.in_channels <= 0 || opt_.dim <= 0 || opt_.patch <= 0 || opt_.image_size <= 0 ||
         opt_.image_size % opt_.patch != 0)
@@ -36,21 +33,21 @@ class PatchEmbedShell : public Layer<B> {
 
   std::string kind() const override { return "PatchEmbed"; }
 
-  Tensor infer(const Tensor& x) override {
+  TensorOf<B> infer(const TensorOf<B>& x) override {
     check(x);
     return derived().embed(derived().gather_patches(x), x.size(0));
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override {
     check(x);
-    Ctx ctx;
-    Tensor patches = derived().gather_patches(x);
-    Tensor y = derived().embed(patches, x.size(0));
+    Context<B> ctx;
+    TensorOf<B> patches = derived().gather_patches(x);
+    TensorOf<B> y = derived().embed(patches, x.size(0));
     ctx.tensors = {x, std::move(patches)};
     return {std::move(y), std::move(ctx)};
   }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
+  TensorOf<B> backward(Context<B>& ctx, const TensorOf<B>& dy) override {
     check_saved(who(), ctx, 2);
-    const Tensor& x = ctx.tensors[0];
+    const TensorOf<B>& x = ctx.tensors[0];
     check_grad(who(), dy, {x.size(0), tokens(), opt_.dim});
     return derived().backward_patches(x, ctx.tensors[1], dy);
   }
@@ -68,7 +65,7 @@ class PatchEmbedShell : public Layer<B> {
     const int64_t side = opt_.image_size / opt_.patch;
     return side * side + (opt_.class_token ? 1 : 0);
   }
-  Tensor weight, weight_grad, bias, bias_grad, cls_token, cls_token_grad, pos_embed, pos_embed_grad;
+  TensorOf<B> weight, weight_grad, bias, bias_grad, cls_token, cls_token_grad, pos_embed, pos_embed_grad;
 
  protected:
   std::string who() const { return describe(kind(), label_); }
@@ -80,19 +77,19 @@ class PatchEmbedShell : public Layer<B> {
     weight = upload(nn::Tensor::uniform({opt_.dim, opt_.in_channels, opt_.patch, opt_.patch}, seed, -bound, bound));
     bias = upload(nn::Tensor::uniform({opt_.dim}, seed ^ 0xB1A5ull, -bound, bound));
     pos_embed = upload(nn::Tensor::randn({1, tokens(), opt_.dim}, seed ^ 0x9051ull, 0.02f));
-    weight_grad = Tensor::zeros(weight.shape());
-    bias_grad = Tensor::zeros(bias.shape());
-    pos_embed_grad = Tensor::zeros(pos_embed.shape());
+    weight_grad = TensorOf<B>::zeros(weight.shape());
+    bias_grad = TensorOf<B>::zeros(bias.shape());
+    pos_embed_grad = TensorOf<B>::zeros(pos_embed.shape());
     if (opt_.class_token) {
       cls_token = upload(nn::Tensor::randn({1, 1, opt_.dim}, seed ^ 0xC150ull, 0.02f));
-      cls_token_grad = Tensor::zeros(cls_token.shape());
+      cls_token_grad = TensorOf<B>::zeros(cls_token.shape());
     }
   }
   PatchEmbedOptions opt_;
   std::string label_;
 
  private:
-  void check(const Tensor& x) const {
+  void check(const TensorOf<B>& x) const {
     check_input(who(), x, 4);
     if (x.size(1) != opt_.in_channels || x.size(2) != opt_.image_size || x.size(3) != opt_.image_size)
       throw Error(who() + ": input has shape " + to_string(x.shape()) + ", expected [N, " +

@@ -34,25 +34,21 @@ void check_pool_input(const std::string& who, const T& x, const Pool2dOptions& o
 template <class B, class Derived>
 class GlobalAvgPoolShell : public Layer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
   explicit GlobalAvgPoolShell(std::string label) : label_(std::move(label)) {}
   std::string kind() const override { return "GlobalAvgPool"; }
 
-  Tensor infer(const Tensor& x) override {
+  TensorOf<B> infer(const TensorOf<B>& x) override {
     check_input(who(), x, 4);
-    Tensor y({x.size(0), x.size(1)});
+    TensorOf<B> y({x.size(0), x.size(1)});
     derived().forward_planes(x, y, x.size(0) * x.size(1), x.size(2) * x.size(3));
     return y;
   }
   // Saves x: only its shape is read.
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
-    check_saved(who(), ctx, 1);
-    const Tensor& x = ctx.tensors[0];
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override { return saving<B>(infer(x), {x}); }
+  TensorOf<B> backward(Context<B>& ctx, const TensorOf<B>& dy) override {
+    const TensorOf<B>& x = saved_tensor(who(), ctx);
     check_grad(who(), dy, {x.size(0), x.size(1)});
-    Tensor dx(x.shape());
+    TensorOf<B> dx(x.shape());
     derived().backward_planes(dy, dx, x.size(0) * x.size(1), x.size(2) * x.size(3));
     return dx;
   }

@@ -16,19 +16,15 @@ namespace tspipe::nn::shells {
 template <class B>
 class Flatten final : public Layer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
   std::string kind() const override { return "Flatten"; }
-  Tensor infer(const Tensor& x) override {
+  TensorOf<B> infer(const TensorOf<B>& x) override {
     check_input(kind(), x, 1, /*at_least=*/true);
     return x.reshape({x.size(0), x.numel() / x.size(0)});
   }
   // Saves x: only its shape is needed; the storage is shared, so this costs nothing.
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
-    check_saved(kind(), ctx, 1);
-    const Tensor& x = ctx.tensors[0];
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override { return saving<B>(infer(x), {x}); }
+  TensorOf<B> backward(Context<B>& ctx, const TensorOf<B>& dy) override {
+    const TensorOf<B>& x = saved_tensor(kind(), ctx);
     check_grad(kind(), dy, {x.size(0), x.numel() / x.size(0)});
     return dy.reshape(x.shape());
   }
@@ -37,22 +33,18 @@ class Flatten final : public Layer<B> {
 template <class B, class Derived>
 class SelectTokenShell : public Layer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
   explicit SelectTokenShell(int64_t index) : index_(index) {}
   std::string kind() const override { return "SelectToken"; }
 
-  Tensor infer(const Tensor& x) override {
+  TensorOf<B> infer(const TensorOf<B>& x) override {
     check(x);
-    Tensor y({x.size(0), x.size(2)});
+    TensorOf<B> y({x.size(0), x.size(2)});
     derived().gather_token(x, y);
     return y;
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override { return saving<B>(infer(x), {x}); }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
-    check_saved(kind(), ctx, 1);
-    const Tensor& x = ctx.tensors[0];
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override { return saving<B>(infer(x), {x}); }
+  TensorOf<B> backward(Context<B>& ctx, const TensorOf<B>& dy) override {
+    const TensorOf<B>& x = saved_tensor(kind(), ctx);
     check_grad(kind(), dy, {x.size(0), x.size(2)});
     return derived().scatter_token(dy, x.shape());
   }
@@ -61,7 +53,7 @@ class SelectTokenShell : public Layer<B> {
   int64_t index_;
 
  private:
-  void check(const Tensor& x) const {
+  void check(const TensorOf<B>& x) const {
     check_input(kind(), x, 3);
     if (index_ < 0 || index_ >= x.size(1))
       throw Error(kind() + ": token " + std::to_string(index_) + " out of range for input " + to_string(x.shape()));

@@ -15,28 +15,24 @@ namespace tspipe::nn::shells {
 template <class B, class Derived>
 class SoftmaxShell : public Layer<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ctx = Context<B>;
-
   std::string kind() const override { return "Softmax"; }
 
-  Tensor infer(const Tensor& x) override {
+  TensorOf<B> infer(const TensorOf<B>& x) override {
     check_input(kind(), x, 1, /*at_least=*/true);
     const int64_t d = x.size(-1);
-    Tensor y(x.shape());
+    TensorOf<B> y(x.shape());
     derived().forward_rows(x, y, x.numel() / d, d);
     return y;
   }
-  std::pair<Tensor, Ctx> forward(const Tensor& x) override {
-    Tensor y = infer(x);
+  std::pair<TensorOf<B>, Context<B>> forward(const TensorOf<B>& x) override {
+    TensorOf<B> y = infer(x);
     return saving<B>(y, {y});
   }
-  Tensor backward(Ctx& ctx, const Tensor& dy) override {
-    check_saved(kind(), ctx, 1);
-    const Tensor& y = ctx.tensors[0];
+  TensorOf<B> backward(Context<B>& ctx, const TensorOf<B>& dy) override {
+    const TensorOf<B>& y = saved_tensor(kind(), ctx);
     check_grad(kind(), dy, y.shape());
     const int64_t d = y.size(-1);
-    Tensor dx(y.shape());
+    TensorOf<B> dx(y.shape());
     derived().backward_rows(y, dy, dx, y.numel() / d, d);
     return dx;
   }

@@ -1,5 +1,5 @@
 #pragma once
-// MLP heads of self-supervised recipes (DESIGN §6): BYOL's projector and predictor
+// MLP heads of self-supervised recipes (docs/design.md): BYOL's projector and predictor
 // (Linear → BN → ReLU → Linear), MoCo-v3's 3-layer projector and 2-layer predictor.
 // One head is one block, its parameters named "<name>.<k>.<param>" (k the position in the head,
 // as torch.nn.Sequential numbers them), so a momentum teacher built with the same name and seed

@@ -31,7 +31,4 @@ void Activation::backward_elements(const Tensor& x, const Tensor& dy, Tensor& dx
   });
 }
 
-Backend::LayerPtr Backend::relu() { return std::make_unique<Activation>(Activation::Function::relu); }
-Backend::LayerPtr Backend::gelu() { return std::make_unique<Activation>(Activation::Function::gelu); }
-
 }  // namespace tspipe::cpu

@@ -9,8 +9,8 @@ namespace tspipe::cpu {
 
 class Activation final : public nn::shells::ActivationShell<Backend, Activation> {
  public:
-  enum class Function { relu, gelu };
-  explicit Activation(Function f) : ActivationShell(f == Function::relu) {}
+  using Function = kernels::Activation;
+  explicit Activation(Function f) : ActivationShell(f) {}
 
  private:
   friend class nn::shells::ActivationShell<Backend, Activation>;

@@ -58,8 +58,4 @@ Tensor SelfAttention::core_forward(const Tensor& x, const Tensor& qkv_out, std::
   return attended;
 }
 
-Backend::LayerPtr Backend::self_attention(int64_t dim, int64_t heads, uint64_t seed, std::string label) {
-  return std::make_unique<SelfAttention>(dim, heads, seed, std::move(label));
-}
-
 }  // namespace tspipe::cpu

@@ -64,11 +64,11 @@ std::pair<Tensor, Context> BatchNorm::forward(const Tensor& x) {
 }
 
 Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 3);
+  nn::shells::check_saved(who(), ctx, 3);
   const Tensor& x = ctx.tensors[0];
   const Tensor& stats = ctx.tensors[1];
   const bool batch_stats = ctx.tensors[2][0] != 0.0f;
-  detail::check_grad(who(), dy, x.shape());
+  nn::shells::check_grad(who(), dy, x.shape());
   const int64_t n = x.size(0), inner = x.numel() / (n * channels_);
   Tensor dx(x.shape());
   parallel_for(channels_, std::max<int64_t>(1, kElementGrain / (n * inner)), [&](int64_t begin, int64_t end) {
@@ -78,13 +78,6 @@ Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
                                           &bias_grad[c]);
   });
   return dx;
-}
-
-Backend::LayerPtr Backend::batch_norm2d(int64_t channels, std::string label, float eps, float momentum) {
-  return std::make_unique<BatchNorm>(2, channels, std::move(label), eps, momentum);
-}
-Backend::LayerPtr Backend::batch_norm1d(int64_t channels, std::string label, float eps, float momentum) {
-  return std::make_unique<BatchNorm>(1, channels, std::move(label), eps, momentum);
 }
 
 }  // namespace tspipe::cpu

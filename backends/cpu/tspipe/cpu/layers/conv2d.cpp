@@ -139,16 +139,11 @@ Tensor Conv2d::infer(const Tensor& x) {
   return y;
 }
 
-std::pair<Tensor, Context> Conv2d::forward(const Tensor& x) {
-  Context ctx;
-  Tensor y = infer(x);
-  ctx.tensors = {x};
-  return {std::move(y), std::move(ctx)};
-}
+std::pair<Tensor, Context> Conv2d::forward(const Tensor& x) { return nn::shells::saving<Backend>(infer(x), {x}); }
 
 void Conv2d::backward_chunks(const Tensor& x, const Tensor& dy, Tensor* dx, bool weights) {
   const Lowering l = lowering(x);
-  detail::check_grad(who(), dy, output_shape(x, l.g));
+  nn::shells::check_grad(who(), dy, output_shape(x, l.g));
   if (dx) *dx = Tensor(x.shape());  // every plane is zeroed below before col2im adds into it
   const int64_t p = l.pixels, channels = l.g.channels, taps = l.g.kernel_h * l.g.kernel_w;
   for (int64_t n0 = 0; n0 < l.batch; n0 += l.nb) {
@@ -190,30 +185,23 @@ void Conv2d::backward_chunks(const Tensor& x, const Tensor& dy, Tensor* dx, bool
 }
 
 Tensor Conv2d::backward(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 1);
   Tensor dx;
-  backward_chunks(ctx.tensors[0], dy, &dx, true);
+  backward_chunks(nn::shells::saved_tensor(who(), ctx), dy, &dx, true);
   return dx;
 }
 
 Tensor Conv2d::backward_input(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 1);
   Tensor dx;
-  backward_chunks(ctx.tensors[0], dy, &dx, false);
+  backward_chunks(nn::shells::saved_tensor(who(), ctx), dy, &dx, false);
   return dx;
 }
 
 void Conv2d::backward_weight(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 1);
-  backward_chunks(ctx.tensors[0], dy, nullptr, true);
+  backward_chunks(nn::shells::saved_tensor(who(), ctx), dy, nullptr, true);
 }
 
 std::vector<Parameter> Conv2d::parameters() {
   return nn::shells::weight_and_bias<Backend>(weight, weight_grad, bias, bias_grad);
-}
-
-Backend::LayerPtr Backend::conv2d(const nn::Conv2dOptions& options, uint64_t seed, std::string label) {
-  return std::make_unique<Conv2d>(options, seed, std::move(label));
 }
 
 }  // namespace tspipe::cpu

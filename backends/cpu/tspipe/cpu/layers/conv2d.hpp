@@ -34,7 +34,7 @@ class Conv2d final : public Layer {
   Tensor weight, weight_grad, bias, bias_grad;  // weight [out, in, k, k]
 
  private:
-  std::string who() const { return detail::describe(kind(), label_); }
+  std::string who() const { return nn::shells::describe(kind(), label_); }
   kernels::ConvGeometry geometry(const Tensor& x) const;  // checks x
   nn::Shape output_shape(const Tensor& x, const kernels::ConvGeometry& g) const;
   bool is_pointwise() const noexcept;  // 1×1, stride 1, no padding: col = image

@@ -31,8 +31,4 @@ void LayerNorm::backward_rows(const Tensor& x, const Tensor& stats, const Tensor
                                     dx.data() + r * features_, weight_grad.data(), bias_grad.data());
 }
 
-Backend::LayerPtr Backend::layer_norm(int64_t features, std::string label, float eps) {
-  return std::make_unique<LayerNorm>(features, std::move(label), eps);
-}
-
 }  // namespace tspipe::cpu

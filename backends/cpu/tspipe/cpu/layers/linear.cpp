@@ -41,9 +41,4 @@ void Linear::backward_weight_rows(const Tensor& x, const Tensor& dy, int64_t row
   }
 }
 
-Backend::LayerPtr Backend::linear(int64_t in_features, int64_t out_features, bool bias, uint64_t seed,
-                                  std::string label) {
-  return std::make_unique<Linear>(in_features, out_features, bias, seed, std::move(label));
-}
-
 }  // namespace tspipe::cpu

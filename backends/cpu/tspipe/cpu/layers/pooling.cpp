@@ -25,18 +25,12 @@ Tensor Pool2d::infer(const Tensor& x) {
   return y;
 }
 
-std::pair<Tensor, Context> Pool2d::forward(const Tensor& x) {
-  Context ctx;
-  Tensor y = infer(x);
-  ctx.tensors = {x};
-  return {std::move(y), std::move(ctx)};
-}
+std::pair<Tensor, Context> Pool2d::forward(const Tensor& x) { return nn::shells::saving<Backend>(infer(x), {x}); }
 
 Tensor Pool2d::backward(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 1);
-  const Tensor& x = ctx.tensors[0];
+  const Tensor& x = nn::shells::saved_tensor(who(), ctx);
   const auto g = geometry(x);
-  detail::check_grad(who(), dy, {x.size(0), x.size(1), g.out_h(), g.out_w()});
+  nn::shells::check_grad(who(), dy, {x.size(0), x.size(1), g.out_h(), g.out_w()});
   const int64_t planes = x.size(0) * x.size(1), in_plane = g.height * g.width, out_plane = g.out_h() * g.out_w();
   Tensor dx = Tensor::zeros(x.shape());
   for (int64_t p = 0; p < planes; ++p) {
@@ -63,16 +57,6 @@ void GlobalAvgPool::backward_planes(const Tensor& dy, Tensor& dx, int64_t planes
     float* dst = dx.data() + p * plane;
     for (int64_t i = 0; i < plane; ++i) dst[i] = share;
   }
-}
-
-Backend::LayerPtr Backend::max_pool2d(const nn::Pool2dOptions& options, std::string label) {
-  return std::make_unique<Pool2d>(Pool2d::Mode::max, options, std::move(label));
-}
-Backend::LayerPtr Backend::avg_pool2d(const nn::Pool2dOptions& options, std::string label) {
-  return std::make_unique<Pool2d>(Pool2d::Mode::average, options, std::move(label));
-}
-Backend::LayerPtr Backend::global_avg_pool(std::string label) {
-  return std::make_unique<GlobalAvgPool>(std::move(label));
 }
 
 }  // namespace tspipe::cpu

@@ -18,7 +18,7 @@ class Pool2d final : public Layer {
   Tensor backward(Context& ctx, const Tensor& dy) override;
 
  private:
-  std::string who() const { return detail::describe(kind(), label_); }
+  std::string who() const { return nn::shells::describe(kind(), label_); }
   kernels::PoolGeometry geometry(const Tensor& x) const;  // checks x
   Mode mode_;
   nn::Pool2dOptions opt_;

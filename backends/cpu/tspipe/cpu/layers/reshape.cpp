@@ -18,7 +18,4 @@ Tensor SelectToken::scatter_token(const Tensor& dy, const nn::Shape& x_shape) {
   return dx;
 }
 
-Backend::LayerPtr Backend::flatten() { return std::make_unique<Flatten>(); }
-Backend::LayerPtr Backend::select_token(int64_t index) { return std::make_unique<SelectToken>(index); }
-
 }  // namespace tspipe::cpu

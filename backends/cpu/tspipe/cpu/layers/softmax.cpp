@@ -13,6 +13,4 @@ void Softmax::backward_rows(const Tensor& y, const Tensor& dy, Tensor& dx, int64
     kernels::softmax_row_backward(y.data() + r * d, dy.data() + r * d, dx.data() + r * d, static_cast<int>(d));
 }
 
-Backend::LayerPtr Backend::softmax() { return std::make_unique<Softmax>(); }
-
 }  // namespace tspipe::cpu

@@ -3,28 +3,23 @@
 #include <tspipe/cuda/launchers.hpp>
 #include <tspipe/kernels/activations.hpp>
 
+#include <thrust/functional.h>
+
 #include "common.cuh"
 
 namespace tspipe::cuda::launch {
 
-using detail::blocks_for;
-using detail::kThreads;
-using detail::require;
-using detail::require_pointers;
+using namespace detail;  // common.cuh's launch helpers
 
 namespace {
 
 __global__ void fill_kernel(float* x, int64_t n, float v) {
   TSPIPE_GRID_STRIDE(i, n) x[i] = v;
 }
-__global__ void add_kernel(const float* a, const float* b, float* y, int64_t n) {
-  TSPIPE_GRID_STRIDE(i, n) y[i] = a[i] + b[i];
-}
-__global__ void accumulate_kernel(float* y, const float* x, int64_t n) {
-  TSPIPE_GRID_STRIDE(i, n) y[i] += x[i];
-}
-__global__ void multiply_kernel(const float* a, const float* b, float* y, int64_t n) {
-  TSPIPE_GRID_STRIDE(i, n) y[i] = a[i] * b[i];
+/// y = op(a, b) elementwise; a or b may be y itself.
+template <class Op>
+__global__ void binary_kernel(const float* a, const float* b, float* y, int64_t n, Op op) {
+  TSPIPE_GRID_STRIDE(i, n) y[i] = op(a[i], b[i]);
 }
 template <Activation F>
 __global__ void activation_forward_kernel(const float* x, float* y, int64_t n) {
@@ -105,13 +100,18 @@ __device__ __forceinline__ int64_t token_index(int64_t head_idx, int64_t ld, int
                 i = head_idx / (hd * t * heads);
   return (i * t + tau) * ld + h * hd + e;
 }
-__global__ void tokens_to_heads_kernel(const float* x, int64_t ld, float* y, int64_t total, int64_t t, int64_t heads,
-                                       int64_t hd) {
-  TSPIPE_GRID_STRIDE(i, total) y[i] = x[token_index(i, ld, t, heads, hd)];
-}
-__global__ void heads_to_tokens_kernel(const float* y, float* x, int64_t ld, int64_t total, int64_t t, int64_t heads,
-                                       int64_t hd) {
-  TSPIPE_GRID_STRIDE(i, total) x[token_index(i, ld, t, heads, hd)] = y[i];
+/// Copies between the token layout (rows of stride ld) and the per-head layout, element i of the
+/// per-head tensor at a time: to the heads (ToHeads) or back.
+template <bool ToHeads>
+__global__ void head_layout_kernel(const float* from, float* to, int64_t ld, int64_t total, int64_t t, int64_t heads,
+                                   int64_t hd) {
+  TSPIPE_GRID_STRIDE(i, total) {
+    const int64_t token = token_index(i, ld, t, heads, hd);
+    if (ToHeads)
+      to[i] = from[token];
+    else
+      to[token] = from[i];
+  }
 }
 
 // A block per channel: the sums of kernels::batchnorm_channel_backward, reduced in parallel, then
@@ -168,6 +168,24 @@ __global__ void batchnorm_running_stats_kernel(const float* mean, const float* v
   }
 }
 
+template <bool ToHeads>
+void head_layout(const char* launcher, const float* from, float* to, int64_t ld, int64_t n, int64_t t, int64_t heads,
+                 int64_t hd, cudaStream_t stream) {
+  require(ld >= heads * hd, launcher, "row stride smaller than heads·head_dim");
+  require_pointers(launcher, from, to);
+  const int64_t total = n * heads * t * hd;
+  head_layout_kernel<ToHeads><<<blocks_for(total), kThreads, 0, stream>>>(from, to, ld, total, t, heads, hd);
+  TSPIPE_CUDA_LAUNCH_CHECK("head_layout_kernel");
+}
+
+template <class Op>
+void binary(const char* launcher, const float* a, const float* b, float* y, int64_t n, cudaStream_t stream, Op op) {
+  if (n <= 0) return;
+  require_pointers(launcher, a, b, y);
+  binary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, b, y, n, op);
+  TSPIPE_CUDA_LAUNCH_CHECK("binary_kernel");
+}
+
 }  // namespace
 
 void fill(float* x, int64_t n, float value, cudaStream_t stream) {
@@ -177,22 +195,13 @@ void fill(float* x, int64_t n, float value, cudaStream_t stream) {
   TSPIPE_CUDA_LAUNCH_CHECK("fill_kernel");
 }
 void add(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) {
-  if (n <= 0) return;
-  require_pointers("add", a, b, y);
-  add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, b, y, n);
-  TSPIPE_CUDA_LAUNCH_CHECK("add_kernel");
+  binary("add", a, b, y, n, stream, thrust::plus<float>());
 }
 void accumulate(float* y, const float* x, int64_t n, cudaStream_t stream) {
-  if (n <= 0) return;
-  require_pointers("accumulate", y, x);
-  accumulate_kernel<<<blocks_for(n), kThreads, 0, stream>>>(y, x, n);
-  TSPIPE_CUDA_LAUNCH_CHECK("accumulate_kernel");
+  binary("accumulate", y, x, y, n, stream, thrust::plus<float>());
 }
 void multiply(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) {
-  if (n <= 0) return;
-  require_pointers("multiply", a, b, y);
-  multiply_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, b, y, n);
-  TSPIPE_CUDA_LAUNCH_CHECK("multiply_kernel");
+  binary("multiply", a, b, y, n, stream, thrust::multiplies<float>());
 }
 void activation_forward(Activation f, const float* x, float* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
@@ -284,19 +293,11 @@ void patch_extract_grad(const float* dy, float* d_projected, int64_t n, int64_t 
 }
 void tokens_to_heads(const float* x, int64_t ld, float* y, int64_t n, int64_t t, int64_t heads, int64_t hd,
                      cudaStream_t stream) {
-  require(ld >= heads * hd, "tokens_to_heads", "row stride smaller than heads·head_dim");
-  require_pointers("tokens_to_heads", x, y);
-  const int64_t total = n * heads * t * hd;
-  tokens_to_heads_kernel<<<blocks_for(total), kThreads, 0, stream>>>(x, ld, y, total, t, heads, hd);
-  TSPIPE_CUDA_LAUNCH_CHECK("tokens_to_heads_kernel");
+  head_layout<true>("tokens_to_heads", x, y, ld, n, t, heads, hd, stream);
 }
 void heads_to_tokens(const float* y, float* x, int64_t ld, int64_t n, int64_t t, int64_t heads, int64_t hd,
                      cudaStream_t stream) {
-  require(ld >= heads * hd, "heads_to_tokens", "row stride smaller than heads·head_dim");
-  require_pointers("heads_to_tokens", y, x);
-  const int64_t total = n * heads * t * hd;
-  heads_to_tokens_kernel<<<blocks_for(total), kThreads, 0, stream>>>(y, x, ld, total, t, heads, hd);
-  TSPIPE_CUDA_LAUNCH_CHECK("heads_to_tokens_kernel");
+  head_layout<false>("heads_to_tokens", y, x, ld, n, t, heads, hd, stream);
 }
 void batchnorm_backward(const float* x, const float* dy, float* dx, const float* stats, const float* gamma,
                         int64_t n, int64_t channels, int64_t inner, bool batch_statistics, float* dgamma,

@@ -12,10 +12,7 @@
 
 namespace tspipe::cuda::launch {
 
-using detail::blocks_for;
-using detail::kThreads;
-using detail::require;
-using detail::require_pointers;
+using namespace detail;  // common.cuh's launch helpers
 
 namespace {
 

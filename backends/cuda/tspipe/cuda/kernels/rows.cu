@@ -11,11 +11,7 @@
 
 namespace tspipe::cuda::launch {
 
-using detail::blocks_for;
-using detail::kThreads;
-using detail::kWarp;
-using detail::require;
-using detail::require_pointers;
+using namespace detail;  // common.cuh's launch helpers
 
 namespace {
 

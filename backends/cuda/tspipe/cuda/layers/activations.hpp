@@ -9,7 +9,7 @@ namespace tspipe::cuda {
 
 class Activation final : public nn::shells::ActivationShell<Backend, Activation> {
  public:
-  explicit Activation(launch::Activation f) : ActivationShell(f == launch::Activation::relu), f_(f) {}
+  explicit Activation(launch::Activation f) : ActivationShell(f), f_(f) {}
 
  private:
   friend class nn::shells::ActivationShell<Backend, Activation>;

@@ -35,9 +35,9 @@ const detail::BatchNormPlan& BatchNorm::plan(const Tensor& x) {
   p->inner = x.numel() / (p->n * channels_);
   // [N, C, H, W] as is; [N, C] and [N, C, L] as [N, C, L, 1].
   if (x.dim() == 4)
-    p->x.set(p->n, channels_, x.size(2), x.size(3));
+    detail::set_nchw(p->x, p->n, channels_, x.size(2), x.size(3));
   else
-    p->x.set(p->n, channels_, p->inner, 1);
+    detail::set_nchw(p->x, p->n, channels_, p->inner, 1);
   TSPIPE_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(p->param.get(), p->x.get(), kMode));
   return *plans_.emplace(x.shape(), std::move(p)).first->second;
 }
@@ -84,10 +84,10 @@ std::pair<Tensor, Context> BatchNorm::forward(const Tensor& x) {
 }
 
 Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 2);
+  nn::shells::check_saved(who(), ctx, 2);
   const Tensor& x = ctx.tensors[0];
   const Tensor& stats = ctx.tensors[1];
-  detail::check_grad(who(), dy, x.shape());
+  nn::shells::check_grad(who(), dy, x.shape());
   const detail::BatchNormPlan& p = plan(x);
   const bool batch_stats = ctx.tensors.size() == 2;
   Tensor dx(x.shape());
@@ -103,13 +103,6 @@ Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
                                /*batch_statistics=*/false, weight_grad.data(), bias_grad.data(), s.handle);
   }
   return dx;
-}
-
-Backend::LayerPtr Backend::batch_norm2d(int64_t channels, std::string label, float eps, float momentum) {
-  return std::make_unique<BatchNorm>(2, channels, std::move(label), eps, momentum);
-}
-Backend::LayerPtr Backend::batch_norm1d(int64_t channels, std::string label, float eps, float momentum) {
-  return std::make_unique<BatchNorm>(1, channels, std::move(label), eps, momentum);
 }
 
 }  // namespace tspipe::cuda

@@ -3,6 +3,10 @@
 #include <tspipe/cuda/layers/cudnn.hpp>
 
 #include <cmath>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 namespace tspipe::cuda {
 
@@ -26,6 +30,29 @@ const Perf* pick(const Perf* perf, int count) {
   for (int i = 0; i < count; ++i)
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kWorkspaceLimit) return &perf[i];
   return nullptr;
+}
+
+/// The first algorithm cuDNN's heuristics rank for one direction of the convolution that succeeds
+/// within kWorkspaceLimit, and its workspace size. `rank` and `workspace_size` are that direction's
+/// pair of queries (cudnnGetConvolution<Forward|BackwardData|BackwardFilter>Algorithm_v7 and
+/// ...WorkspaceSize), which take the same descriptors a, b, conv, d in the same order.
+template <class Perf, class A, class B, class D>
+std::pair<decltype(Perf::algo), size_t> choose(
+    cudnnStatus_t (*rank)(cudnnHandle_t, A, B, cudnnConvolutionDescriptor_t, D, int, int*, Perf*),
+    cudnnStatus_t (*workspace_size)(cudnnHandle_t, A, B, cudnnConvolutionDescriptor_t, D, decltype(Perf::algo),
+                                    size_t*),
+    int algorithms, cudnnHandle_t handle, A a, B b, cudnnConvolutionDescriptor_t conv, D d, const std::string& who,
+    const std::string& what) {
+  std::vector<Perf> perf(static_cast<size_t>(algorithms));
+  int count = 0;
+  check_cudnn(rank(handle, a, b, conv, d, algorithms, &count, perf.data()), ("ranking the " + what).c_str(), __FILE__,
+              __LINE__);
+  const Perf* best = pick(perf.data(), count);
+  if (!best) throw Error(who + ": cuDNN offers no " + what);
+  size_t bytes = 0;
+  check_cudnn(workspace_size(handle, a, b, conv, d, best->algo, &bytes),
+              ("sizing the workspace of the " + what).c_str(), __FILE__, __LINE__);
+  return {best->algo, bytes};
 }
 
 /// Workspace from the caching allocator (floats, rounded up); empty when not needed.
@@ -69,10 +96,10 @@ const detail::ConvPlan& Conv2d::plan(const Tensor& x) {
   const int64_t oh = (h + 2 * opt_.padding - span) / opt_.stride + 1;
   const int64_t ow = (w + 2 * opt_.padding - span) / opt_.stride + 1;
   p->out_shape = {n, opt_.out_channels, oh, ow};
-  p->x.set(n, opt_.in_channels, h, w);
-  p->y.set(n, opt_.out_channels, oh, ow);
-  p->bias.set(1, opt_.out_channels, 1, 1);
-  p->w.set(opt_.out_channels, opt_.in_channels, opt_.kernel, opt_.kernel);
+  detail::set_nchw(p->x, n, opt_.in_channels, h, w);
+  detail::set_nchw(p->y, n, opt_.out_channels, oh, ow);
+  detail::set_nchw(p->bias, 1, opt_.out_channels, 1, 1);
+  detail::set_filter(p->w, opt_.out_channels, opt_.in_channels, opt_.kernel, opt_.kernel);
   const int pad = static_cast<int>(opt_.padding), stride = static_cast<int>(opt_.stride),
             dil = static_cast<int>(opt_.dilation);
   TSPIPE_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv.get(), pad, pad, stride, stride, dil, dil,
@@ -87,44 +114,20 @@ const detail::ConvPlan& Conv2d::plan(const Tensor& x) {
                 std::to_string(ch) + ", " + std::to_string(cw) + "], expected " + nn::to_string(p->out_shape));
 
   cudnnHandle_t handle = cudnn_handle(current_stream());
-  {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int count = 0;
-    TSPIPE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, p->x.get(), p->w.get(), p->conv.get(),
-                                                              p->y.get(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count,
-                                                              perf));
-    const auto* best = detail::pick(perf, count);
-    if (!best) throw Error(who() + ": cuDNN offers no forward algorithm for input " + nn::to_string(x.shape()));
-    p->fwd = best->algo;
-    TSPIPE_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle, p->x.get(), p->w.get(), p->conv.get(),
-                                                               p->y.get(), p->fwd, &p->fwd_bytes));
-  }
-  {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int count = 0;
-    TSPIPE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p->w.get(), p->y.get(), p->conv.get(),
-                                                                   p->x.get(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                                                                   &count, perf));
-    const auto* best = detail::pick(perf, count);
-    if (!best) throw Error(who() + ": cuDNN offers no backward-data algorithm for input " + nn::to_string(x.shape()));
-    p->bwd_data = best->algo;
-    TSPIPE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p->w.get(), p->y.get(), p->conv.get(),
-                                                                    p->x.get(), p->bwd_data, &p->bwd_data_bytes));
-  }
-  {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int count = 0;
-    TSPIPE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-        handle, p->x.get(), p->y.get(), p->conv.get(), p->w.get(), CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count,
-        perf));
-    const auto* best = detail::pick(perf, count);
-    if (!best)
-      throw Error(who() + ": cuDNN offers no backward-filter algorithm for input " + nn::to_string(x.shape()));
-    p->bwd_filter = best->algo;
-    TSPIPE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p->x.get(), p->y.get(), p->conv.get(),
-                                                                      p->w.get(), p->bwd_filter,
-                                                                      &p->bwd_filter_bytes));
-  }
+  const auto algorithm = [&](const char* direction) {
+    return std::string(direction) + " algorithm for input " + nn::to_string(x.shape());
+  };
+  std::tie(p->fwd, p->fwd_bytes) = detail::choose(
+      cudnnGetConvolutionForwardAlgorithm_v7, cudnnGetConvolutionForwardWorkspaceSize, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+      handle, p->x.get(), p->w.get(), p->conv.get(), p->y.get(), who(), algorithm("forward"));
+  std::tie(p->bwd_data, p->bwd_data_bytes) = detail::choose(
+      cudnnGetConvolutionBackwardDataAlgorithm_v7, cudnnGetConvolutionBackwardDataWorkspaceSize,
+      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, handle, p->w.get(), p->y.get(), p->conv.get(), p->x.get(),
+      who(), algorithm("backward-data"));
+  std::tie(p->bwd_filter, p->bwd_filter_bytes) = detail::choose(
+      cudnnGetConvolutionBackwardFilterAlgorithm_v7, cudnnGetConvolutionBackwardFilterWorkspaceSize,
+      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, handle, p->x.get(), p->y.get(), p->conv.get(), p->w.get(),
+      who(), algorithm("backward-filter"));
   return *plans_.emplace(std::move(key), std::move(p)).first->second;
 }
 
@@ -142,24 +145,12 @@ Tensor Conv2d::infer(const Tensor& x) {
   return y;
 }
 
-std::pair<Tensor, Context> Conv2d::forward(const Tensor& x) {
-  Context ctx;
-  Tensor y = infer(x);
-  ctx.tensors = {x};
-  return {std::move(y), std::move(ctx)};
-}
-
-Tensor Conv2d::backward(Context& ctx, const Tensor& dy) {
-  Tensor dx = backward_input(ctx, dy);
-  backward_weight(ctx, dy);
-  return dx;
-}
+std::pair<Tensor, Context> Conv2d::forward(const Tensor& x) { return nn::shells::saving<Backend>(infer(x), {x}); }
 
 Tensor Conv2d::backward_input(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 1);
-  const Tensor& x = ctx.tensors[0];
+  const Tensor& x = nn::shells::saved_tensor(who(), ctx);
   const detail::ConvPlan& p = plan(x);
-  detail::check_grad(who(), dy, p.out_shape);
+  nn::shells::check_grad(who(), dy, p.out_shape);
   Tensor dx(x.shape());
   Tensor ws = detail::workspace(p.bwd_data_bytes);
   const float one = 1.0f, zero = 0.0f;
@@ -171,10 +162,9 @@ Tensor Conv2d::backward_input(Context& ctx, const Tensor& dy) {
 }
 
 void Conv2d::backward_weight(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 1);
-  const Tensor& x = ctx.tensors[0];
+  const Tensor& x = nn::shells::saved_tensor(who(), ctx);
   const detail::ConvPlan& p = plan(x);
-  detail::check_grad(who(), dy, p.out_shape);
+  nn::shells::check_grad(who(), dy, p.out_shape);
   cudnnHandle_t handle = cudnn_handle(current_stream());
   Tensor ws = detail::workspace(p.bwd_filter_bytes);
   const float one = 1.0f;  // beta = 1: accumulate into the gradient
@@ -188,10 +178,6 @@ void Conv2d::backward_weight(Context& ctx, const Tensor& dy) {
 
 std::vector<Parameter> Conv2d::parameters() {
   return nn::shells::weight_and_bias<Backend>(weight, weight_grad, bias, bias_grad);
-}
-
-Backend::LayerPtr Backend::conv2d(const nn::Conv2dOptions& options, uint64_t seed, std::string label) {
-  return std::make_unique<Conv2d>(options, seed, std::move(label));
 }
 
 }  // namespace tspipe::cuda

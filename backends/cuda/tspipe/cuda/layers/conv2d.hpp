@@ -17,7 +17,7 @@ namespace detail {
 struct ConvPlan;
 }
 
-class Conv2d final : public Layer {
+class Conv2d final : public nn::shells::SplitBackwardLayer<Backend> {
  public:
   Conv2d(const nn::Conv2dOptions& options, uint64_t seed, std::string label = "");
   ~Conv2d() override;
@@ -25,7 +25,6 @@ class Conv2d final : public Layer {
   std::string kind() const override { return "Conv2d"; }
   Tensor infer(const Tensor& x) override;
   std::pair<Tensor, Context> forward(const Tensor& x) override;
-  Tensor backward(Context& ctx, const Tensor& dy) override;
   Tensor backward_input(Context& ctx, const Tensor& dy) override;
   void backward_weight(Context& ctx, const Tensor& dy) override;
   std::vector<Parameter> parameters() override;
@@ -37,7 +36,7 @@ class Conv2d final : public Layer {
   Tensor weight, weight_grad, bias, bias_grad;
 
  private:
-  std::string who() const { return detail::describe(kind(), label_); }
+  std::string who() const { return nn::shells::describe(kind(), label_); }
   const detail::ConvPlan& plan(const Tensor& x);
   nn::Conv2dOptions opt_;
   std::string label_;

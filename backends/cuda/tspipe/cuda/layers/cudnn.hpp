@@ -8,60 +8,36 @@
 
 namespace tspipe::cuda::detail {
 
-class TensorDesc {
+/// One cuDNN descriptor, created with the object and destroyed with it; not copyable, since the
+/// handle has a single owner.
+template <class Handle, cudnnStatus_t (*create)(Handle*), cudnnStatus_t (*destroy)(Handle)>
+class Descriptor {
  public:
-  TensorDesc() { TSPIPE_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d_)); }
-  ~TensorDesc() { (void)cudnnDestroyTensorDescriptor(d_); }
-  TensorDesc(const TensorDesc&) = delete;
-  TensorDesc& operator=(const TensorDesc&) = delete;
-  void set(int64_t n, int64_t c, int64_t h, int64_t w) {
-    TSPIPE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(n),
-                                                  static_cast<int>(c), static_cast<int>(h), static_cast<int>(w)));
-  }
-  cudnnTensorDescriptor_t get() const { return d_; }
+  Descriptor() { TSPIPE_CUDNN_CHECK(create(&d_)); }
+  ~Descriptor() { (void)destroy(d_); }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  Handle get() const { return d_; }
 
  private:
-  cudnnTensorDescriptor_t d_ = nullptr;
+  Handle d_ = nullptr;
 };
 
-class FilterDesc {
- public:
-  FilterDesc() { TSPIPE_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d_)); }
-  ~FilterDesc() { (void)cudnnDestroyFilterDescriptor(d_); }
-  FilterDesc(const FilterDesc&) = delete;
-  FilterDesc& operator=(const FilterDesc&) = delete;
-  void set(int64_t k, int64_t c, int64_t h, int64_t w) {
-    TSPIPE_CUDNN_CHECK(cudnnSetFilter4dDescriptor(d_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(k),
-                                                  static_cast<int>(c), static_cast<int>(h), static_cast<int>(w)));
-  }
-  cudnnFilterDescriptor_t get() const { return d_; }
+using TensorDesc = Descriptor<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor>;
+using FilterDesc = Descriptor<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor>;
+using ConvDesc =
+    Descriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor, cudnnDestroyConvolutionDescriptor>;
+using PoolDesc = Descriptor<cudnnPoolingDescriptor_t, cudnnCreatePoolingDescriptor, cudnnDestroyPoolingDescriptor>;
 
- private:
-  cudnnFilterDescriptor_t d_ = nullptr;
-};
-
-class ConvDesc {
- public:
-  ConvDesc() { TSPIPE_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d_)); }
-  ~ConvDesc() { (void)cudnnDestroyConvolutionDescriptor(d_); }
-  ConvDesc(const ConvDesc&) = delete;
-  ConvDesc& operator=(const ConvDesc&) = delete;
-  cudnnConvolutionDescriptor_t get() const { return d_; }
-
- private:
-  cudnnConvolutionDescriptor_t d_ = nullptr;
-};
-
-class PoolDesc {
- public:
-  PoolDesc() { TSPIPE_CUDNN_CHECK(cudnnCreatePoolingDescriptor(&d_)); }
-  ~PoolDesc() { (void)cudnnDestroyPoolingDescriptor(d_); }
-  PoolDesc(const PoolDesc&) = delete;
-  PoolDesc& operator=(const PoolDesc&) = delete;
-  cudnnPoolingDescriptor_t get() const { return d_; }
-
- private:
-  cudnnPoolingDescriptor_t d_ = nullptr;
-};
+/// Describes an NCHW float tensor.
+inline void set_nchw(const TensorDesc& d, int64_t n, int64_t c, int64_t h, int64_t w) {
+  TSPIPE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(n),
+                                                static_cast<int>(c), static_cast<int>(h), static_cast<int>(w)));
+}
+/// Describes a float filter in PyTorch's [out, in, kh, kw] layout.
+inline void set_filter(const FilterDesc& d, int64_t out, int64_t in, int64_t kh, int64_t kw) {
+  TSPIPE_CUDNN_CHECK(cudnnSetFilter4dDescriptor(d.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(out),
+                                                static_cast<int>(in), static_cast<int>(kh), static_cast<int>(kw)));
+}
 
 }  // namespace tspipe::cuda::detail

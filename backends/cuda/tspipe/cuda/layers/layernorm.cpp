@@ -20,8 +20,4 @@ void LayerNorm::backward_rows(const Tensor& x, const Tensor& stats, const Tensor
                              bias_grad.data(), workspace.data(), rows, features_, detail::stream());
 }
 
-Backend::LayerPtr Backend::layer_norm(int64_t features, std::string label, float eps) {
-  return std::make_unique<LayerNorm>(features, std::move(label), eps);
-}
-
 }  // namespace tspipe::cuda

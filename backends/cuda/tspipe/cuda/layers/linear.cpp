@@ -33,9 +33,4 @@ void Linear::backward_weight_rows(const Tensor& x, const Tensor& dy, int64_t row
   if (bias.defined()) add_column_sums(s, dy.data(), rows, out_, out_, bias_grad.data());
 }
 
-Backend::LayerPtr Backend::linear(int64_t in_features, int64_t out_features, bool bias, uint64_t seed,
-                                  std::string label) {
-  return std::make_unique<Linear>(in_features, out_features, bias, seed, std::move(label));
-}
-
 }  // namespace tspipe::cuda

@@ -47,8 +47,4 @@ Tensor PatchEmbed::backward_patches(const Tensor& x, const Tensor& patches, cons
   return dx;
 }
 
-Backend::LayerPtr Backend::patch_embed(const nn::PatchEmbedOptions& options, uint64_t seed, std::string label) {
-  return std::make_unique<PatchEmbed>(options, seed, std::move(label));
-}
-
 }  // namespace tspipe::cuda

@@ -33,8 +33,8 @@ const detail::PoolPlan& Pool2d::plan(const Tensor& x) {
   const int64_t oh = (h + 2 * opt_.padding - opt_.kernel) / opt_.stride + 1;
   const int64_t ow = (w + 2 * opt_.padding - opt_.kernel) / opt_.stride + 1;
   p->out_shape = {x.size(0), x.size(1), oh, ow};
-  p->x.set(x.size(0), x.size(1), h, w);
-  p->y.set(x.size(0), x.size(1), oh, ow);
+  detail::set_nchw(p->x, x.size(0), x.size(1), h, w);
+  detail::set_nchw(p->y, x.size(0), x.size(1), oh, ow);
   return *plans_.emplace(x.shape(), std::move(p)).first->second;
 }
 
@@ -55,11 +55,11 @@ std::pair<Tensor, Context> Pool2d::forward(const Tensor& x) {
 }
 
 Tensor Pool2d::backward(Context& ctx, const Tensor& dy) {
-  detail::check_saved(who(), ctx, 2);
+  nn::shells::check_saved(who(), ctx, 2);
   const Tensor& x = ctx.tensors[0];
   const Tensor& y = ctx.tensors[1];
   const detail::PoolPlan& p = plan(x);
-  detail::check_grad(who(), dy, p.out_shape);
+  nn::shells::check_grad(who(), dy, p.out_shape);
   Tensor dx(x.shape());
   const float one = 1.0f, zero = 0.0f;
   TSPIPE_CUDNN_CHECK(cudnnPoolingBackward(cudnn_handle(current_stream()), p.pool.get(), &one, p.y.get(), y.data(),
@@ -74,13 +74,5 @@ void GlobalAvgPool::forward_planes(const Tensor& x, Tensor& y, int64_t planes, i
 void GlobalAvgPool::backward_planes(const Tensor& dy, Tensor& dx, int64_t planes, int64_t plane) {
   launch::global_avgpool_backward(dy.data(), dx.data(), planes, plane, detail::stream());
 }
-
-Backend::LayerPtr Backend::max_pool2d(const nn::Pool2dOptions& options, std::string label) {
-  return std::make_unique<Pool2d>(Pool2d::Mode::max, options, std::move(label));
-}
-Backend::LayerPtr Backend::avg_pool2d(const nn::Pool2dOptions& options, std::string label) {
-  return std::make_unique<Pool2d>(Pool2d::Mode::average, options, std::move(label));
-}
-Backend::LayerPtr Backend::global_avg_pool(std::string label) { return std::make_unique<GlobalAvgPool>(std::move(label)); }
 
 }  // namespace tspipe::cuda

@@ -26,7 +26,7 @@ class Pool2d final : public Layer {
   Tensor backward(Context& ctx, const Tensor& dy) override;
 
  private:
-  std::string who() const { return detail::describe(kind(), label_); }
+  std::string who() const { return nn::shells::describe(kind(), label_); }
   const detail::PoolPlan& plan(const Tensor& x);
   Mode mode_;
   nn::Pool2dOptions opt_;

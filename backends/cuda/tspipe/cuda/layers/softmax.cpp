@@ -11,6 +11,4 @@ void Softmax::backward_rows(const Tensor& y, const Tensor& dy, Tensor& dx, int64
   launch::softmax_backward(y.data(), dy.data(), dx.data(), rows, d, detail::stream());
 }
 
-Backend::LayerPtr Backend::softmax() { return std::make_unique<Softmax>(); }
-
 }  // namespace tspipe::cuda

@@ -1,7 +1,8 @@
 #pragma once
-// Per-step schedules: the learning rate (linear warm-up, then cosine decay) and the momentum
-// teacher's τ (constant, or cosine from τ₀ up to 1 as in BYOL and MoCo-v3). A step k is the index
-// of the optimizer step (batch) the value is used for, starting at 0.
+// How two hyper-parameters anneal over training, per optimizer step: the learning rate (linear
+// warm-up, then cosine decay) and the momentum teacher's τ (constant, or cosine from τ₀ up to 1 as
+// in BYOL and MoCo-v3). A step k is the index of the optimizer step (batch) the value is used
+// for, starting at 0.
 #include <tspipe/error.hpp>
 
 #include <algorithm>
