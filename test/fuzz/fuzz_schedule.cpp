@@ -1,10 +1,12 @@
 // Fuzz target for the schedule parsers: the text form, the CSV form and cost tables. Bad input
 // must come back as a failed Result; an accepted schedule must survive a round trip and the
 // validator (which must never throw) on a small workload; an accepted cost table must round-trip
-// exactly and generate, validate and simulate to finite times. Anything else aborts.
+// exactly and generate, validate and simulate to finite times; an accepted PyTorch CSV must
+// import or be refused by name, and simulate when it validates. Anything else aborts.
 #include <tspipe/planning/generate.hpp>
 #include <tspipe/schedule/cost_table.hpp>
 #include <tspipe/schedule/schedule.hpp>
+#include <tspipe/schedule/torch_csv.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/simulator.hpp>
 
@@ -59,6 +61,21 @@ void check_costs(const CostModel& costs) {
   }
 }
 
+/// An accepted PyTorch CSV imports or is refused with a message; an import that validates
+/// simulates to finite times.
+void check_torch(const TorchCsv& csv) {
+  auto imported = import_torch_csv(csv, 2);
+  if (!imported.ok()) {
+    if (imported.message().empty()) std::abort();
+    return;
+  }
+  const TorchImport& in = imported.value();
+  if (in.schedule.num_actions() > 20000) return;
+  if (!validate(in.schedule, in.workload, 1).empty()) return;
+  auto r = tspipe::sim::simulate(in.schedule, in.workload);
+  if (!r.ok() || !std::isfinite(r.value().makespan)) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -67,5 +84,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto s = parse_text(text); s.ok()) check_schedule(s.value());
   if (auto s = parse_csv(text); s.ok()) check_schedule(s.value());
   if (auto costs = parse_cost_csv(text); costs.ok()) check_costs(costs.value());
+  if (auto torch = parse_torch_csv(text); torch.ok()) check_torch(torch.value());
   return 0;
 }

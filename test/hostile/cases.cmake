@@ -63,6 +63,15 @@ hostile_file(csv_position_twice.csv TEXT "device,position,token\n0,0,FS:0.0.0.0\
 hostile_file(csv_position_gap.csv TEXT "device,position,token\n0,1,FS:0.0.0.0\n")
 hostile_file(csv_four_columns.csv TEXT "device,position,token\n0,0,FS:0.0.0.0,extra\n")
 
+hostile_file(torch_1f1b.csv COPY ${CMAKE_CURRENT_LIST_DIR}/../schedule/data/torch_1f1b_s4_m8.csv)
+hostile_file(torch_blank_first.csv TEXT "\n\n0F0,0B0\n")
+hostile_file(torch_5000_ranks.csv REPEAT 5000 "0F0\n")
+hostile_file(torch_idle_cells.csv REPEAT 100000 "," "0F0,0B0")
+hostile_file(torch_long_cell.csv REPEAT 100000 "F")
+hostile_file(torch_unknown_type.csv TEXT "0F0,0X1\n")
+hostile_file(torch_open_quote.csv TEXT "0F0,\"0B0\n")
+hostile_file(torch_huge_stage.csv TEXT "99999999999F0\n")
+
 # The command line.
 hostile_case(sim_no_command EXIT 2 EXPECT "missing COMMAND" "actions, metrics" RUN tspipe-sim)
 hostile_case(sim_unknown_command EXIT 2 EXPECT "unknown command 'simulate'" "known: actions" RUN tspipe-sim simulate --workload kd --stages 2)
@@ -186,6 +195,29 @@ hostile_case(file_csv_position_twice EXIT 2 EXPECT "device 0 position 0 appears 
 hostile_case(file_csv_position_gap EXIT 2 EXPECT "device 0 position 1 is beyond its 1 rows" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:csv_position_gap.csv)
 hostile_case(file_csv_four_columns EXIT 2 EXPECT "expected 3 columns (device,position,token)" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:csv_four_columns.csv)
 hostile_case(file_workload_invalid EXIT 2 EXPECT "--teacher-cost = 'inf'" RUN tspipe-sim validate --workload kd --stages 2 --teacher-cost inf --file FILE:gpipe_kd2.txt)
+
+# PyTorch compute-only CSVs (validate --format torch-csv, fill).
+hostile_case(torch_valid EXIT 0 EXPECT_STDOUT "4 ranks, 8 micro-batches" "0 violations" RUN tspipe-sim validate --format torch-csv --file FILE:torch_1f1b.csv)
+hostile_case(torch_empty EXIT 2 EXPECT "torch CSV: empty input" RUN tspipe-sim validate --format torch-csv --file FILE:empty.txt)
+hostile_case(torch_newlines EXIT 2 EXPECT "torch CSV: empty input" RUN tspipe-sim validate --format torch-csv --file FILE:newlines_2mib --max-file-mb 3)
+hostile_case(torch_blank_first_rank EXIT 2 EXPECT "rank 0 (line 1): has no actions" RUN tspipe-sim validate --format torch-csv --file FILE:torch_blank_first.csv)
+hostile_case(torch_5000_ranks EXIT 2 EXPECT "rank 4096 (line 4097): more than 4096 ranks" RUN tspipe-sim validate --format torch-csv --file FILE:torch_5000_ranks.csv)
+hostile_case(torch_100k_idle_cells EXIT 0 EXPECT_STDOUT "1 ranks, 1 micro-batches" "0 violations" RUN tspipe-sim validate --format torch-csv --file FILE:torch_idle_cells.csv)
+hostile_case(torch_long_cell EXIT 2 EXPECT "cell 'FFFFFFFF" "(100000 bytes): expected <stage><F|B|I|W><micro-batch>" RUN tspipe-sim validate --format torch-csv --file FILE:torch_long_cell.csv)
+hostile_case(torch_unknown_type EXIT 2 EXPECT "column 1: cell '0X1': unknown action type 'X'" RUN tspipe-sim validate --format torch-csv --file FILE:torch_unknown_type.csv)
+hostile_case(torch_open_quote EXIT 2 EXPECT "a quoted cell is not closed" RUN tspipe-sim validate --format torch-csv --file FILE:torch_open_quote.csv)
+hostile_case(torch_huge_stage EXIT 2 EXPECT "the stage index is too large" RUN tspipe-sim validate --format torch-csv --file FILE:torch_huge_stage.csv)
+hostile_case(torch_dev_zero EXIT 2 EXPECT "--file '/dev/zero' is larger than the 64 MiB limit" RUN tspipe-sim validate --format torch-csv --file /dev/zero)
+hostile_case(torch_directory EXIT 2 EXPECT "is a directory, not a file" RUN tspipe-sim validate --format torch-csv --file FILE:a_directory)
+hostile_case(torch_batches_memory EXIT 2 EXPECT "PyTorch schedule repeated for 16777216 batches may generate" "over the 1024 MiB limit" RUN tspipe-sim validate --format torch-csv --file FILE:torch_1f1b.csv --batches 16777216)
+hostile_case(torch_batches_int_max EXIT 2 EXPECT "--batches = '2147483647' is out of range" RUN tspipe-sim validate --format torch-csv --file FILE:torch_1f1b.csv --batches 2147483647)
+hostile_case(fill_ok EXIT 0 EXPECT_STDOUT "filled (teacher" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload kd --teacher-cost 2)
+hostile_case(fill_teacher_cost_inf EXIT 2 EXPECT "--teacher-cost = 'inf' is not a finite number" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload kd --teacher-cost inf)
+hostile_case(fill_staleness_int_max EXIT 2 EXPECT "--staleness = '2147483647' is out of range" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload ssl --staleness 2147483647)
+hostile_case(fill_missing_file EXIT 2 EXPECT "fill --format torch-csv needs --file FILE" RUN tspipe-sim fill --workload kd)
+hostile_case(fill_dev_zero EXIT 2 EXPECT "is larger than the 64 MiB limit" RUN tspipe-sim fill --file /dev/zero --workload kd)
+hostile_case(fill_out_extension EXIT 2 EXPECT "fill: --out must end in .txt, .json or .svg, got '" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload kd --out OUT:filled.png)
+hostile_case(fill_duplicate_file EXIT 2 EXPECT "option --file given twice" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload kd --file FILE:torch_1f1b.csv)
 
 # Outputs.
 hostile_case(trace_out_directory EXIT 2 EXPECT "a_directory.json' is a directory, not a file" RUN tspipe-sim trace --workload kd --stages 2 --out FILE:a_directory.json)

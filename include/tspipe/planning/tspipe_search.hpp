@@ -26,6 +26,7 @@
 // Planning sits above both the schedule IR and the simulator: it builds candidates from the IR's
 // building blocks and ranks them by simulating them.
 #include <tspipe/planning/fixed_order_candidates.hpp>
+#include <tspipe/planning/head_inputs.hpp>
 #include <tspipe/schedule/device_lists.hpp>
 #include <tspipe/sim/simulator.hpp>
 
@@ -104,36 +105,10 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
   }
 
   // A device asks for the same heads again on every wake-up (queue 0 student, 1 weight gradients,
-  // 2 teacher). A head's producers are listed once when it becomes the head and checked off in
-  // order as they finish, so every dependency is looked at once however often the head is asked:
-  // the time its inputs are usable once all have finished, else nothing.
-  struct Head {
-    std::size_t position = std::numeric_limits<std::size_t>::max();
-    std::vector<std::pair<std::size_t, double>> producers;  ///< (dense index, transfer to this head)
-    std::size_t finished = 0;  ///< producers[0, finished) have finished
-    double ready = 0.0;        ///< the latest arrival among them
-  };
-  std::vector<std::array<Head, 3>> heads(D);
-  const auto head_ready = [&](std::size_t j, int queue, std::size_t position, const Action& a) -> std::optional<double> {
-    Head& head = heads[j][static_cast<std::size_t>(queue)];
-    if (head.position != position) {
-      head.position = position;
-      head.producers.clear();
-      head.finished = 0;
-      head.ready = 0.0;
-      for_each_dependency(w, a, [&](const Action& producer, DependencyKind) {
-        const bool crosses = device_of(w, producer) != device_of(w, a);
-        head.producers.emplace_back(index.index_unchecked(producer),
-                                    crosses ? w.transfer_cost(std::min(producer.stage, a.stage)) : 0.0);
-        return true;
-      });
-    }
-    for (; head.finished < head.producers.size(); ++head.finished) {
-      const auto [p, transfer] = head.producers[head.finished];
-      if (finish[p] < 0.0) return std::nullopt;
-      head.ready = std::max(head.ready, finish[p] + transfer);
-    }
-    return head.ready;
+  // 2 teacher).
+  std::vector<std::array<HeadInputs, 3>> heads(D);
+  const auto head_ready = [&](std::size_t j, int queue, std::size_t position, const Action& a) {
+    return heads[j][static_cast<std::size_t>(queue)].ready(position, a, w, index, finish);
   };
   // The last stage holds teacher outputs until LOSS; with H set, batch b's may only be produced
   // once LOSS(b − 1 − H) has freed an older batch's (so at most H + 1 batches' are held).

@@ -65,13 +65,6 @@ class LineReader {
   std::string_view rest_;
   std::size_t number_ = 0;
 };
-/// Every line at once, for texts already known to be small.
-inline std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  LineReader reader(text);
-  for (std::string_view line; reader.next(line);) lines.push_back(line);
-  return lines;
-}
 inline bool blank(std::string_view line) { return line.find_first_not_of(" \t") == std::string_view::npos; }
 inline Result<int> parse_index(std::string_view text, std::string_view what) {
   int value = -1;
