@@ -4,9 +4,12 @@
 // the rest of the input is a schedule file, validated against that workload and, when valid,
 // simulated. Refused input must come back as a failed Result with a message, consistently (a
 // workload check() refuses, every generator refuses); accepted input must give schedules that
-// validate and finite simulated times. Anything else aborts; ASan and UBSan findings are fatal.
+// validate and finite simulated times (a student-only one also once filled with a teacher).
+// Anything else aborts; ASan and UBSan findings are fatal.
 //
-// Input layout (make_workload_corpus.py writes seeds in it): a flags byte; nine integers (stages,
+// Input layout (make_workload_corpus.py writes seeds in it): a flags byte (bit 0 momentum teacher,
+// bits 1-2 the split, 3 choose M, 4 choose the split, 5 no teacher, 6 a loss per micro-batch, 7
+// choose halves too); nine integers (stages,
 // micro-batches, views, batches, staleness, warm-up, teacher versions, look-ahead, largest M); two
 // reals (memory cap, per-action overhead); a byte R: R % 17 == 0 takes one real, the teacher's
 // cost ratio, else R % 17 stage rows of ten reals (StageCost's fields in cost-table column order);
@@ -14,6 +17,7 @@
 // byte % 10 − 1, < 0xE0 one of kSpecialInts, else four raw bytes. A real likewise: < 0x80 the
 // value (byte % 16) / 4, < 0xE0 one of kSpecialReals, else eight raw bytes.
 #include <tspipe/planning/generate.hpp>
+#include <tspipe/planning/teacher_fill.hpp>
 #include <tspipe/schedule/cost_table.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/dynamic.hpp>
@@ -111,10 +115,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Bytes in(data, size);
   const std::uint8_t flags = in.byte();
   Workload w;
-  w.teacher = (flags & 1) ? TeacherKind::momentum : TeacherKind::frozen;
+  w.teacher = (flags >> 5) & 1 ? TeacherKind::none : (flags & 1) ? TeacherKind::momentum : TeacherKind::frozen;
   w.split = static_cast<BackwardSplit>((flags >> 1) % 3);
   w.choose_micro_batches = (flags >> 3) & 1;
   w.choose_split = (flags >> 4) & 1;
+  w.per_micro_batch_loss = (flags >> 6) & 1;
+  w.choose_halves = (flags >> 7) & 1;
   w.stages = in.integer();
   w.micro_batches = in.integer();
   w.views = in.integer();
@@ -157,6 +163,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     REQUIRE_PROPERTY(generated.workload.check().ok());
     REQUIRE_PROPERTY(validate(generated.schedule, generated.workload, 1).empty());
     simulate_valid(generated.schedule, generated.workload);
+    // A student-only schedule: fill a frozen teacher into it.
+    if (!generated.workload.has_teacher()) {
+      Workload target = generated.workload;
+      target.teacher = TeacherKind::frozen;
+      auto filled = planning::fill_teacher(generated.schedule, target);
+      if (!filled) {
+        REQUIRE_PROPERTY(!filled.message().empty());
+        continue;
+      }
+      REQUIRE_PROPERTY(validate(filled.value().filled.schedule, target, 1).empty());
+      simulate_valid(filled.value().filled.schedule, target);
+    }
   }
 
   // The rest as a schedule file, against this workload.

@@ -46,8 +46,9 @@ SPLITS = {'full': 0, 'input-weight': 1, 'halves': 2}
 
 def workload(momentum=False, split='full', choose_m=False, choose_split=False, stages=2, micro=1, views=1,
              batches=4, staleness=0, warmup=0, versions=0, lookahead=1, max_m=0, cap=0.0, overhead=0.0,
-             ratio=1.0, rows=None, text=b''):
-    flags = int(momentum) | SPLITS[split] << 1 | int(choose_m) << 3 | int(choose_split) << 4
+             ratio=1.0, rows=None, text=b'', no_teacher=False, loss_per_micro_batch=False, choose_halves=False):
+    flags = (int(momentum) | SPLITS[split] << 1 | int(choose_m) << 3 | int(choose_split) << 4 | int(no_teacher) << 5
+             | int(loss_per_micro_batch) << 6 | int(choose_halves) << 7)
     out = bytes([flags])
     for v in (stages, micro, views, batches, staleness, warmup, versions, lookahead, max_m):
         out += integer(v)
@@ -100,6 +101,13 @@ SEEDS = {
     'kd_input_weight_transfer': workload(stages=3, micro=2, split='input-weight',
                                          rows=[stage(transfer=0.5), stage(transfer=0.5, teacher_forward=3.0), stage()]),
     'ssl_halves_versions': workload(momentum=True, views=2, stages=2, staleness=2, versions=3, warmup=1, split='halves'),
+    'kd_loss_per_micro_batch_search': workload(stages=3, micro=2, loss_per_micro_batch=True, choose_split=True,
+                                               choose_halves=True, rows=[stage(), stage(), stage(teacher_forward=3.0)]),
+    'ssl_loss_per_micro_batch': workload(momentum=True, views=2, stages=3, micro=4, staleness=1,
+                                         loss_per_micro_batch=True),
+    'student_only_loss_per_micro_batch': workload(no_teacher=True, stages=3, micro=3, loss_per_micro_batch=True,
+                                                  split='input-weight'),
+    'student_only_huge_numbers': workload(no_teacher=True, ratio='nan'),
     # A workload and a schedule file for it.
     'kd_gpipe_file': workload(batches=1, text=GPIPE_KD_2),
     'kd_deadlock_file': workload(batches=1, text=DEADLOCK_KD_2),
