@@ -360,8 +360,12 @@ schedule::Dispatch dispatch_of(const Options& o) {
   throw UsageError{"--dispatch must be in-order or dynamic, got " + quote(text)};
 }
 
+/// Generates the named schedule (a refusal is bad input) once, then validates and simulates it (a
+/// failure there is the schedule's).
 planning::Evaluation evaluate_or_fail(const std::string& name, const Workload& w, schedule::Dispatch dispatch) {
-  auto e = planning::evaluate(name, w, dispatch);
+  auto g = planning::generate(name, w);
+  if (!g) throw UsageError{g.message()};
+  auto e = planning::evaluate_generated(name, std::move(g).value(), w, dispatch);
   if (!e) throw std::runtime_error(e.message());
   return std::move(e).value();
 }
@@ -514,7 +518,6 @@ int run(const Options& o) {
     return 0;
   }
   if (o.command == "metrics") {
-    if (!planning::generate(name, w)) throw UsageError{planning::generate(name, w).message()};
     const auto e = evaluate_or_fail(name, w, dispatch);
     if (o.json) std::printf("%s\n", metrics_json(name, e).c_str());
     else print_metrics(name, e);
@@ -562,7 +565,6 @@ int run(const Options& o) {
       throw UsageError{"--out must end in .json, .svg or .csv, got " + quote_path(*out)};
     if (std::error_code error; std::filesystem::is_directory(*out, error))
       throw UsageError{"--out " + quote_path(*out) + " is a directory, not a file"};
-    if (!planning::generate(name, w)) throw UsageError{planning::generate(name, w).message()};
     const auto e = evaluate_or_fail(name, w, dispatch);
     const std::string title = name + " S=" + std::to_string(w.stages) + " M=" + std::to_string(e.generated.workload.micro_batches);
     if (ends_with(*out, ".json")) write_file(*out, sim::chrome_trace(e.result.timeline, title));
