@@ -95,6 +95,9 @@ inline Result<Generated> generate_1f1b(Workload w) {
 /// sequential: plain inter-layer model parallelism, M = 1: for each view the teacher forward then
 /// the student forward flow through the stages whole; LOSS; backwards; flush.
 inline Result<Generated> generate_sequential(Workload w) {
+  // The workload as given must hold up too, although M is replaced: an M out of range is a
+  // mistake the caller should hear about from every generator alike.
+  if (Status ok = w.check(); !ok) return detail::fail("sequential", ok.message());
   w.micro_batches = 1;
   if (w.split == BackwardSplit::halves) w.split = BackwardSplit::full;
   auto g = generate_1f1b(w);
