@@ -25,6 +25,10 @@ foreach(component nn data cpu mpi cuda cuda_mpi)
     install(EXPORT tspipe_${component}Targets NAMESPACE tspipe:: DESTINATION ${_tspipe_cmake_dir})
   endif()
 endforeach()
+# The data component finds TurboJPEG with the find module installed beside the package config.
+if(TARGET tspipe_data)
+  install(FILES ${CMAKE_CURRENT_LIST_DIR}/FindTurboJPEG.cmake DESTINATION ${_tspipe_cmake_dir})
+endif()
 # The cuda component finds cuDNN and NCCL in the consumer with the find modules installed beside it.
 if(TARGET tspipe_cuda)
   install(FILES ${CMAKE_CURRENT_LIST_DIR}/FindCUDNN.cmake ${CMAKE_CURRENT_LIST_DIR}/FindNCCL.cmake

@@ -3,7 +3,7 @@
 # Used by both quick-start commands so a fresh machine needs nothing else.
 set -euo pipefail
 packages=(cmake g++ make ninja-build pkg-config doctest-dev libopenblas-dev zlib1g-dev nlohmann-json3-dev
-          dataset-fashion-mnist libopenmpi-dev openmpi-bin)
+          libturbojpeg0-dev libpng-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin)
 packages+=("$@")
 missing=()
 for p in "${packages[@]}"; do

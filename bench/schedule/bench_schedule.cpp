@@ -1,11 +1,16 @@
 // Schedule benchmark: first the issue-8 table (tspipe choosing M and the split against
 // tspipe-paper, gpipe, 1f1b and sequential, with its memory against gpipe's and the targets);
-// then for S ∈ {4, 8, 16}, SSL and KD, teacher/student cost ratio r ∈ {1, 3},
+// then every generator's utilisation and peak memory side by side at M = S − 1 and 2S (tspipe
+// choosing split and order only); then PyTorch-style 1F1B schedules, written to and read from
+// its CSV form, filled with a teacher against the original; then tspipe's plans under a memory
+// cap only 1F1B-shaped schedules meet; then for S ∈ {4, 8, 16}, SSL and KD, teacher/student cost ratio r ∈ {1, 3},
 // every generator's steady-state time per batch, utilisation and speed-up against `sequential`;
 // then in-order against dynamic dispatch (simulated) when the real costs differ from those the
 // schedule was planned with; then the simulator's own speed and the generate+validate time of a
 // 16-stage × 1000-batch schedule. Prints; asserts nothing (targets are read off the output).
 #include <tspipe/planning/generate.hpp>
+#include <tspipe/planning/teacher_fill.hpp>
+#include <tspipe/schedule/torch_csv.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/dynamic.hpp>
 #include <tspipe/planning/evaluate.hpp>
@@ -148,6 +153,150 @@ void dispatch_table() {
   std::printf("\n");
 }
 
+/// Every generator side by side at the workload's own M (S − 1, the reference's, and 2S): steady-
+/// state utilisation / largest per-device peak activation memory. tspipe chooses the split and
+/// the order (choose_split with the reference's halves), never M.
+void generators_at_m_table() {
+  std::printf("every generator at the workload's M (12 batches, unit costs, teacher r x the student): utilisation / peak\n"
+              "activation memory (largest device). tspipe chooses split and order, keeps M; its choice on the right.\n");
+  std::printf("%-3s %-4s %-3s %-4s | %-13s %-13s %-13s %-13s %-13s | %s\n", "S", "wl", "r", "M", "sequential", "gpipe",
+              "1f1b", "tspipe-paper", "tspipe", "tspipe's split / order");
+  for (int S : {4, 8, 16})
+    for (const char* kind : {"ssl", "kd"})
+      for (double ratio : {1.0, 3.0})
+        for (int M : {S - 1, 2 * S}) {
+          if (std::string(kind) == "ssl" && ratio != 1.0) continue;
+          schedule::Workload w = std::string(kind) == "ssl" ? schedule::ssl_workload(S) : schedule::kd_workload(S);
+          w.batches = 12;
+          w.micro_batches = M;
+          w.costs = schedule::CostModel::teacher_ratio(S, ratio);
+          w.choose_split = w.choose_halves = true;
+          std::printf("%-3d %-4s %-3g %-4d |", S, kind, ratio, M);
+          for (std::string_view name : planning::generator_names()) {
+            auto e = planning::evaluate(name, w);
+            if (!e) {
+              std::printf(" %-13s", "n/a");
+              continue;
+            }
+            const auto& peaks = e.value().result.peak_activation_memory;
+            char cell[32];
+            std::snprintf(cell, sizeof cell, "%.3f / %.3g", e.value().result.utilisation, *std::max_element(peaks.begin(), peaks.end()));
+            std::printf(" %-13s", cell);
+          }
+          const auto choice = planning::choose_tspipe(w);
+          if (choice)
+            std::printf(" | %s / %s", std::string(schedule::to_string(choice.value().workload.split)).c_str(),
+                        std::string(planning::to_string(choice.value().options.order)).c_str());
+          std::printf("\n");
+        }
+  std::printf("\n");
+}
+
+/// PyTorch-style student schedules (1F1B, written out in PyTorch's compute-only CSV and read
+/// back, as a user's file would be) filled with a teacher, against the original and against the
+/// teacher placed right before each forward; then tspipe on the same workload with a per-micro-
+/// batch loss (which weighs the filled 1F1B) and with the whole-batch loss.
+void filled_torch_table() {
+  std::printf("PyTorch 1F1B (compute-only CSV round trip) filled with a teacher (8 batches, unit costs): time per batch /\n"
+              "utilisation / peak activation memory (largest device); 'before FS': each teacher forward right before its\n"
+              "student forward; tspipe: the same teacher workload, per-micro-batch and whole-batch loss.\n");
+  std::printf("%-3s %-4s %-13s | %-21s | %-21s | %9s | %-21s | %-21s\n", "S", "M", "teacher", "original (student)",
+              "filled", "before FS", "tspipe, per-micro-b.", "tspipe, whole batch");
+  const auto cell = [](const sim::SimulationResult& r) {
+    char text[40];
+    const auto& peaks = r.peak_activation_memory;
+    std::snprintf(text, sizeof text, "%.4g / %.3f / %.3g", r.time_per_batch, r.utilisation, *std::max_element(peaks.begin(), peaks.end()));
+    return std::string(text);
+  };
+  for (int S : {4, 8, 16})
+    for (int M : {S - 1, 2 * S}) {
+      schedule::Workload student;
+      student.stages = S;
+      student.micro_batches = M;
+      student.batches = 8;
+      student.teacher = schedule::TeacherKind::none;
+      student.per_micro_batch_loss = true;
+      student.costs = schedule::CostModel::unit(S);
+      const auto one_f_one_b = planning::generate("1f1b", student);
+      const auto csv = one_f_one_b ? schedule::to_torch_csv(one_f_one_b.value().schedule, student)
+                                   : Result<std::string>::failure(one_f_one_b.message());
+      const auto read = csv ? schedule::parse_torch_csv(csv.value()) : Result<schedule::TorchCsv>::failure(csv.message());
+      const auto imported = read ? schedule::import_torch_csv(read.value(), student.batches)
+                                 : Result<schedule::TorchImport>::failure(read.message());
+      if (!imported) {
+        std::printf("  S=%d M=%d: %s\n", S, M, imported.message().c_str());
+        continue;
+      }
+      const auto original = sim::simulate(imported.value().schedule, student);
+      struct Teacher { const char* label; bool momentum; double ratio; };
+      for (const Teacher& t : {Teacher{"kd r=1", false, 1.0}, Teacher{"kd r=3", false, 3.0}, Teacher{"ssl r=1", true, 1.0}}) {
+        schedule::Workload target = student;
+        target.teacher = t.momentum ? schedule::TeacherKind::momentum : schedule::TeacherKind::frozen;
+        target.staleness = t.momentum ? 1 : 0;
+        target.costs = schedule::CostModel::teacher_ratio(S, t.ratio);
+        const auto filled = planning::fill_teacher(imported.value().schedule, target);
+        if (!original || !filled) {
+          std::printf("  S=%d M=%d %s: %s\n", S, M, t.label, (!original ? original.message() : filled.message()).c_str());
+          continue;
+        }
+        const auto after = sim::simulate(filled.value().filled.schedule, target);
+        schedule::Workload whole = target;
+        whole.per_micro_batch_loss = false;
+        whole.choose_split = whole.choose_halves = true;
+        schedule::Workload per_micro = whole;
+        per_micro.per_micro_batch_loss = true;
+        const auto ours = planning::evaluate("tspipe", per_micro), ours_whole = planning::evaluate("tspipe", whole);
+        std::printf("%-3d %-4d %-13s | %-21s | %-21s | %9.4g | %-21s | %-21s\n", S, M, t.label, cell(original.value()).c_str(),
+                    after ? cell(after.value()).c_str() : "n/a", filled.value().plain_time_per_batch,
+                    ours ? cell(ours.value().result).c_str() : "n/a", ours_whole ? cell(ours_whole.value().result).c_str() : "n/a");
+      }
+    }
+  std::printf("\n");
+}
+
+/// Memory-capped plans: under a per-micro-batch loss, with each device capped at what 1F1B holds
+/// (S of the M = 2S micro-batches on stage 0, half of gpipe's whole batch), no flush order fits;
+/// tspipe plans within the cap. Utilisation and the largest per-device peak, with the order and
+/// split it chose, against 1F1B and against tspipe without the cap.
+void memory_capped_table() {
+  std::printf("memory-capped plans (per-micro-batch loss, M = 2S, 12 batches, unit costs; cap = 1F1B's peak = half of\n"
+              "gpipe's): utilisation / peak activation memory (largest device)\n");
+  std::printf("%-3s %-4s %-3s %5s | %-13s %-13s | %-13s %-28s | %-13s\n", "S", "wl", "r", "cap", "gpipe", "1f1b",
+              "tspipe capped", "its split / order", "tspipe free");
+  for (int S : {4, 8, 16})
+    for (const char* kind : {"ssl", "kd"})
+      for (double ratio : {1.0, 3.0}) {
+        if (std::string(kind) == "ssl" && ratio != 1.0) continue;
+        schedule::Workload w = std::string(kind) == "ssl" ? schedule::ssl_workload(S) : schedule::kd_workload(S);
+        w.batches = 12;
+        w.micro_batches = 2 * S;
+        w.per_micro_batch_loss = true;
+        w.costs = schedule::CostModel::teacher_ratio(S, ratio);
+        w.choose_split = w.choose_halves = true;
+        const auto row = [](const Result<planning::Evaluation>& e) {
+          if (!e) return std::string("n/a");
+          const auto& peaks = e.value().result.peak_activation_memory;
+          char text[32];
+          std::snprintf(text, sizeof text, "%.3f / %.3g", e.value().result.utilisation, *std::max_element(peaks.begin(), peaks.end()));
+          return std::string(text);
+        };
+        const auto gpipe = planning::evaluate("gpipe", w), one_f_one_b = planning::evaluate("1f1b", w);
+        const auto free = planning::evaluate("tspipe", w);
+        if (!one_f_one_b) continue;
+        const auto& peaks = one_f_one_b.value().result.peak_activation_memory;
+        w.memory_cap = *std::max_element(peaks.begin(), peaks.end());
+        const auto capped = planning::evaluate("tspipe", w);
+        const auto choice = planning::choose_tspipe(w);
+        std::string chosen = "n/a";
+        if (choice)
+          chosen = std::string(schedule::to_string(choice.value().workload.split)) + " / " +
+                   std::string(planning::to_string(choice.value().options.order));
+        std::printf("%-3d %-4s %-3g %5.3g | %-13s %-13s | %-13s %-28s | %-13s\n", S, kind, ratio, w.memory_cap, row(gpipe).c_str(),
+                    row(one_f_one_b).c_str(), row(capped).c_str(), chosen.c_str(), row(free).c_str());
+      }
+  std::printf("\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -157,6 +306,9 @@ int main(int argc, char** argv) {
               "(tspipe-paper in halves, the others full). peak: tspipe's largest per-device activation\n"
               "memory; gpipe@M*: gpipe's at tspipe's M and split.\n");
   issue8_table();
+  generators_at_m_table();
+  filled_torch_table();
+  memory_capped_table();
   dispatch_table();
 
   std::printf("every generator and split:\n");

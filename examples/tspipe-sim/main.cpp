@@ -1,11 +1,14 @@
 // tspipe-sim: generate, validate, simulate and compare pipeline schedules from the command line.
 // Exit codes: 0 success, 1 an invalid schedule or a failed simulation, 2 bad command-line input.
 #include <tspipe/schedule/cost_table.hpp>
+#include <tspipe/schedule/torch_csv.hpp>
 #include <tspipe/planning/generate.hpp>
+#include <tspipe/planning/teacher_fill.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/planning/evaluate.hpp>
 #include <tspipe/sim/export.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -28,7 +31,12 @@ commands:
   metrics   simulate one schedule and print its steady-state metrics
   compare   simulate every generator on one workload, side by side
   trace     simulate one schedule and write its timeline (--out FILE.json | FILE.svg | FILE.csv)
-  validate  check a schedule file (--file FILE, text or CSV form) against the workload
+  validate  check a schedule file (--file FILE, text or CSV form) against the workload;
+            with --format torch-csv, a PyTorch compute-only schedule CSV (its shape comes
+            from the file: one row per rank; no --workload or --stages needed)
+  fill      insert a teacher (--workload kd|ssl) into the PyTorch compute-only schedule
+            --file FILE, keeping the student's order, and compare it with the original
+            (--out FILE.txt|.json|.svg writes the filled schedule)
 
 workload:
   --workload ssl|kd      ssl: 2 views, momentum teacher, staleness 1; kd: 1 view, frozen teacher
@@ -39,10 +47,12 @@ workload:
   --warmup K             first K batches use staleness 0                 (default 0)
   --teacher-versions K   teacher buffers per stage, 0 = staleness + 1    (default 0)
   --lookahead L          batches a frozen teacher may run ahead          (default 1)
-  --split full|halves|input-weight   how the student backward is split   (default full)
+  --split full|halves|input-weight   how the student backward is split   (default full;
+                         tspipe chooses among full, input-weight and the reference's
+                         halves unless --split is given)
   --batches N            batches to schedule                             (default 8)
-  --search               tspipe chooses M and the split (full or input-weight) by
-                         simulating candidates; the other schedules keep M
+  --search               tspipe also chooses M by simulating candidates; the other
+                         schedules keep M
   --max-micro-batches N  the largest M --search may choose              (default 8S)
   --memory-cap X         per-device peak activation memory tspipe keeps under, in
                          activation-memory units; 0 = none (then gpipe's peak)  (default 0)
@@ -58,10 +68,11 @@ selection and output:
   --dispatch in-order|dynamic   metrics/compare/trace: devices run their lists in order, or
                          take the highest-priority ready action (the runtime's dynamic mode)
                                                                          (default in-order)
-  --format text|csv      actions: the text form or CSV                   (default text)
+  --format text|csv|torch-csv   actions: the text form or CSV; validate: torch-csv reads
+                         --file as PyTorch's compute-only form           (default text)
   --json                 metrics/compare: one JSON object
   --out FILE             trace: where to write (.json Chrome trace, .svg, .csv)
-  --file FILE            validate: the schedule to check
+  --file FILE            validate: the schedule to check; fill: the PyTorch CSV to fill
   -h, --help             this text
 )";
 
@@ -171,7 +182,9 @@ Workload workload_from(const Options& o) {
     for (auto& s : w.costs.stages) s.transfer = transfer;
   }
   w.costs.per_action_overhead = number(o, "--overhead", 0.0);
-  w.choose_micro_batches = w.choose_split = o.search;
+  // M is the user's unless --search; the split is the planner's unless --split pins it.
+  w.choose_micro_batches = o.search;
+  w.choose_split = w.choose_halves = o.search || !value_of(o, "--split");
   w.max_micro_batches = number(o, "--max-micro-batches", 0);
   w.memory_cap = number(o, "--memory-cap", 0.0);
   // Every field error names the field and its value (Workload::check).
@@ -251,11 +264,124 @@ bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// ---- PyTorch's compute-only schedule CSV: validate one, fill one with a teacher ----------------
+// (schedule/torch_csv.hpp describes the form and how it maps to tspipe's IR.)
+
+/// A PyTorch CSV read and mapped to tspipe's IR, with the cost options (--costs, --transfer,
+/// --overhead, --teacher-cost) applied to its stages.
+schedule::TorchImport import_torch_file(const Options& o) {
+  const auto file = value_of(o, "--file");
+  if (!file) throw UsageError{o.command + " --format torch-csv needs --file FILE"};
+  auto csv = schedule::parse_torch_csv(read_file(*file));
+  if (!csv) throw UsageError{*file + ": " + csv.message()};
+  const int batches = number(o, "--batches", 8);
+  auto imported = schedule::import_torch_csv(csv.value(), batches);
+  if (!imported) throw UsageError{*file + ": " + imported.message()};
+  schedule::TorchImport out = std::move(imported).value();
+  // The cost options of a workload of this shape (its teacher is set by the caller, if any).
+  Options shaped = o;
+  shaped.values["--stages"] = std::to_string(out.workload.stages);
+  shaped.values["--micro-batches"] = std::to_string(out.workload.micro_batches);
+  shaped.values["--views"] = "1";
+  shaped.values.try_emplace("--workload", "kd");
+  shaped.search = false;
+  const Workload costs = workload_from(shaped);
+  out.workload.costs = costs.costs;
+  return out;
+}
+
+/// "(rank r, column c: '1B2')" for an action the CSV holds; empty for one the import inserted.
+std::string torch_origin(const schedule::TorchImport& in, int device, int position) {
+  if (device < 0 || position < 0) return {};
+  const auto d = static_cast<std::size_t>(device), p = static_cast<std::size_t>(position);
+  if (d >= in.column.size() || p >= in.column[d].size() || in.column[d][p] < 0) return {};
+  return " (rank " + std::to_string(in.rank[d][p]) + ", column " + std::to_string(in.column[d][p]) + ": '" +
+         schedule::to_torch_cell(in.schedule.devices[d][p]) + "')";
+}
+
+double peak_of(const sim::SimulationResult& r) {
+  return r.peak_activation_memory.empty() ? 0.0 : *std::max_element(r.peak_activation_memory.begin(), r.peak_activation_memory.end());
+}
+
+/// validate --format torch-csv: every violation, named in tspipe's tokens and PyTorch's cells;
+/// when there is none, the simulated metrics under the cost options.
+int validate_torch_csv(const Options& o) {
+  const schedule::TorchImport in = import_torch_file(o);
+  const Workload& w = in.workload;
+  const auto violations = schedule::validate(in.schedule, w);
+  for (const auto& v : violations) std::printf("%s%s\n", schedule::to_string(v).c_str(), torch_origin(in, v.device, v.position).c_str());
+  std::printf("%s: PyTorch compute-only schedule, %d ranks, %d micro-batches, %s backward, one step repeated for %d "
+              "batches: %zu actions, %zu violations\n",
+              value_of(o, "--file")->c_str(), w.stages, w.micro_batches, std::string(schedule::to_string(w.split)).c_str(),
+              w.batches, in.schedule.num_actions(), violations.size());
+  if (!violations.empty()) return 1;
+  auto r = sim::simulate(in.schedule, w);
+  if (!r) throw std::runtime_error(r.message());
+  std::printf("time per batch %.4g, utilisation %.4f, peak activation memory %.4g (student only, per-micro-batch loss)\n",
+              r.value().time_per_batch, r.value().utilisation, peak_of(r.value()));
+  return 0;
+}
+
+/// fill --file F --workload kd|ssl: teacher forwards (and EMA) inserted into F's student
+/// schedule, its order kept; prints the filled schedule against the original and, with --out,
+/// writes it (.txt text form, .json Chrome trace, .svg timeline).
+int fill_torch_csv(const Options& o) {
+  schedule::TorchImport in = import_torch_file(o);
+  if (const auto views = value_of(o, "--views"); views && *views != "1")
+    throw UsageError{"fill: a PyTorch schedule has no views (every view travels in its micro-batches), so --views must be 1"};
+  Options shaped = o;
+  shaped.values["--stages"] = std::to_string(in.workload.stages);
+  shaped.values["--micro-batches"] = std::to_string(in.workload.micro_batches);
+  shaped.values["--views"] = "1";
+  shaped.values["--batches"] = std::to_string(in.workload.batches);
+  shaped.search = false;
+  Workload target = workload_from(shaped);  // the teacher (--workload kd|ssl, staleness, look-ahead)
+  target.split = in.workload.split;
+  target.per_micro_batch_loss = true;
+  target.choose_split = target.choose_halves = false;
+  const Workload original = planning::without_teacher(target);
+  auto filled = planning::fill_teacher(in.schedule, target);
+  if (!filled) {
+    std::printf("%s\n", filled.message().c_str());
+    return 1;
+  }
+  const auto before = sim::simulate(in.schedule, original);
+  const auto after = sim::simulate(filled.value().filled.schedule, target);
+  if (!before || !after) throw std::runtime_error(!before ? before.message() : after.message());
+  std::printf("%s: %d ranks, %d micro-batches, %s backward; %s teacher (staleness %d, look-ahead %d), teacher cost per stage "
+              "%.3g x the student's forward\n",
+              value_of(o, "--file")->c_str(), target.stages, target.micro_batches, std::string(schedule::to_string(target.split)).c_str(),
+              std::string(schedule::to_string(target.teacher)).c_str(), target.staleness, target.teacher_lookahead,
+              target.costs.stages.front().teacher_forward / target.costs.stages.front().student_forward);
+  std::printf("%-34s %11s %11s %12s\n", "schedule", "time/batch", "utilisation", "peak act mem");
+  std::printf("%-34s %11.4g %11.4f %12.4g\n", "original (student only)", before.value().time_per_batch, before.value().utilisation,
+              peak_of(before.value()));
+  std::printf("%-34s %11.4g %11s %12s\n", "teacher before each forward", filled.value().plain_time_per_batch, "", "");
+  std::printf("%-34s %11.4g %11.4f %12.4g\n", filled.value().in_gaps ? "filled (teacher in the gaps)" : "filled (teacher before forwards)",
+              after.value().time_per_batch, after.value().utilisation, peak_of(after.value()));
+  std::printf("the filled schedule keeps every device's student order; it takes %.3fx the original's time per batch while "
+              "also running the teacher\n",
+              after.value().time_per_batch / before.value().time_per_batch);
+  if (const auto out = value_of(o, "--out")) {
+    const auto& schedule = filled.value().filled.schedule;
+    const std::string title = "fill " + std::string(schedule::to_string(target.teacher)) + " teacher into " + *value_of(o, "--file");
+    if (ends_with(*out, ".txt")) write_file(*out, schedule::to_text(schedule));
+    else if (ends_with(*out, ".json")) write_file(*out, sim::chrome_trace(after.value().timeline, title));
+    else if (ends_with(*out, ".svg")) write_file(*out, sim::svg_timeline(after.value().timeline, title));
+    else throw UsageError{"fill: --out must end in .txt, .json or .svg, got '" + *out + "'"};
+    std::printf("wrote %s\n", out->c_str());
+  }
+  return 0;
+}
+
 int run(const Options& o) {
   if (o.command == "help") {
     std::fputs(kUsage, stdout);
     return 0;
   }
+  // PyTorch CSVs carry their own shape, so they come before the workload options are read.
+  if (o.command == "fill") return fill_torch_csv(o);
+  if (o.command == "validate" && value_of(o, "--format") == "torch-csv") return validate_torch_csv(o);
   const std::string name = value_of(o, "--schedule").value_or("tspipe");
   const Workload w = workload_from(o);
   const schedule::Dispatch dispatch = dispatch_of(o);
@@ -291,7 +417,7 @@ int run(const Options& o) {
     }
     std::printf("workload: S=%d M=%d V=%d %s teacher, staleness %d, %d batches, %s dispatch%s\n", w.stages, w.micro_batches,
                 w.views, std::string(schedule::to_string(w.teacher)).c_str(), w.staleness, w.batches,
-                schedule::to_string(dispatch), o.search ? " (--search: tspipe chooses M and split)" : "");
+                schedule::to_string(dispatch), o.search ? " (--search: tspipe chooses M and split)" : w.choose_split ? " (tspipe chooses the split)" : "");
     std::printf("%-13s %-13s %6s %12s %11s %8s %10s %10s %12s\n", "schedule", "split", "M", "time/batch", "utilisation",
                 "bubble", "vs seq", "vs serial", "peak act mem");
     for (const auto& [generator, e] : rows) {

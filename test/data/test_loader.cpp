@@ -1,8 +1,11 @@
-// The prefetching loader: batches independent of the thread count, full coverage of each epoch,
-// and shutdown that never hangs.
-#include "idx_files.hpp"
+// The prefetching loader: batches independent of the thread count and the batch size, full
+// coverage of each epoch, shards, reduced-scale decoding, bad files as error values, and shutdown
+// that never hangs.
+#include "image_files.hpp"
 
+#include <tspipe/data/image_folder.hpp>
 #include <tspipe/data/loader.hpp>
+#include <tspipe/data/stl10.hpp>
 
 #include <doctest/doctest.h>
 
@@ -28,11 +31,39 @@ std::shared_ptr<const Dataset> tiny_dataset(int count, int h = 6, int w = 6) {
   return ds;
 }
 
+/// `per_class` images of h×w in each of `classes` class folders under dir/folder: JPEGs, and a PNG
+/// for every fourth (PNGs are never decoded at reduced scale).
+std::shared_ptr<const ImageFolder> image_folder(const TempDir& dir, int classes, int per_class, int h, int w) {
+  const std::filesystem::path root = dir / "folder";
+  for (int c = 0; c < classes; ++c) {
+    const std::filesystem::path folder = root / ("class" + std::to_string(c));
+    std::filesystem::create_directories(folder);
+    for (int i = 0; i < per_class; ++i) {
+      const auto rgb = test_rgb(h, w, c * 100 + i);
+      if (i % 4 == 3) write_png(folder / (std::to_string(i) + ".png"), rgb, h, w);
+      else write_jpeg(folder / (std::to_string(i) + ".jpg"), rgb, h, w);
+    }
+  }
+  return ImageFolder::open(root);
+}
+
 std::vector<Batch> whole_epoch(Loader& loader, std::int64_t epoch) {
   std::vector<Batch> out;
   loader.start_epoch(epoch);
   while (auto b = loader.next()) out.push_back(std::move(*b));
   return out;
+}
+
+/// `epoch` built with 0, 1 and 3 worker threads.
+std::vector<std::vector<Batch>> epoch_by_0_1_3_workers(const std::shared_ptr<const ImageSource>& source,
+                                                       const MultiView& views, LoaderOptions opt, std::int64_t epoch) {
+  std::vector<std::vector<Batch>> runs;
+  for (int workers : {0, 1, 3}) {
+    opt.workers = workers;
+    Loader loader(source, views, opt);
+    runs.push_back(whole_epoch(loader, epoch));
+  }
+  return runs;
 }
 
 void check_same(const std::vector<Batch>& a, const std::vector<Batch>& b) {
@@ -57,14 +88,9 @@ TEST_CASE("batches are identical for 0, 1 and 3 worker threads") {
   opt.seed = 11;
   opt.drop_last = false;
   opt.prefetch = 2;
-  std::vector<std::vector<Batch>> runs;
-  for (int workers : {0, 1, 3}) {
-    opt.workers = workers;
-    Loader loader(ds, views, opt);
-    runs.push_back(whole_epoch(loader, 2));
-    // make_batch is the same function the workers run.
-    CHECK(loader.make_batch(2, 3).views == runs.back()[3].views);
-  }
+  const auto runs = epoch_by_0_1_3_workers(ds, views, opt, 2);
+  opt.workers = 2;
+  CHECK(Loader(ds, views, opt).make_batch(2, 3).views == runs[0][3].views);  // what the workers run
   check_same(runs[0], runs[1]);
   check_same(runs[0], runs[2]);
 
@@ -77,6 +103,157 @@ TEST_CASE("batches are identical for 0, 1 and 3 worker threads") {
   CHECK(b.views[0].size() == std::size_t{8 * 1 * 5 * 5});
   CHECK(b.views[0] != b.views[1]);  // two random views, not one view twice
   CHECK(runs[0].back().n == 2);      // 50 = 6·8 + 2, kept because drop_last is off
+}
+
+TEST_CASE("JPEG/PNG folders with BYOL's views: the same bytes for 0, 1 and 3 threads and any batch size") {
+  TempDir dir;
+  const auto folder = image_folder(dir, 3, 5, 40, 56);
+  const MultiView views = byol_views(imagenet_normalization(), 16);  // small views: decoded at 1/2
+  LoaderOptions opt;
+  opt.batch_size = 4;
+  opt.drop_last = false;
+  opt.seed = 5;
+  const auto runs = epoch_by_0_1_3_workers(folder, views, opt, 1);
+  check_same(runs[0], runs[1]);
+  check_same(runs[0], runs[2]);
+  REQUIRE(runs[0].size() == 4);
+  CHECK(runs[0][0].c == 3);
+  CHECK(runs[0][0].h == 16);
+  CHECK(runs[0].back().n == 3);
+  for (const Batch& b : runs[0])
+    for (int i = 0; i < b.n; ++i)
+      CHECK(b.labels[static_cast<std::size_t>(i)] == folder->label(b.example_ids[static_cast<std::size_t>(i)]));
+
+  // A view depends on (seed, epoch, example, view) only: with batches of 7 the example's views
+  // are the same floats.
+  opt.batch_size = 7;
+  opt.workers = 2;
+  Loader other(folder, views, opt);
+  const auto regrouped = whole_epoch(other, 1);
+  const std::size_t floats = std::size_t{3} * 16 * 16;
+  auto views_of = [&](const std::vector<Batch>& batches, std::int64_t id, int v) {
+    for (const Batch& b : batches)
+      for (int i = 0; i < b.n; ++i)
+        if (b.example_ids[static_cast<std::size_t>(i)] == id) {
+          const auto& all = b.views[static_cast<std::size_t>(v)];
+          return std::vector<float>(all.begin() + static_cast<std::ptrdiff_t>(i * floats),
+                                    all.begin() + static_cast<std::ptrdiff_t>((i + 1) * floats));
+        }
+    return std::vector<float>{};
+  };
+  for (std::int64_t id = 0; id < folder->size(); ++id)
+    for (int v = 0; v < 2; ++v) {
+      CAPTURE(id);
+      CHECK(views_of(regrouped, id, v) == views_of(runs[0], id, v));
+    }
+}
+
+TEST_CASE("reduced-scale JPEG decoding stays close to full decoding") {
+  TempDir dir;
+  const auto folder = image_folder(dir, 2, 4, 128, 128);
+  // Crops of at least half the area resized to 24×24: every box is >= 90 pixels, so 1/2 and
+  // often 1/4 scale decoding is allowed.
+  const MultiView views{{ViewPipeline(RandomResizedCrop(24, 24, 0.5f, 1.0f))}};
+  LoaderOptions opt;
+  opt.batch_size = 8;
+  opt.workers = 1;
+  Loader reduced(folder, views, opt);
+  opt.reduced_decode = false;
+  Loader full(folder, views, opt);
+  const Batch a = reduced.make_batch(0, 0), b = full.make_batch(0, 0);
+  double diff = 0;
+  for (std::size_t i = 0; i < a.views[0].size(); ++i) diff += std::abs(a.views[0][i] - b.views[0][i]);
+  diff /= static_cast<double>(a.views[0].size());
+  CHECK(a.views[0] != b.views[0]);  // the reduced path was taken
+  CHECK(diff < 0.01);                // under 2.6 of 255 on average
+}
+
+TEST_CASE("a corrupt image is an error value naming the file; the epoch goes on") {
+  TempDir dir;
+  image_folder(dir, 1, 6, 96, 96);
+  const std::filesystem::path bad = dir / "folder" / "class0" / "3.jpg";
+  auto bytes = encode_jpeg(PixelView::interleaved(test_rgb(96, 96, 9).data(), 3, 96, 96));
+  bytes.resize(bytes.size() * 2 / 3);  // header intact, scan data cut
+  write_raw(bad, bytes);
+  LoaderOptions opt;
+  opt.batch_size = 2;
+  opt.shuffle = false;
+  opt.workers = 2;
+  Loader loader(ImageFolder::open(dir / "folder"), eval_views(imagenet_normalization()), opt);
+  loader.start_epoch(0);
+  int ok = 0, failed = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto r = loader.try_next();
+    if (r.ok()) {
+      REQUIRE(r.value().has_value());
+      ++ok;
+      continue;
+    }
+    ++failed;
+    CHECK(r.message().find("Loader: epoch 0, batch 1: " + bad.string() + ": corrupt or truncated JPEG") != std::string::npos);
+  }
+  CHECK(ok == 2);
+  CHECK(failed == 1);
+  CHECK_FALSE(loader.next().has_value());
+  CHECK(error_of([&] { (void)loader.make_batch(0, 1); }).find(bad.string()) != std::string::npos);
+}
+
+TEST_CASE("shards: equal, disjoint, covering all but size mod replicas, reshuffled each epoch") {
+  const auto ds = tiny_dataset(38);
+  const MultiView views = eval_views({{0.0f}, {1.0f}});
+  for (std::int64_t epoch : {0, 1}) {
+    std::vector<std::int64_t> all;
+    for (int rank = 0; rank < 3; ++rank) {
+      LoaderOptions opt;
+      opt.batch_size = 4;
+      opt.replicas = 3;
+      opt.rank = rank;
+      opt.seed = 9;
+      opt.workers = 1;
+      Loader loader(ds, views, opt);
+      CHECK(loader.shard_size() == 12);
+      CHECK(loader.batches_per_epoch() == 3);
+      std::vector<std::int64_t> seen;
+      for (const Batch& b : whole_epoch(loader, epoch)) seen.insert(seen.end(), b.example_ids.begin(), b.example_ids.end());
+      CHECK(seen == loader.epoch_order(epoch));
+      all.insert(all.end(), seen.begin(), seen.end());
+    }
+    std::sort(all.begin(), all.end());
+    CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // disjoint
+    CHECK(all.size() == 36);
+  }
+  LoaderOptions opt;
+  opt.batch_size = 4;
+  opt.replicas = 2;
+  opt.rank = 0;
+  const auto order0 = Loader(ds, views, opt).epoch_order(0);
+  opt.rank = 1;
+  const auto order1 = Loader(ds, views, opt).epoch_order(0);
+  CHECK(order0 != order1);
+  CHECK(order0 != Loader(ds, views, LoaderOptions{.batch_size = 4, .replicas = 2}).epoch_order(1));
+  opt.rank = 2;
+  CHECK(error_of([&] { Loader(ds, views, opt); }).find("rank 2 is outside [0, 2)") != std::string::npos);
+  opt.rank = 0;
+  opt.replicas = 0;
+  CHECK(!error_of([&] { Loader(ds, views, opt); }).empty());
+  opt.replicas = 10;
+  opt.batch_size = 4;
+  CHECK(error_of([&] { Loader(ds, views, opt); }).find("larger than each of 10 shards of tiny, which holds 3 examples") !=
+        std::string::npos);
+}
+
+TEST_CASE("STL-10's unlabeled split streams through the loader with label -1") {
+  TempDir dir;
+  write_raw(dir / "unlabeled_X.bin", stl10_bytes(5));
+  LoaderOptions opt;
+  opt.batch_size = 2;
+  opt.workers = 2;
+  Loader loader(open_stl10(dir.path(), Split::unlabeled), byol_views(stl10_normalization(), 32), opt);
+  const auto batches = whole_epoch(loader, 0);
+  REQUIRE(batches.size() == 2);
+  CHECK(batches[0].labels == std::vector<int>{-1, -1});
+  CHECK(batches[0].h == 32);
+  CHECK(batches[0].views.size() == 2);
 }
 
 TEST_CASE("every example appears exactly once per epoch; epochs and seeds shuffle differently") {
@@ -166,12 +343,16 @@ TEST_CASE("stopping early does not hang: destruction, restart and a consumer tha
 TEST_CASE("a worker's exception reaches the consumer at its batch") {
   const auto ds = tiny_dataset(12);
   // Views of different shapes cannot share a batch: the worker throws while building batch 0.
-  MultiView mismatched{{ViewPipeline{}, ViewPipeline{RandomResizedCrop(3, 3)}}};
+  MultiView mismatched{{ViewPipeline{}, ViewPipeline(RandomResizedCrop(3, 3))}};
   LoaderOptions opt;
   opt.batch_size = 4;
   opt.workers = 2;
   Loader loader(ds, mismatched, opt);
   loader.start_epoch(0);
+  const auto failed = loader.try_next();
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.message().find("all views of a batch must have one shape") != std::string::npos);
+  CHECK(failed.message().find("tiny image") != std::string::npos);
   CHECK(error_of([&] { (void)loader.next(); }).find("all views of a batch must have one shape") != std::string::npos);
 }
 

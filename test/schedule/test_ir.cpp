@@ -48,7 +48,7 @@ TEST_CASE("malformed tokens are errors that quote the token and say what is wron
       {"FS:0.1.0", "expected 4 fields"},
       {"FS:0.1.0.0.0", "expected 4 fields"},
       {"OPT:1", "expected 2 fields"},
-      {"LOSS:1.2", "expected 1 fields"},
+      {"LOSS:1.2.3", "expected 1 or 2 fields"},
       {"FS:0..0.0", "empty field 2"},
       {"FS:0.a.0.0", "is not an integer"},
       {"FS:0.1.0.-1", "field 4 is negative"},

@@ -1,10 +1,11 @@
 #pragma once
-// Image classification datasets held as bytes: Fashion-MNIST from Debian's
-// `dataset-fashion-mnist` package, or any pair of IDX image/label files.
+// Image classification datasets held in memory as bytes: Fashion-MNIST from Debian's
+// `dataset-fashion-mnist` package, any pair of IDX image/label files, CIFAR (cifar.hpp).
 //
 // Pixels stay uint8 until augmentation turns one image into floats: 60000 Fashion-MNIST
 // images are 47 MB as bytes and four times that as floats.
 #include <tspipe/data/idx.hpp>
+#include <tspipe/data/image_source.hpp>
 #include <tspipe/error.hpp>
 
 #include <algorithm>
@@ -18,14 +19,13 @@
 
 namespace tspipe::data {
 
-enum class Split { train, test };
-
 /// `count` images of channels×h×w unsigned bytes (channel-major, row-major) and their labels.
-struct Dataset {
+struct Dataset : ImageSource {
   std::vector<std::uint8_t> pixels;
   std::vector<std::uint8_t> labels;
   int count = 0, h = 0, w = 0, channels = 1;
   std::string source;  // where it came from, for messages
+  int classes = 0;     // the number of classes the format defines; 0: one more than the largest label
 
   std::size_t image_bytes() const noexcept {
     return static_cast<std::size_t>(channels) * static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
@@ -33,9 +33,22 @@ struct Dataset {
   std::span<const std::uint8_t> image(int i) const noexcept {
     return std::span<const std::uint8_t>(pixels).subspan(static_cast<std::size_t>(i) * image_bytes(), image_bytes());
   }
-  /// One more than the largest label (0 for an empty dataset).
-  int num_classes() const noexcept {
+  int num_classes() const noexcept override {
+    if (classes > 0) return classes;
     return labels.empty() ? 0 : int{*std::max_element(labels.begin(), labels.end())} + 1;
+  }
+
+  std::int64_t size() const noexcept override { return count; }
+  int label(std::int64_t i) const noexcept override { return labels[static_cast<std::size_t>(i)]; }
+  ImageShape shape() const noexcept override { return {channels, h, w}; }
+  std::string name() const override { return source; }
+  std::string describe(std::int64_t i) const override { return source + " image " + std::to_string(i); }
+  void read(std::int64_t i, SampleBuffer& buffer) const override {
+    buffer.encoded = false;
+    buffer.channels = channels;
+    buffer.height = h;
+    buffer.width = w;
+    buffer.pixels = PixelView::planar(image(static_cast<int>(i)).data(), channels, h, w);
   }
 };
 
@@ -174,6 +187,7 @@ inline Dataset subset(const Dataset& ds, int first, int count) {
   out.w = ds.w;
   out.channels = ds.channels;
   out.source = ds.source;
+  out.classes = ds.classes;
   return out;
 }
 

@@ -7,6 +7,7 @@
 // source in each error, because "truncated" alone does not say which of four files is broken.
 //
 // Needs zlib: link ZLIB::ZLIB.
+#include <tspipe/data/file_io.hpp>
 #include <tspipe/error.hpp>
 
 #include <zlib.h>
@@ -15,7 +16,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <span>
 #include <sstream>
 #include <string>
@@ -127,28 +127,6 @@ inline std::vector<std::uint8_t> maybe_gunzip(std::span<const std::uint8_t> byte
                                               std::size_t max_output = default_max_decompressed_bytes) {
   if (is_gzip(bytes)) return gunzip(bytes, source, max_output);
   return {bytes.begin(), bytes.end()};
-}
-
-/// The whole content of a file; a missing or unreadable file is an Error naming it.
-inline std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    throw Error(path.string() + ": no such file");
-  if (std::filesystem::is_directory(path, ec))
-    throw Error(path.string() + ": is a directory, expected an IDX file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open for reading");
-  std::vector<std::uint8_t> bytes;
-  constexpr std::size_t chunk = std::size_t{1} << 20;
-  for (;;) {
-    const std::size_t old = bytes.size();
-    bytes.resize(old + chunk);
-    in.read(reinterpret_cast<char*>(bytes.data() + old), static_cast<std::streamsize>(chunk));
-    bytes.resize(old + static_cast<std::size_t>(in.gcount()));
-    if (!in) break;
-  }
-  if (in.bad()) throw Error(path.string() + ": read error");
-  return bytes;
 }
 
 /// Parses an IDX array of unsigned bytes from memory and checks it has the `expected_magic`

@@ -11,9 +11,11 @@
 //
 // The generator simulates several candidates on a short horizon and keeps the fastest whose peak
 // activation memory fits: under `memory_cap`, or without a cap under what gpipe holds at the same
-// M. It varies the backward order, whether weight gradients fill gaps, whether fillers may
-// overrun a gap, how many batches' teacher outputs the last stage may hold, and, when the
-// workload asks (choose_micro_batches, choose_split), M and the split.
+// M (no fixed order holds more). It varies the backward order, whether weight gradients fill
+// gaps, whether fillers may overrun a gap, how many batches' teacher outputs the last stage may
+// hold, and, when the workload asks (choose_micro_batches, choose_split), M and the split. Every
+// fixed generator's order at the candidate's M and split is a candidate too, so at the workload's
+// own M no fixed generator is faster (fixed_order_candidates.hpp).
 //
 // Why the search pays: a flush pipeline idles (S−1)(FS + BI)/M per device and batch (the last
 // forward must reach the loss and its gradient come back), and only the teacher's forwards can
@@ -23,6 +25,7 @@
 //
 // Planning sits above both the schedule IR and the simulator: it builds candidates from the IR's
 // building blocks and ranks them by simulating them.
+#include <tspipe/planning/fixed_order_candidates.hpp>
 #include <tspipe/schedule/device_lists.hpp>
 #include <tspipe/sim/simulator.hpp>
 
@@ -53,6 +56,7 @@ struct TspipeOptions {
   /// never delays the student; 1 lets a filler use a gap shorter than itself (worth it when the
   /// teacher's slices are large next to the gaps, e.g. a teacher 3× the student at M = S − 1).
   double filler_overrun = 0.0;
+  CandidateOrder order = CandidateOrder::list_scheduled;  ///< or a fixed order (the rules unused)
 };
 
 /// What the search chose, beside the schedule (for reports).
@@ -234,13 +238,18 @@ inline std::vector<int> micro_batch_candidates(const Workload& w) {
   return candidates;
 }
 
-/// Splits the search tries: the workload's, or full and BI/BW (the runtime runs both natively).
+/// Splits the search tries: the workload's; with choose_split also full and BI/BW (the runtime
+/// runs both natively) and, with choose_halves, the reference's halves.
 inline std::vector<BackwardSplit> split_candidates(const Workload& w) {
-  if (!w.choose_split) return {w.split};
-  return {BackwardSplit::full, BackwardSplit::input_weight};
+  std::vector<BackwardSplit> out = {w.split};
+  if (!w.choose_split) return out;
+  for (BackwardSplit split : {BackwardSplit::full, BackwardSplit::input_weight, BackwardSplit::halves})
+    if ((split != BackwardSplit::halves || w.choose_halves) && split != w.split) out.push_back(split);
+  return out;
 }
 
-/// Orders and filler rules the search tries for one M and split.
+/// Orders and filler rules the search tries for one M and split: the list scheduler's (the plain
+/// one first), then every fixed generator's order.
 inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
   std::vector<int> held = {-1};
   if (w.costs.stages.back().teacher_output_memory > 0.0) {
@@ -258,18 +267,36 @@ inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
       for (int h : held)
         for (double overrun : {0.0, 1.0}) out.push_back({lifo, defer, h, overrun});
     }
+  for (CandidateOrder order : kFixedOrders) {
+    if (order == CandidateOrder::reference && w.split != BackwardSplit::halves) continue;
+    if (order == CandidateOrder::filled_1f1b && (!w.per_micro_batch_loss || !w.has_teacher())) continue;
+    TspipeOptions fixed;
+    fixed.order = order;
+    out.push_back(fixed);
+  }
   return out;
+}
+
+/// One candidate's schedule; a fixed order that does not run `w` as it is fails (no candidate).
+/// The list scheduler plans one LOSS per batch, which a per-micro-batch loss splits in place.
+inline Result<Schedule> candidate_schedule(const Workload& w, const TspipeOptions& options) {
+  if (options.order != CandidateOrder::list_scheduled) return fixed_order_schedule(options.order, w);
+  if (!w.per_micro_batch_loss) return tspipe_list_schedule(w, options);
+  Workload whole = w;
+  whole.per_micro_batch_loss = false;
+  auto s = tspipe_list_schedule(whole, options);
+  return s ? with_micro_batch_losses(std::move(s).value(), w) : s;
 }
 
 }  // namespace detail
 
 /// The search behind `generate_tspipe`: simulates candidates on a short horizon and returns the
-/// fastest that fits in memory. First M (ascending) and the split with the plain options, then
-/// every order and filler rule at the winning M and split. A larger M must be faster by more than
-/// kLargerMGain to be preferred: below that the model's gain is noise next to the real cost of
-/// smaller micro-batches. M stops growing once the devices are near-full (a larger M can then only
-/// add per-action overhead) or after two sizes in a row that did not help (past the knee, the
-/// bubble is already filled).
+/// fastest that fits in memory. First every split, order and filler rule at the workload's own M
+/// (so no fixed generator is faster there); then, with choose_micro_batches, other M (ascending)
+/// with the plain option per split, and every option at a winning M and split. A different M must
+/// be faster by more than kLargerMGain to be preferred: below that the model's gain is noise next
+/// to the real cost of smaller micro-batches. M stops growing once the devices are near-full (a
+/// larger M only adds overhead) or after two sizes in a row that did not help (past the knee).
 inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
   constexpr double kLargerMGain = 0.002;
   constexpr int kSearchBatches = 8;  // the steady state is measured on the second half
@@ -281,9 +308,10 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
   int tried = 0;
   // Simulates one candidate; true when it became the best.
   const auto consider = [&](const Workload& trial, const TspipeOptions& options) -> Result<bool> {
-    ++tried;
-    auto schedule = detail::tspipe_list_schedule(trial, options);
+    auto schedule = detail::candidate_schedule(trial, options);
+    if (!schedule && options.order != CandidateOrder::list_scheduled) return false;  // not applicable here
     if (!schedule) return Result<bool>::failure(schedule.message());
+    ++tried;
     auto r = sim::simulate(schedule.value(), trial);
     if (!r) return Result<bool>::failure("internal error: " + r.message());
     bool fits = true;
@@ -306,27 +334,45 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
     best_utilisation = r.value().utilisation;
     return true;
   };
-
   Workload trial = w;
   trial.batches = std::min(w.batches, kSearchBatches + w.warmup);
-  int sizes_without_gain = 0;
-  for (int M : detail::micro_batch_candidates(w)) {
-    trial.micro_batches = M;
+  // Every option at the trial's M and split (or only the plain one); true when one became the best.
+  const auto consider_options = [&](bool plain_only) -> Result<bool> {
     bool gained = false;
-    for (BackwardSplit split : detail::split_candidates(w)) {
-      trial.split = split;
-      auto improved = consider(trial, detail::option_candidates(trial).front());
-      if (!improved) return Result<TspipeChoice>::failure(improved.message());
+    for (const TspipeOptions& options : detail::option_candidates(trial)) {
+      auto improved = consider(trial, options);
+      if (!improved) return improved;
       gained = gained || improved.value();
+      if (plain_only) break;
     }
-    sizes_without_gain = gained ? 0 : sizes_without_gain + 1;
-    if ((best && best_utilisation >= 1.0 - kLargerMGain) || sizes_without_gain >= 2) break;
+    return gained;
+  };
+
+  for (BackwardSplit split : detail::split_candidates(w)) {
+    trial.split = split;
+    if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
   }
-  if (best) {
-    trial = best->workload;
-    const auto options = detail::option_candidates(trial);
-    for (std::size_t i = 1; i < options.size(); ++i)
-      if (auto improved = consider(trial, options[i]); !improved) return Result<TspipeChoice>::failure(improved.message());
+  if (w.choose_micro_batches) {
+    int sizes_without_gain = 0;
+    bool other_m_won = false;
+    for (int M : detail::micro_batch_candidates(w)) {
+      if (M == w.micro_batches) continue;
+      if ((best && best_utilisation >= 1.0 - kLargerMGain) || sizes_without_gain >= 2) break;
+      trial.micro_batches = M;
+      bool gained = false;
+      for (BackwardSplit split : detail::split_candidates(w)) {
+        trial.split = split;
+        auto improved = consider_options(true);
+        if (!improved) return Result<TspipeChoice>::failure(improved.message());
+        gained = gained || improved.value();
+      }
+      other_m_won = other_m_won || gained;
+      sizes_without_gain = gained ? 0 : sizes_without_gain + 1;
+    }
+    if (best && other_m_won) {
+      trial = best->workload;
+      if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
+    }
   }
   if (!best)
     return Result<TspipeChoice>::failure("no schedule fits memory_cap = " + std::to_string(w.memory_cap) +
@@ -345,7 +391,7 @@ inline Result<Generated> generate_tspipe(const Workload& w) {
   if (!choice) return detail::fail(name, choice.message());
   TspipeChoice& chosen = choice.value();
   if (chosen.schedule) return Generated{chosen.workload, std::move(*chosen.schedule)};
-  auto schedule = detail::tspipe_list_schedule(chosen.workload, chosen.options);
+  auto schedule = detail::candidate_schedule(chosen.workload, chosen.options);
   if (!schedule) return detail::fail(name, schedule.message());
   return Generated{chosen.workload, std::move(schedule).value()};
 }

@@ -4,6 +4,8 @@
 //   FT:s.b.v.u  teacher forward (inference mode)      FS:s.b.v.u  student forward
 //   BS:s.b.v.u  student backward                      BI/BW:s.b.v.u  input-grad / weight-grad
 //   LOSS:b      whole-batch loss on the last stage    OPT:s.b / EMA:s.b  optimizer / teacher update
+//   LOSS:b.u    the loss of micro-batch u (every view) when the workload's loss is per micro-batch;
+//               LOSS:b is micro-batch 0's
 //
 // There is deliberately no teacher-backward token: the IR cannot express one.
 #include <tspipe/error.hpp>
@@ -53,8 +55,8 @@ constexpr bool is_student_backward(ActionKind kind) {
          kind == ActionKind::BackwardWeight;
 }
 
-/// One action. Fields a kind does not use are 0 (LOSS uses only `batch`; OPT/EMA use
-/// `stage` and `batch`).
+/// One action. Fields a kind does not use are 0 (LOSS uses `batch`, and `micro_batch` under a
+/// per-micro-batch loss; OPT/EMA use `stage` and `batch`).
 struct Action {
   ActionKind kind = ActionKind::StudentForward;
   std::int32_t stage = 0;
@@ -70,15 +72,16 @@ constexpr Action student_forward(int s, int b, int v, int u) { return {ActionKin
 constexpr Action student_backward(int s, int b, int v, int u) { return {ActionKind::StudentBackward, s, b, v, u}; }
 constexpr Action backward_input(int s, int b, int v, int u) { return {ActionKind::BackwardInput, s, b, v, u}; }
 constexpr Action backward_weight(int s, int b, int v, int u) { return {ActionKind::BackwardWeight, s, b, v, u}; }
-constexpr Action loss(int last_stage, int b) { return {ActionKind::Loss, last_stage, b, 0, 0}; }
+constexpr Action loss(int last_stage, int b, int u = 0) { return {ActionKind::Loss, last_stage, b, 0, u}; }
 constexpr Action optimizer_step(int s, int b) { return {ActionKind::Optimizer, s, b, 0, 0}; }
 constexpr Action ema_update(int s, int b) { return {ActionKind::Ema, s, b, 0, 0}; }
 
-/// The text token of an action, e.g. "FT:2.0.1.3", "LOSS:5", "OPT:1.4".
+/// The text token of an action, e.g. "FT:2.0.1.3", "LOSS:5", "LOSS:5.2", "OPT:1.4".
 inline std::string to_token(const Action& a) {
   std::string out(token_prefix(a.kind));
   out += ':';
-  if (a.kind == ActionKind::Loss) return out + std::to_string(a.batch);
+  if (a.kind == ActionKind::Loss)
+    return out + std::to_string(a.batch) + (a.micro_batch != 0 ? '.' + std::to_string(a.micro_batch) : std::string());
   out += std::to_string(a.stage) + '.' + std::to_string(a.batch);
   if (is_sliced(a.kind)) out += '.' + std::to_string(a.view) + '.' + std::to_string(a.micro_batch);
   return out;
@@ -104,12 +107,14 @@ inline Result<Action> parse_token(std::string_view token, int last_stage = 0) {
   }
   if (!known) return fail("unknown kind '" + std::string(prefix) + "' (expected FT, FS, BS, BI, BW, LOSS, OPT or EMA)");
 
-  const int expected = action.kind == ActionKind::Loss ? 1 : is_sliced(action.kind) ? 4 : 2;
+  // LOSS takes the batch and, under a per-micro-batch loss, the micro-batch.
+  const int expected = action.kind == ActionKind::Loss ? 2 : is_sliced(action.kind) ? 4 : 2;
+  const std::string wanted = action.kind == ActionKind::Loss ? "1 or 2" : std::to_string(expected);
   std::int32_t fields[4] = {0, 0, 0, 0};
   int count = 0;
   std::string_view rest = token.substr(colon + 1);
   while (true) {
-    if (count == expected) return fail("expected " + std::to_string(expected) + " fields");
+    if (count == expected) return fail("expected " + wanted + " fields");
     const auto dot = rest.find('.');
     const std::string_view field = rest.substr(0, dot);
     if (field.empty()) return fail("empty field " + std::to_string(count + 1));
@@ -122,11 +127,13 @@ inline Result<Action> parse_token(std::string_view token, int last_stage = 0) {
     if (dot == std::string_view::npos) break;
     rest = rest.substr(dot + 1);
   }
-  if (count != expected) return fail("expected " + std::to_string(expected) + " fields, got " + std::to_string(count));
+  if (count != expected && !(action.kind == ActionKind::Loss && count == 1))
+    return fail("expected " + wanted + " fields, got " + std::to_string(count));
 
   if (action.kind == ActionKind::Loss) {
     action.stage = last_stage;
     action.batch = fields[0];
+    action.micro_batch = fields[1];
   } else {
     action.stage = fields[0];
     action.batch = fields[1];

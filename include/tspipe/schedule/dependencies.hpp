@@ -27,13 +27,13 @@ class ActionIndex {
     const std::size_t V = static_cast<std::size_t>(w.views);
     const std::size_t M = static_cast<std::size_t>(w.micro_batches);
     const std::size_t B = static_cast<std::size_t>(w.backward_slices());
-    sizes_[k(ActionKind::TeacherForward)] = S * N * V * M;
+    sizes_[k(ActionKind::TeacherForward)] = w.has_teacher() ? S * N * V * M : 0;
     sizes_[k(ActionKind::StudentForward)] = S * N * V * M;
     const bool split = w.split == BackwardSplit::input_weight;
     sizes_[k(ActionKind::StudentBackward)] = split ? 0 : S * N * V * B;
     sizes_[k(ActionKind::BackwardInput)] = split ? S * N * V * M : 0;
     sizes_[k(ActionKind::BackwardWeight)] = split ? S * N * V * M : 0;
-    sizes_[k(ActionKind::Loss)] = N;
+    sizes_[k(ActionKind::Loss)] = N * static_cast<std::size_t>(w.losses_per_batch());
     sizes_[k(ActionKind::Optimizer)] = S * N;
     sizes_[k(ActionKind::Ema)] = w.momentum() ? S * N : 0;
     std::size_t offset = 0;
@@ -49,7 +49,7 @@ class ActionIndex {
   /// Whether the workload expects `a` (the fast form of why_unexpected(a).empty()).
   bool contains(const Action& a) const {
     if (sizes_[k(a.kind)] == 0 || a.batch < 0 || a.batch >= w_.batches) return false;
-    if (a.kind == ActionKind::Loss) return true;
+    if (a.kind == ActionKind::Loss) return a.micro_batch >= 0 && a.micro_batch < w_.losses_per_batch();
     if (a.stage < 0 || a.stage >= w_.stages) return false;
     if (!is_sliced(a.kind)) return true;
     return a.view >= 0 && a.view < w_.views && a.micro_batch >= 0 && a.micro_batch < slices_of(a.kind);
@@ -77,13 +77,20 @@ class ActionIndex {
   std::string why_unexpected(const Action& a) const {
     const std::size_t kind = k(a.kind);
     if (sizes_[kind] == 0) {
-      if (a.kind == ActionKind::Ema) return "the teacher is frozen, so there is no EMA";
+      if (a.kind == ActionKind::Ema)
+        return w_.has_teacher() ? "the teacher is frozen, so there is no EMA" : "the workload has no teacher, so no EMA";
+      if (a.kind == ActionKind::TeacherForward) return "the workload has no teacher";
       if (a.kind == ActionKind::StudentBackward) return "the workload splits the backward into BI/BW";
       return "the workload does not split the backward into BI/BW";
     }
     if (a.batch < 0 || a.batch >= w_.batches)
       return "batch " + std::to_string(a.batch) + " outside [0, " + std::to_string(w_.batches) + ")";
-    if (a.kind == ActionKind::Loss) return {};
+    if (a.kind == ActionKind::Loss) {
+      if (a.micro_batch >= 0 && a.micro_batch < w_.losses_per_batch()) return {};
+      return w_.per_micro_batch_loss ? "loss micro-batch " + std::to_string(a.micro_batch) + " outside [0, " +
+                                           std::to_string(w_.micro_batches) + ")"
+                                     : std::string("the workload's loss is per batch, not per micro-batch");
+    }
     if (a.stage < 0 || a.stage >= w_.stages)
       return "stage " + std::to_string(a.stage) + " outside [0, " + std::to_string(w_.stages) + ")";
     if (!is_sliced(a.kind)) return {};
@@ -100,7 +107,8 @@ class ActionIndex {
     const std::size_t kind = k(a.kind);
     const std::size_t b = static_cast<std::size_t>(a.batch), s = static_cast<std::size_t>(a.stage);
     const std::size_t S = static_cast<std::size_t>(w_.stages);
-    if (a.kind == ActionKind::Loss) return offsets_[kind] + b;
+    if (a.kind == ActionKind::Loss)
+      return offsets_[kind] + b * static_cast<std::size_t>(w_.losses_per_batch()) + static_cast<std::size_t>(a.micro_batch);
     if (!is_sliced(a.kind)) return offsets_[kind] + b * S + s;
     const std::size_t V = static_cast<std::size_t>(w_.views);
     const std::size_t U = static_cast<std::size_t>(slices_of(a.kind));
@@ -115,7 +123,10 @@ class ActionIndex {
     const ActionKind ak = static_cast<ActionKind>(kind);
     std::size_t r = i - offsets_[kind];
     const std::size_t S = static_cast<std::size_t>(w_.stages);
-    if (ak == ActionKind::Loss) return loss(w_.last_stage(), static_cast<int>(r));
+    if (ak == ActionKind::Loss) {
+      const std::size_t L = static_cast<std::size_t>(w_.losses_per_batch());
+      return loss(w_.last_stage(), static_cast<int>(r / L), static_cast<int>(r % L));
+    }
     if (!is_sliced(ak)) return {ak, static_cast<int>(r % S), static_cast<int>(r / S), 0, 0};
     const std::size_t V = static_cast<std::size_t>(w_.views), U = static_cast<std::size_t>(slices_of(ak));
     const int u = static_cast<int>(r % U);
@@ -166,20 +177,23 @@ void for_each_dependency(const Workload& w, const Action& a, Visit&& visit) {
     case ActionKind::BackwardInput: {
       const int forward_slice = w.split == BackwardSplit::halves ? u / 2 : u;
       if (!visit(student_forward(s, b, v, forward_slice), DependencyKind::data)) return;
-      if (s == S - 1) visit(loss(S - 1, b), DependencyKind::data);
+      if (s == S - 1) visit(loss(S - 1, b, w.per_micro_batch_loss ? forward_slice : 0), DependencyKind::data);
       else visit(Action{a.kind, s + 1, b, v, u}, DependencyKind::data);
       return;
     }
     case ActionKind::BackwardWeight:
       visit(backward_input(s, b, v, u), DependencyKind::data);
       return;
-    case ActionKind::Loss:
+    case ActionKind::Loss: {
+      // The whole batch's outputs, or under a per-micro-batch loss those of slice u.
+      const int first = w.per_micro_batch_loss ? u : 0, last = w.per_micro_batch_loss ? u + 1 : M;
       for (int view = 0; view < w.views; ++view)
-        for (int m = 0; m < M; ++m) {
-          if (!visit(teacher_forward(S - 1, b, view, m), DependencyKind::data)) return;
+        for (int m = first; m < last; ++m) {
+          if (w.has_teacher() && !visit(teacher_forward(S - 1, b, view, m), DependencyKind::data)) return;
           if (!visit(student_forward(S - 1, b, view, m), DependencyKind::data)) return;
         }
       return;
+    }
     case ActionKind::Optimizer: {
       const ActionKind last_backward =
           w.split == BackwardSplit::input_weight ? ActionKind::BackwardWeight : ActionKind::StudentBackward;

@@ -21,6 +21,7 @@ namespace detail {
 using DeviceList = std::vector<Action>;
 
 inline void append_teacher_forwards(DeviceList& list, int s, int b, const Workload& w) {
+  if (!w.has_teacher()) return;
   for (int v = 0; v < w.views; ++v)
     for (int u = 0; u < w.micro_batches; ++u) list.push_back(teacher_forward(s, b, v, u));
 }
@@ -47,6 +48,27 @@ inline void append_student_backwards(DeviceList& list, int s, int b, const Workl
   } else {
     each_slice([&](int v, int u) { list.push_back(student_backward(s, b, v, u)); });
   }
+}
+/// The last stage's losses of batch b once all its forwards are in: one LOSS, or one per
+/// micro-batch.
+inline void append_losses(DeviceList& list, int s, int b, const Workload& w) {
+  if (s != w.last_stage()) return;
+  for (int u = 0; u < w.losses_per_batch(); ++u) list.push_back(loss(s, b, u));
+}
+/// A schedule planned with one LOSS per batch, for `w` with a loss per micro-batch: each LOSS:b
+/// becomes LOSS:b.0 … LOSS:b.(M−1) in its place (every forward of b precedes it, so each of them
+/// may run there; together they cost what the one did).
+inline Schedule with_micro_batch_losses(Schedule s, const Workload& w) {
+  for (DeviceList& list : s.devices) {
+    DeviceList out;
+    out.reserve(list.size() + static_cast<std::size_t>(w.batches * (w.losses_per_batch() - 1)));
+    for (const Action& a : list) {
+      if (a.kind != ActionKind::Loss) out.push_back(a);
+      else append_losses(out, a.stage, a.batch, w);
+    }
+    list = std::move(out);
+  }
+  return s;
 }
 inline void append_updates(DeviceList& list, int s, int b, const Workload& w) {
   list.push_back(optimizer_step(s, b));

@@ -21,6 +21,41 @@
 
 namespace tspipe::schedule {
 
+namespace detail {
+/// The real 1F1B of a per-micro-batch-loss workload (generate_1f1b describes it).
+inline Schedule one_f_one_b_schedule(const Workload& w) {
+  const int S = w.stages, M = w.micro_batches;
+  return flush_schedule(w, "1f1b", [&](DeviceList& list, int s, int b) {
+    const auto forward = [&](int u) {
+      for (int v = 0; v < w.views; ++v) {
+        if (w.has_teacher()) list.push_back(teacher_forward(s, b, v, u));
+        list.push_back(student_forward(s, b, v, u));
+      }
+      if (s == S - 1) list.push_back(loss(s, b, u));
+    };
+    const auto backward = [&](int u) {
+      for (int v = 0; v < w.views; ++v) {
+        if (w.split == BackwardSplit::input_weight) {
+          list.push_back(backward_input(s, b, v, u));
+          list.push_back(backward_weight(s, b, v, u));
+        } else if (w.split == BackwardSplit::halves) {
+          list.push_back(student_backward(s, b, v, 2 * u));
+          list.push_back(student_backward(s, b, v, 2 * u + 1));
+        } else {
+          list.push_back(student_backward(s, b, v, u));
+        }
+      }
+    };
+    int forwards = 0;
+    while (forwards < std::min(M, S - s)) forward(forwards++);
+    for (int u = 0; u < M; ++u) {
+      backward(u);
+      if (forwards < M) forward(forwards++);
+    }
+  });
+}
+}  // namespace detail
+
 /// gpipe: all teacher forwards, all student forwards, LOSS, all backwards (LIFO), OPT, EMA.
 inline Result<Generated> generate_gpipe(Workload w) {
   if (Status ok = w.check(); !ok) return detail::fail("gpipe", ok.message());
@@ -28,26 +63,30 @@ inline Result<Generated> generate_gpipe(Workload w) {
   Schedule s = detail::flush_schedule(w, "gpipe", [&](detail::DeviceList& list, int stage, int b) {
     detail::append_teacher_forwards(list, stage, b, w);
     detail::append_student_forwards(list, stage, b, w);
-    if (stage == w.last_stage()) list.push_back(loss(stage, b));
+    detail::append_losses(list, stage, b, w);
     detail::append_student_backwards(list, stage, b, w, /*lifo=*/true);
   });
   return Generated{w, std::move(s)};
 }
 
-/// 1f1b: PipeDream-Flush. Under the whole-batch loss contract (DESIGN §1) every forward of a
-/// batch precedes its LOSS, so the warm-up phase covers all forwards and the one-forward-one-
-/// backward phase has nothing to alternate with: the order is all forwards (each teacher forward
-/// just before its student forward), then backwards in forward order (FIFO), then the flush.
+/// 1f1b: PipeDream-Flush, each teacher forward just before its student forward. Under a
+/// per-micro-batch loss it is the real one: stage s forwards min(M, S − s) micro-batches (every
+/// view of each), then alternates one micro-batch's backward (FIFO) and the next one's forward,
+/// then the remaining backwards, so it holds at most S − s micro-batches' activations. Under the
+/// whole-batch loss contract (docs/design.md) every forward of a batch precedes its LOSS, so the
+/// warm-up covers all forwards and there is nothing to alternate with: all forwards, then the
+/// backwards in forward order (FIFO), then the flush.
 inline Result<Generated> generate_1f1b(Workload w) {
   if (Status ok = w.check(); !ok) return detail::fail("1f1b", ok.message());
   if (auto why = detail::flush_version_problem(w); !why.empty()) return detail::fail("1f1b", why);
+  if (w.per_micro_batch_loss) return Generated{w, detail::one_f_one_b_schedule(w)};
   Schedule s = detail::flush_schedule(w, "1f1b", [&](detail::DeviceList& list, int stage, int b) {
     for (int v = 0; v < w.views; ++v)
       for (int u = 0; u < w.micro_batches; ++u) {
-        list.push_back(teacher_forward(stage, b, v, u));
+        if (w.has_teacher()) list.push_back(teacher_forward(stage, b, v, u));
         list.push_back(student_forward(stage, b, v, u));
       }
-    if (stage == w.last_stage()) list.push_back(loss(stage, b));
+    detail::append_losses(list, stage, b, w);
     detail::append_student_backwards(list, stage, b, w, /*lifo=*/false);
   });
   return Generated{w, std::move(s)};
@@ -72,6 +111,7 @@ inline Result<Generated> generate_sequential(Workload w) {
 inline Result<Generated> generate_tspipe_paper(Workload w) {
   constexpr std::string_view name = "tspipe-paper";
   if (Status ok = w.check(); !ok) return detail::fail(name, ok.message());
+  if (!w.has_teacher()) return detail::fail(name, "the reference trains a student with a teacher; this workload has none");
   const bool kd = !w.momentum();
   if (w.stages < 2) return detail::fail(name, "needs at least 2 stages (M = S − 1), got stages = " + std::to_string(w.stages));
   if (w.micro_batches != w.stages - 1)
@@ -106,7 +146,7 @@ inline Result<Generated> generate_tspipe_paper(Workload w) {
     for (int b = 0; b < w.batches; ++b) {
       for (int k = 0; k < 2 * M; ++k)
         if (!kd || k < M) list.push_back(student_forward(j, b, k / M, k % M));
-      if (j == S - 1) list.push_back(loss(j, b));
+      detail::append_losses(list, j, b, w);
       if (b + 1 < w.batches) teacher_slots(list, j, b + 1, 0, split_at);
       for (int v = kd ? 0 : 1; v >= 0; --v)
         for (int half = 2 * M - 1; half >= 0; --half) list.push_back(student_backward(j, b, v, half));

@@ -11,7 +11,9 @@
 
 namespace tspipe::schedule {
 
-enum class TeacherKind { frozen, momentum };
+/// `none` is plain student training: a student-only schedule (e.g. one imported from PyTorch's
+/// pipelining) that `fill` can give a teacher.
+enum class TeacherKind { frozen, momentum, none };
 
 /// How a student backward is expressed.
 enum class BackwardSplit {
@@ -21,7 +23,12 @@ enum class BackwardSplit {
 };
 
 constexpr std::string_view to_string(TeacherKind kind) {
-  return kind == TeacherKind::frozen ? "frozen" : "momentum";
+  switch (kind) {
+    case TeacherKind::frozen: return "frozen";
+    case TeacherKind::momentum: return "momentum";
+    case TeacherKind::none: return "no";
+  }
+  return "?";
 }
 constexpr std::string_view to_string(BackwardSplit split) {
   switch (split) {
@@ -39,7 +46,7 @@ struct StageCost {
   double student_forward = 1.0;
   double student_backward = 2.0;
   double backward_input_share = 0.5;  ///< BI's share of student_backward under the BI/BW split
-  double loss = 0.0;                  ///< per batch; only the last stage's value is used
+  double loss = 0.0;                  ///< per batch (shared by its LOSS actions); last stage only
   double optimizer = 0.0;             ///< per batch
   double ema = 0.0;                   ///< per batch
   double transfer = 0.0;              ///< sending stage s → s+1 activations (or the gradient back)
@@ -83,9 +90,17 @@ struct Workload {
   /// Let the `tspipe` generator pick M (the runtime keeps its own M, so it leaves this off; the
   /// CLI and the benchmark turn it on). The chosen M is in the Generated workload.
   bool choose_micro_batches = false;
-  /// Let the `tspipe` generator pick the backward split among full and input_weight (never halves,
-  /// which the runtime only emulates).
+  /// Let the `tspipe` generator pick the backward split among the workload's, full and
+  /// input_weight (what the runtime executes), and halves when choose_halves is set.
   bool choose_split = false;
+  /// Let choose_split also pick the reference's backward halves. Their timing is the reference
+  /// implementation's; the runtime only emulates them (the same data flow at the full backward's
+  /// timing), so the runtime leaves this off and planning tools turn it on.
+  bool choose_halves = false;
+  /// One LOSS per micro-batch (LOSS:b.u, over every view of slice u) instead of one per batch:
+  /// the last stage's backward of slice u needs only its own loss. Losses whose batch gradient is
+  /// the sum of per-sample terms (KD's, BYOL's) allow it; PyTorch's pipelining schedules assume it.
+  bool per_micro_batch_loss = false;
   /// Upper bound on the M that choose_micro_batches may pick; 0 = 8·S.
   int max_micro_batches = 0;
 
@@ -93,6 +108,9 @@ struct Workload {
   /// Backward slices per view: M, or 2M for the reference implementation's halves.
   int backward_slices() const { return split == BackwardSplit::halves ? 2 * micro_batches : micro_batches; }
   bool momentum() const { return teacher == TeacherKind::momentum; }
+  bool has_teacher() const { return teacher != TeacherKind::none; }
+  /// LOSS actions per batch: one, or one per micro-batch.
+  int losses_per_batch() const { return per_micro_batch_loss ? micro_batches : 1; }
   /// Teacher parameter buffers per stage: EMA:s.b writes ξ_{b+1} over ξ_{b+1−buffers}.
   int teacher_buffers() const { return teacher_versions > 0 ? teacher_versions : staleness + 1; }
 
@@ -153,7 +171,7 @@ struct Workload {
       case ActionKind::BackwardInput: return c.student_backward * c.backward_input_share * slice + overhead;
       case ActionKind::BackwardWeight:
         return c.student_backward * (1.0 - c.backward_input_share) * slice + overhead;
-      case ActionKind::Loss: return c.loss;
+      case ActionKind::Loss: return c.loss / losses_per_batch();
       case ActionKind::Optimizer: return c.optimizer;
       case ActionKind::Ema: return c.ema;
     }

@@ -106,8 +106,14 @@ inline void memory(SimulationResult& r, const schedule::ActionIndex& index) {
   for (std::size_t j = 0; j < D; ++j) {
     double bytes = 0.0;
     int slices = 0;
-    std::vector<double> teacher_bytes(static_cast<std::size_t>(w.batches), 0.0);  // by batch
-    std::vector<int> teacher_slices(static_cast<std::size_t>(w.batches), 0);
+    // Teacher outputs held, by the LOSS that consumes them: the batch's, or under a
+    // per-micro-batch loss the micro-batch's.
+    const std::size_t losses = static_cast<std::size_t>(w.losses_per_batch());
+    const auto consumer = [&](const Action& a) {
+      return static_cast<std::size_t>(a.batch) * losses + (losses > 1 ? static_cast<std::size_t>(a.micro_batch) : 0);
+    };
+    std::vector<double> teacher_bytes(static_cast<std::size_t>(w.batches) * losses, 0.0);
+    std::vector<int> teacher_slices(static_cast<std::size_t>(w.batches) * losses, 0);
     for (const TimedAction& t : r.timeline[j]) {
       const Action& a = t.action;
       const auto& cost = w.costs.stages[static_cast<std::size_t>(a.stage)];
@@ -115,8 +121,8 @@ inline void memory(SimulationResult& r, const schedule::ActionIndex& index) {
       if (a.kind == ActionKind::TeacherForward && a.stage == w.last_stage()) {
         const double held = cost.teacher_output_memory / w.micro_batches;
         bytes += held;
-        teacher_bytes[static_cast<std::size_t>(a.batch)] += held;
-        ++teacher_slices[static_cast<std::size_t>(a.batch)];
+        teacher_bytes[consumer(a)] += held;
+        ++teacher_slices[consumer(a)];
         ++slices;
       }
       r.peak_activation_memory[j] = std::max(r.peak_activation_memory[j], bytes);
@@ -127,10 +133,10 @@ inline void memory(SimulationResult& r, const schedule::ActionIndex& index) {
         if (--pending[f] == 0) bytes -= w.costs.stages[static_cast<std::size_t>(a.stage)].activation_memory / w.micro_batches;
       }
       if (a.kind == ActionKind::Loss) {
-        // LOSS consumes its batch's teacher outputs; a frozen teacher may already hold the next
-        // batches' outputs, which stay.
-        bytes -= teacher_bytes[static_cast<std::size_t>(a.batch)];
-        slices -= teacher_slices[static_cast<std::size_t>(a.batch)];
+        // LOSS consumes its batch's (or micro-batch's) teacher outputs; a frozen teacher may
+        // already hold later ones, which stay.
+        bytes -= teacher_bytes[consumer(a)];
+        slices -= teacher_slices[consumer(a)];
       }
     }
   }
