@@ -20,12 +20,13 @@ struct ByolRecipe {
 
   void add_backbone_flags(Flags& flags) { flags.add("depth", &depth, "ResNet depth (18, 34, 50, ...)"); }
   void add_loss_flags(Flags& /*flags*/) {}
-  void check(const CommonOptions& /*o*/) const {
+  void check(const CommonOptions& o) const {
     try {
       nn::models::resnet_layout(depth);
     } catch (const Error& e) {
       throw UsageError(std::string("--depth: ") + e.what());
     }
+    check_model_size("--depth " + std::to_string(depth) + " --width " + brief(o.width), "the backbone", backbone_parameters(o), o);
   }
   void describe(const CommonOptions& o, const MomentumOptions& m, const Datasets& data) const {
     std::printf("byol_resnet: backend %s, %d train / %d test images, ResNet-%d×%.3g, δ = %d, K = %d, τ₀ = %.4g, %d stages, "
@@ -40,6 +41,7 @@ struct ByolRecipe {
   int64_t feature_size(const CommonOptions& o) const {
     return nn::models::detail::scaled_channels(512, o.width) * (nn::models::resnet_layout(depth).bottleneck ? 4 : 1);
   }
+  double backbone_parameters(const CommonOptions& o) const { return resnet_parameters(depth, o.width, 0); }
   template <class B>
   std::shared_ptr<const typename Pipeline<B>::Loss> loss() const {
     return std::make_shared<typename BackendKit<B>::ByolLoss>();

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 namespace tspipe::examples {
@@ -60,6 +61,7 @@ const Flags::Flag* Flags::find(const std::string& name) const {
 }
 
 bool Flags::parse(int argc, char** argv) {
+  std::map<std::string, std::string> given;  // name → the value it was given first
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -82,6 +84,9 @@ bool Flags::parse(int argc, char** argv) {
       if (i + 1 >= argc) throw UsageError("--" + name + ": missing value");
       value = argv[++i];
     }
+    if (const auto [first, fresh] = given.emplace(name, value); !fresh)
+      throw UsageError("--" + name + " given twice" +
+                       (flag->is_switch ? "" : " (" + quoted(first->second) + ", then " + quoted(value) + ")") + ": give it once");
     flag->set(value);
   }
   return true;
@@ -115,7 +120,8 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("lr-warmup-epochs", &o.lr_warmup_epochs, "epochs of linear learning-rate warm-up");
   flags.add("seed", &o.seed, "seed of weights, data order and augmentations");
   flags.add("out", &o.out, "output directory (checkpoints, curves, timelines, summary.json)");
-  flags.add_switch("resume", &o.resume, "continue from the checkpoints in --out");
+  flags.add_switch("resume", &o.resume, "continue the run in --out from its checkpoints");
+  flags.add_switch("overwrite", &o.overwrite, "replace the run in --out (without it or --resume, a previous run there is refused)");
   flags.add("data", &o.data, "Fashion-MNIST directory, or IMAGES,LABELS IDX files (default /usr/share/datasets/fashion-mnist)");
   flags.add("train-subset", &o.train_subset, "train on the first N training images (0 = all)");
   flags.add("test-subset", &o.test_subset, "test on the first N test images (0 = all)");
@@ -127,6 +133,8 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
                    "backbone (the baseline training must beat)");
   flags.add("stop-after", &o.stop_after, "stop after this many epochs (all phases together), as an interruption --resume continues from; 0 = never");
   flags.add_switch("no-progress", &o.no_progress, "no progress bar (the per-epoch lines stay)");
+  flags.add("max-parameters", &o.max_parameters,
+            "largest model (teacher or student, in parameters) a run may build; training holds several copies of each");
 }
 
 void check_backend_name(const std::string& requested) {
@@ -154,7 +162,13 @@ void check_common_options(const CommonOptions& o) {
   if (!(o.learning_rate > 0.0)) throw UsageError("--lr " + default_text(o.learning_rate) + ": must be positive");
   if (!(o.weight_decay >= 0.0)) throw UsageError("--weight-decay " + default_text(o.weight_decay) + ": must be ≥ 0");
   if (!(o.width > 0.0)) throw UsageError("--width " + default_text(o.width) + ": must be positive");
-  if (o.micro_batches > o.batch_size)
+  if (!(o.max_parameters >= 1.0)) throw UsageError("--max-parameters " + default_text(o.max_parameters) + ": must be at least 1");
+  if (o.staleness > kMaxStaleness)
+    throw UsageError("--staleness " + default_text(o.staleness) + ": at most " + default_text(kMaxStaleness) +
+                     " (every step of staleness keeps one more copy of the teacher on each stage; the limit is kMaxStaleness in "
+                     "examples/common/cli.hpp)");
+  if (o.resume && o.overwrite) throw UsageError("--resume with --overwrite: continue the run in --out, or replace it, not both");
+  if (o.micro_batches > o.batch_size && o.schedule != "sequential")  // sequential runs with M = 1
     throw UsageError("--micro-batches " + default_text(o.micro_batches) + ": more micro-batches than samples in a batch (--batch-size " +
                      default_text(o.batch_size) + ")");
   bool known = false;
@@ -164,8 +178,6 @@ void check_common_options(const CommonOptions& o) {
     names += (names.empty() ? "" : ", ") + std::string(n);
   }
   if (!known) throw UsageError("--schedule " + quoted(o.schedule) + ": unknown schedule (known: " + names + ")");
-  if (o.schedule == "sequential" && o.micro_batches != 1)
-    throw UsageError("--schedule sequential runs whole batches: give --micro-batches 1 (got " + default_text(o.micro_batches) + ")");
   if (o.out.empty()) throw UsageError("--out: an output directory is required");
 }
 

@@ -27,7 +27,8 @@ class Flags {
   void add_switch(const std::string& name, bool* value, const std::string& help);
 
   /// Parses `--name value`, `--name=value` and switches. Returns false after printing the usage
-  /// when --help was given. Throws UsageError for an unknown flag or a value that does not parse.
+  /// when --help was given. Throws UsageError for an unknown flag, a value that does not parse, or
+  /// a flag given twice (which of two values was meant is the user's to say, not the parser's).
   bool parse(int argc, char** argv);
   std::string usage() const;
 
@@ -58,7 +59,8 @@ struct CommonOptions {
   int lr_warmup_epochs = 0;
   int seed = 0;
   std::string out;               ///< output directory
-  bool resume = false;
+  bool resume = false;           ///< continue the run in --out
+  bool overwrite = false;        ///< replace the run in --out
   std::string data;              ///< Fashion-MNIST directory (empty: the Debian package's)
   int train_subset = 0;          ///< first N training images; 0 = all 60000
   int test_subset = 0;           ///< first N test images; 0 = all 10000
@@ -69,7 +71,12 @@ struct CommonOptions {
   bool init_probe = false;       ///< SSL examples: also probe the untrained backbone (random-initialisation baseline)
   bool no_progress = false;
   int stop_after = 0;            ///< stop after this many epochs trained by this process (tests --resume)
+  double max_parameters = 2.5e8; ///< largest model (teacher or student) a run may build
 };
+
+/// The largest staleness δ the examples accept: each step of δ keeps one more copy of the
+/// teacher's weights on every stage.
+inline constexpr int kMaxStaleness = 64;
 
 /// Thrown when --stop-after is reached: the run ends with exit code 0, its checkpoints in place.
 struct StopRequested : std::runtime_error {
@@ -79,7 +86,8 @@ struct StopRequested : std::runtime_error {
 void add_common_flags(Flags& flags, CommonOptions& options);
 
 /// Checks ranges and names (stages ≥ 1, a known schedule, a backend name, ...). Throws UsageError
-/// naming the flag. Whether the backend can run here is resolve_backend's question, asked once the
+/// naming the flag. `--schedule sequential` with M ≠ 1 passes: begin_run (launch.hpp) runs it
+/// with M = 1. Whether the backend can run here is resolve_backend's question, asked once the
 /// command line is known to be good.
 void check_common_options(const CommonOptions& options);
 

@@ -11,7 +11,9 @@
 //   void describe(const CommonOptions&, const MomentumOptions&, const Datasets&) const;  first line
 //   template <class B> Blocks<B> backbone(const CommonOptions&, std::uint64_t seed) const;
 //   int64_t feature_size(const CommonOptions&) const;          the backbone's output width
+//   double backbone_parameters(const CommonOptions&) const;    its size (model_size.hpp)
 //   template <class B> std::shared_ptr<const typename Pipeline<B>::Loss> loss() const;
+#include "model_size.hpp"
 #include "training.hpp"
 
 #include <tspipe/nn/models/heads.hpp>
@@ -62,7 +64,9 @@ int momentum_example_body(int argc, char** argv, const MomentumExample& example,
                      std::to_string(m.hidden_dim) + ": must be positive");
   optimizer_factory<cpu::Backend>(m.optimizer, o);  // rejects an unknown name before any data is read
 
-  o.backend = resolve_backend(o.backend);  // once: auto becomes cpu or cuda for everything after
+  check_momentum_model_size(recipe.backbone_parameters(o), recipe.feature_size(o), m.projection_dim, m.hidden_dim,
+                            example.projector_layers, o);
+  begin_run(o, {example.phase});  // once: auto becomes cpu or cuda for everything after; MPI starts here
   return with_backend(o.backend, [&]<class B>() {
     const Datasets data = load_datasets(o);
     recipe.describe(o, m, data);

@@ -3,27 +3,59 @@
 #include <tspipe/error.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
-#include <fstream>
+#include <cstdlib>
+#include <cstring>
 #include <map>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace tspipe::examples {
 
+namespace {
+
+/// The number fields of a record by their JSON names.
+const std::pair<const char*, double EpochRecord::*> kNumbers[] = {
+    {"loss", &EpochRecord::loss},
+    {"accuracy", &EpochRecord::accuracy},
+    {"examples_per_second", &EpochRecord::examples_per_second},
+    {"seconds", &EpochRecord::seconds}};
+
+}  // namespace
+
 nlohmann::json to_json(const EpochRecord& r) {
-  return {{"phase", r.phase},  {"epoch", r.epoch}, {"loss", r.loss}, {"accuracy", r.accuracy},
-          {"examples_per_second", r.examples_per_second}, {"seconds", r.seconds}};
+  nlohmann::json j = {{"phase", r.phase}, {"epoch", r.epoch}};
+  for (const auto& [name, field] : kNumbers) {
+    if (!std::isfinite(r.*field))
+      throw Error(r.phase + " epoch " + std::to_string(r.epoch) + ": " + name + " is " + std::to_string(r.*field) +
+                  ", not a finite number (did training diverge?)");
+    j[name] = r.*field;
+  }
+  return j;
 }
 
 EpochRecord epoch_record_from_json(const nlohmann::json& j) {
+  const auto field = [&](const char* name) -> const nlohmann::json& {
+    if (!j.is_object() || !j.contains(name)) throw Error(std::string("epoch record: '") + name + "' is missing");
+    return j.at(name);
+  };
   EpochRecord r;
-  r.phase = j.at("phase").get<std::string>();
-  r.epoch = j.at("epoch").get<int>();
-  r.loss = j.at("loss").get<double>();
-  r.accuracy = j.at("accuracy").get<double>();
-  r.examples_per_second = j.at("examples_per_second").get<double>();
-  r.seconds = j.at("seconds").get<double>();
+  if (!field("phase").is_string()) throw Error("epoch record: 'phase' is not a string");
+  r.phase = field("phase").get<std::string>();
+  if (!field("epoch").is_number_integer()) throw Error("epoch record: 'epoch' is not a whole number");
+  r.epoch = field("epoch").get<int>();
+  for (const auto& [name, member] : kNumbers) {
+    const nlohmann::json& value = field(name);
+    if (!value.is_number() || !std::isfinite(value.get<double>()))
+      throw Error("epoch record " + std::to_string(r.epoch) + ": '" + name + "' is " + value.dump() + ", not a finite number");
+    r.*member = value.get<double>();
+  }
   return r;
 }
 
@@ -120,17 +152,74 @@ std::string curve_svg(const std::string& title, const std::vector<EpochRecord>& 
   return svg;
 }
 
-void write_file(const std::filesystem::path& path, const std::string& content) {
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(temporary.string() + ": cannot open for writing");
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out) throw Error(temporary.string() + ": write failed");
+namespace {
+
+[[noreturn]] void write_failed(const std::filesystem::path& path, const std::string& what, int error) {
+  throw Error(path.string() + ": " + what + ": " + std::strerror(error));
+}
+
+/// Closes a descriptor once; close() reports what a full disk left unwritten, so its result counts.
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  ~Descriptor() {
+    if (fd_ >= 0) ::close(fd_);
   }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) throw Error(path.string() + ": cannot replace (" + ec.message() + ")");
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  int get() const { return fd_; }
+  int close() { return ::close(std::exchange(fd_, -1)); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+void write_file(const std::filesystem::path& path, const std::string& content) {
+  const std::filesystem::path directory = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  std::string temporary = (directory / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+  Descriptor file(::mkstemp(temporary.data()));
+  if (file.get() < 0) write_failed(path, "cannot create a temporary file next to it", errno);
+  const auto fail = [&](const char* what) {
+    const int error = errno;
+    file.close();
+    ::unlink(temporary.c_str());
+    write_failed(path, what, error);
+  };
+  if (::fchmod(file.get(), 0644) != 0) fail("cannot set the permissions of its temporary file");
+  for (std::size_t written = 0; written < content.size();) {
+    const ssize_t n = ::write(file.get(), content.data() + written, content.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot write");
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(file.get()) != 0) fail("cannot flush to disk");
+  if (file.close() != 0) {
+    const int error = errno;
+    ::unlink(temporary.c_str());
+    write_failed(path, "cannot close its temporary file", error);
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temporary.c_str());
+    write_failed(path, "cannot rename its temporary file over it", error);
+  }
+  Descriptor folder(::open(directory.c_str(), O_RDONLY | O_DIRECTORY));
+  if (folder.get() < 0 || ::fsync(folder.get()) != 0) write_failed(path, "cannot flush its directory", errno);
+  file_written(path);
+}
+
+void file_written(const std::filesystem::path& path) {
+  static long written = 0;
+  static const long last = [] {
+    const char* text = std::getenv("TSPIPE_EXAMPLES_KILL_AFTER_WRITE");
+    return text ? std::strtol(text, nullptr, 10) : 0L;
+  }();
+  if (++written != last) return;
+  std::fprintf(stderr, "killed after file %ld, %s (TSPIPE_EXAMPLES_KILL_AFTER_WRITE)\n", written, path.string().c_str());
+  std::fflush(nullptr);
+  std::raise(SIGKILL);
 }
 
 ProgressBar::ProgressBar(std::string label, long total, bool enabled)
@@ -143,8 +232,9 @@ void ProgressBar::update(long done, double mean_loss, double examples_per_second
   last_draw_ = now;
   constexpr int width = 30;
   const int filled = static_cast<int>(width * std::min(done, total_) / total_);
-  std::fprintf(stderr, "\r%s [%s%s] %ld/%ld  loss %.4f  %.1f ex/s ", label_.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
-               std::string(static_cast<std::size_t>(width - filled), '.').c_str(), done, total_, mean_loss, examples_per_second);
+  const std::string loss = std::isnan(mean_loss) ? "" : "  loss " + fixed(mean_loss, 4);
+  std::fprintf(stderr, "\r%s [%s%s] %ld/%ld%s  %.1f ex/s ", label_.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
+               std::string(static_cast<std::size_t>(width - filled), '.').c_str(), done, total_, loss.c_str(), examples_per_second);
   std::fflush(stderr);
 }
 

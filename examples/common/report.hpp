@@ -1,6 +1,6 @@
 #pragma once
 // What the examples show and write: a progress bar, one line per epoch, the training curve as an
-// SVG (loss and accuracy per epoch, one line per phase) and files written atomically.
+// SVG (loss and accuracy per epoch, one line per phase) and files written atomically and durably.
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -20,7 +20,9 @@ struct EpochRecord {
   double seconds = 0.0;        ///< training time of the epoch (evaluation excluded)
 };
 
+/// Every field; Error naming the field when one is not finite (JSON has no NaN or infinity).
 nlohmann::json to_json(const EpochRecord& r);
+/// Error naming the field that is missing, not a number or not finite.
 EpochRecord epoch_record_from_json(const nlohmann::json& j);
 
 /// "teacher  epoch 3/10  loss 0.4123  acc 88.21%  1234 ex/s  12.3 s"
@@ -29,14 +31,24 @@ std::string epoch_line(const EpochRecord& r, int epochs);
 /// Loss (left panel) and accuracy (right panel) per epoch, one polyline per phase.
 std::string curve_svg(const std::string& title, const std::vector<EpochRecord>& records);
 
-/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+/// Writes through a temporary file next to `path` (".<name>.tmp-XXXXXX"), flushed to disk, then
+/// renamed over it and the directory flushed: a crash leaves the old file or the whole new one,
+/// never half of one. Every step is checked (a full disk may show only at fsync or close); on
+/// failure the temporary file is removed and Error names the file and the reason.
 void write_file(const std::filesystem::path& path, const std::string& content);
+
+/// Called after each file a run commits (write_file calls it; so does the checkpoint's writer).
+/// Where TSPIPE_EXAMPLES_KILL_AFTER_WRITE=N is set, the N-th such file is the last: the process
+/// kills itself (SIGKILL) right after it, as a crash there would — the tests' way to interrupt a
+/// run at every point where its files change.
+void file_written(const std::filesystem::path& path);
 
 /// A one-line progress bar on stderr, redrawn in place when stderr is a terminal (otherwise it
 /// stays quiet: logs get the per-epoch lines only).
 class ProgressBar {
  public:
   ProgressBar(std::string label, long total, bool enabled);
+  /// `mean_loss` NaN: not known here (an MPI rank that does not run the last stage).
   void update(long done, double mean_loss, double examples_per_second);
   void finish();
 

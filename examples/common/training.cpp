@@ -1,5 +1,8 @@
 #include "training.hpp"
 
+#include "launch.hpp"
+#include "run_state.hpp"
+
 #include <tspipe/data/loader.hpp>
 #include <tspipe/nn/losses.hpp>
 #include <tspipe/nn/optim.hpp>
@@ -7,12 +10,16 @@
 #include <tspipe/nn/annealing.hpp>
 #include <tspipe/planning/evaluate.hpp>
 #include <tspipe/sim/export.hpp>
+#if TSPIPE_EXAMPLES_MPI
+#include <tspipe/distributed/mpi.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
+#include <map>
 #include <thread>
 #include <type_traits>
 
@@ -62,17 +69,37 @@ nn::Tensor student_infer(Pipeline<B>& p, const nn::Tensor& x, int blocks) {
   return download(h);
 }
 
-/// Calls f(input tensor, labels) for every test-time batch of `ds` (normalised, no augmentation).
+/// Samples per evaluation batch: every process cuts `ds` alike, so each sample's result is the
+/// same whichever process computes it.
+int eval_batch_size(const data::Dataset& ds) { return std::min(256, ds.count); }
+
+/// Calls f(input tensor, labels) for this process's share of the test-time batches of `ds`
+/// (normalised, no augmentation): batch i when i mod (processes) is its rank, so that under MPI
+/// the ranks split the evaluation between them; alone, every batch.
 void for_each_eval_batch(const data::Dataset& ds, const std::function<void(const nn::Tensor&, const std::vector<int>&)>& f) {
   data::LoaderOptions lo;
-  lo.batch_size = std::min(256, ds.count);
+  lo.batch_size = eval_batch_size(ds);
   lo.shuffle = false;
   lo.drop_last = false;
   lo.workers = 0;
   data::Loader loader(std::make_shared<const data::Dataset>(ds), data::eval_views(data::fashion_mnist_normalization()), lo);
   loader.start_epoch(0);
-  while (auto batch = loader.next())
-    f(nn::Tensor::from({batch->n, batch->c, batch->h, batch->w}, batch->views[0]), batch->labels);
+  for (long i = 0; auto batch = loader.next(); ++i)
+    if (i % launch().world_size == launch().rank)
+      f(nn::Tensor::from({batch->n, batch->c, batch->h, batch->w}, batch->views[0]), batch->labels);
+}
+
+template <class T>
+std::vector<std::byte> bytes_of(const std::vector<T>& values) {
+  std::vector<std::byte> bytes(values.size() * sizeof(T));
+  if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+template <class T>
+std::vector<T> values_of(const std::vector<std::byte>& bytes) {
+  std::vector<T> values(bytes.size() / sizeof(T));
+  if (!values.empty()) std::memcpy(values.data(), bytes.data(), values.size() * sizeof(T));
+  return values;
 }
 
 int argmax_row(const float* row, int64_t cols) {
@@ -85,6 +112,35 @@ struct Features {
   int64_t dim = 0;
 };
 
+/// Every process's features (for_each_eval_batch's shares) in the order of `ds`, on every process.
+Features gather_features(const Features& mine, const data::Dataset& ds) {
+  if (!launch().distributed()) return mine;
+  const auto values = gather_from_processes(bytes_of(mine.values)), labels = gather_from_processes(bytes_of(mine.labels));
+  std::vector<std::vector<float>> part_values;
+  std::vector<std::vector<int>> part_labels;
+  std::size_t total = 0;
+  for (std::size_t r = 0; r < values.size(); ++r) {
+    part_values.push_back(values_of<float>(values[r]));
+    part_labels.push_back(values_of<int>(labels[r]));
+    total += part_values.back().size();
+  }
+  Features all;
+  all.dim = ds.count > 0 ? static_cast<int64_t>(total) / ds.count : 0;
+  const auto dim = static_cast<std::size_t>(all.dim);
+  std::vector<std::size_t> taken(values.size(), 0);  // rows taken from each process's part
+  const int size = eval_batch_size(ds);
+  for (int first = 0, i = 0; first < ds.count; first += size, ++i) {
+    const auto r = static_cast<std::size_t>(i % launch().world_size);
+    const auto rows = static_cast<std::size_t>(std::min(size, ds.count - first));
+    const auto from = part_values[r].begin() + static_cast<std::ptrdiff_t>(taken[r] * dim);
+    all.values.insert(all.values.end(), from, from + static_cast<std::ptrdiff_t>(rows * dim));
+    const auto labels_from = part_labels[r].begin() + static_cast<std::ptrdiff_t>(taken[r]);
+    all.labels.insert(all.labels.end(), labels_from, labels_from + static_cast<std::ptrdiff_t>(rows));
+    taken[r] += rows;
+  }
+  return all;
+}
+
 template <class B>
 Features extract_features(Pipeline<B>& p, int feature_blocks, const data::Dataset& ds) {
   Features out;
@@ -95,7 +151,52 @@ Features extract_features(Pipeline<B>& p, int feature_blocks, const data::Datase
     out.values.insert(out.values.end(), y.data(), y.data() + y.numel());
     out.labels.insert(out.labels.end(), labels.begin(), labels.end());
   });
-  return out;
+  return gather_features(out, ds);
+}
+
+/// Copies the tensors named "<prefix><name>" of `content` (read from `source`, named in errors)
+/// into `model`'s parameters and buffers; throws naming the first missing or misshapen tensor.
+template <class B>
+void copy_weights(nn::Layer<B>& model, const nn::SafetensorsContent& content, const std::string& source, const std::string& prefix) {
+  const auto fill = [&](const std::string& name, typename B::Tensor& into) {
+    const auto it = content.tensors.find(prefix + name);
+    if (it == content.tensors.end())
+      throw Error(source + ": has no tensor '" + prefix + name + "' (not a checkpoint of this model?)");
+    const auto values = it->second.to_f32();
+    if (static_cast<int64_t>(values.size()) != into.numel())
+      throw Error(source + ": '" + prefix + name + "' has " + std::to_string(values.size()) + " values, the model " +
+                  std::to_string(into.numel()) + " (built with other flags?)");
+    runtime::TensorOps<typename B::Tensor>::copy_from_host(into, values);
+  };
+  for (auto& p : model.parameters()) fill(p.name, *p.value);
+  for (auto& b : model.buffers()) fill(b.name, *b.value);
+}
+
+/// Under MPI, gives every rank the student weights of every stage (each rank trains one): the
+/// ranks of replica 0 share theirs (the replicas hold the same), so that any rank can evaluate the
+/// whole student. Alone, nothing to do.
+template <class B>
+void share_student_weights(Pipeline<B>& p) {
+  const Launch& l = launch();
+  if (!l.distributed()) return;
+  for (int s = 0; s < p.stages(); ++s) {
+    std::vector<std::byte> bytes;
+    if (l.rank == l.rank_of(0, s)) {
+      nn::SafetensorsContent content;
+      const auto put = [&](const std::string& name, const typename B::Tensor& t) {
+        std::vector<std::uint64_t> shape;
+        for (auto d : t.shape()) shape.push_back(static_cast<std::uint64_t>(d));
+        content.tensors[name] = nn::StoredTensor::from_f32(shape, download(t).span());
+      };
+      for (auto& param : p.stage(s).student.parameters()) put(param.name, *param.value);
+      for (auto& buffer : p.stage(s).student.buffers()) put(buffer.name, *buffer.value);
+      bytes = nn::serialize_safetensors(content);
+    }
+    share_from(l.rank_of(0, s), bytes);
+    if (l.stage() == s) continue;
+    const std::string source = "the student of stage " + std::to_string(s) + " from " + std::to_string(l.rank_of(0, s));
+    copy_weights(p.stage(s).student, nn::parse_safetensors(bytes, source), source, "");
+  }
 }
 
 int epochs_trained_by_this_process = 0;  // for --stop-after
@@ -143,11 +244,13 @@ double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& i
       correct += argmax_row(logits.data() + static_cast<int64_t>(i) * classes, classes) == labels[i];
     total += static_cast<long>(labels.size());
   });
-  return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
+  const std::vector<double> counts = sum_over_processes({static_cast<double>(correct), static_cast<double>(total)});
+  return counts[1] > 0 ? counts[0] / counts[1] : 0.0;
 }
 
 template <class B>
 double student_accuracy(Pipeline<B>& pipeline, const data::Dataset& test) {
+  share_student_weights(pipeline);
   StudentEvalMode<B> eval(pipeline);
   return classifier_accuracy([&](const nn::Tensor& x) { return student_infer(pipeline, x, 0); }, test);
 }
@@ -155,6 +258,7 @@ double student_accuracy(Pipeline<B>& pipeline, const data::Dataset& test) {
 template <class B>
 double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
                              std::uint64_t seed) {
+  share_student_weights(pipeline);
   Features train = extract_features(pipeline, feature_blocks, *data.train);
   Features test = extract_features(pipeline, feature_blocks, *data.test);
   const int64_t dim = train.dim;
@@ -217,19 +321,7 @@ double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Da
 
 template <class B>
 void load_weights(nn::Layer<B>& model, const fs::path& checkpoint, const std::string& prefix) {
-  const nn::SafetensorsContent content = nn::load_safetensors(checkpoint);
-  const auto fill = [&](const std::string& name, typename B::Tensor& into) {
-    const auto it = content.tensors.find(prefix + name);
-    if (it == content.tensors.end())
-      throw Error(checkpoint.string() + ": has no tensor '" + prefix + name + "' (not a checkpoint of this model?)");
-    const auto values = it->second.to_f32();
-    if (static_cast<int64_t>(values.size()) != into.numel())
-      throw Error(checkpoint.string() + ": '" + prefix + name + "' has " + std::to_string(values.size()) +
-                  " values, the model " + std::to_string(into.numel()) + " (built with other flags?)");
-    runtime::TensorOps<typename B::Tensor>::copy_from_host(into, values);
-  };
-  for (auto& p : model.parameters()) fill(p.name, *p.value);
-  for (auto& b : model.buffers()) fill(b.name, *b.value);
+  copy_weights(model, nn::load_safetensors(checkpoint), checkpoint.string(), prefix);
 }
 
 template <class B>
@@ -275,14 +367,95 @@ nlohmann::json options_json(const CommonOptions& o) {
           {"init_probe", o.init_probe}};
 }
 
+namespace {
+
+using Metadata = std::map<std::string, std::string>;
+
+/// The phase's pipeline: alone, in this process; under MPI, this rank's stage of it
+/// (mpi::make_pipeline: rank 0's partition and cost model on every rank). Either way its
+/// checkpoints carry `run_state` in their metadata, added as save() assembles them, so that the
+/// weights and the epoch count are committed by one rename.
+template <class B>
+std::unique_ptr<Pipeline<B>> make_phase_pipeline(PhaseSpec<B>& spec, const PipelineOptions& options,
+                                                 std::shared_ptr<const Metadata> run_state) {
+  const auto build = [&](const PipelineOptions& o, std::shared_ptr<const typename Pipeline<B>::Loss> loss) {
+    return std::make_unique<Pipeline<B>>(std::move(spec.teacher), std::move(spec.student), std::move(loss), spec.make_optimizer, o);
+  };
+  const auto add_state = [run_state](nn::SafetensorsContent& content) {
+    for (const auto& [key, value] : *run_state) content.metadata[key] = value;
+  };
+  if (!launch().distributed()) {
+    auto pipeline = build(options, spec.loss);
+    typename Pipeline<B>::Distribution hooks;  // every stage here; only the checkpoint's content is added to
+    hooks.gather_checkpoint = [add_state](nn::SafetensorsContent& content) {
+      add_state(content);
+      return true;
+    };
+    pipeline->set_distribution(std::move(hooks));
+    return pipeline;
+  }
+#if TSPIPE_EXAMPLES_MPI
+  if constexpr (std::is_same_v<B, cpu::Backend>) {
+    namespace mpi = distributed::mpi;
+    mpi::MpiSession& session = mpi_session();
+    // The loss sees the whole batch, every replica's shard: InfoNCE needs every sample's
+    // negatives, and each loss is then reported for the whole batch, as one process reports it.
+    const auto loss = std::make_shared<mpi::GatheredLoss>(session, spec.loss);
+    auto built = mpi::make_pipeline<B>(session, options, [&](const PipelineOptions& o) { return build(o, loss); });
+    if (!built) throw AgreedError(built.message());  // every rank fails together
+    auto pipeline = std::move(built).value();
+    auto hooks = mpi::distribution<B>(session, *pipeline);
+    hooks.gather_checkpoint = [gather = hooks.gather_checkpoint, add_state](nn::SafetensorsContent& content) {
+      add_state(content);
+      return gather(content);
+    };
+    pipeline->set_distribution(std::move(hooks));
+    return pipeline;
+  }
+#endif
+  throw Error("an MPI launch of the examples runs on the CPU backend");
+}
+
+/// Pipeline::save, or under MPI its collective form (every stage gathered to rank 0, which writes).
+template <class B>
+void save_checkpoint(Pipeline<B>& pipeline, const fs::path& path) {
+  if (!launch().distributed()) {
+    pipeline.save(path);
+  } else {
+#if TSPIPE_EXAMPLES_MPI
+    if (Status saved = distributed::mpi::save_checkpoint(mpi_session(), pipeline, path); !saved) throw Error(saved.message());
+#endif
+  }
+  if (launch().prints()) file_written(path);
+}
+
+/// This replica's rows of a batch: all of them alone, shard r of R under MPI.
+nn::Tensor replica_rows(nn::Tensor whole) {
+  const Launch& l = launch();
+  if (l.replicas() == 1) return whole;
+  const int64_t shard = whole.size(0) / l.replicas();
+  return runtime::TensorOps<nn::Tensor>::slice_rows(whole, shard * l.replica(), shard);
+}
+std::vector<int> replica_rows(std::vector<int> labels) {
+  const Launch& l = launch();
+  if (l.replicas() == 1 || labels.empty()) return labels;
+  const auto shard = static_cast<std::ptrdiff_t>(labels.size()) / l.replicas();
+  return {labels.begin() + shard * l.replica(), labels.begin() + shard * (l.replica() + 1)};
+}
+
+}  // namespace
+
 template <class B>
 PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datasets& data) {
+  const Launch& l = launch();
   const fs::path dir = fs::path(o.out) / spec.name;
-  fs::create_directories(dir);
-  const fs::path checkpoint = dir / "checkpoint.safetensors", state_path = dir / "state.json";
+  agreed([&] {
+    if (l.prints()) fs::create_directories(dir);
+  });
+  const fs::path checkpoint = dir / "checkpoint.safetensors";
 
   data::LoaderOptions lo;
-  lo.batch_size = o.batch_size;
+  lo.batch_size = o.batch_size;  // the whole batch; each replica feeds its shard
   lo.seed = static_cast<std::uint64_t>(o.seed);
   lo.workers = 1;
   data::Loader loader(data.train, spec.augment, lo);
@@ -293,23 +466,28 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   po.stages = o.stages;
   po.micro_batches = o.micro_batches;
   po.schedule = o.schedule;
-  po.batch_size = o.batch_size;
+  po.batch_size = o.batch_size / l.replicas();
   po.input_shape = {data.train->channels, data.train->h, data.train->w};
   po.segment_batches = o.segment_batches;
   if (po.teacher.is_momentum()) {
+    if (o.warmup > total_steps)
+      throw UsageError("--warmup " + std::to_string(o.warmup) + ": longer than the " + spec.name + " phase (" + std::to_string(total_steps) +
+                       " batches), in which every batch would read the exact teacher: --staleness 0 says that");
     po.teacher.staleness = o.staleness;
     po.teacher.warmup = o.warmup;
     po.teacher.tau.shape = update::TauSchedule::Shape::cosine_to_one;
     po.teacher.tau.total_steps = total_steps;
   }
-  // OpenBLAS threads: the CPU backend's stages share the cores; on a GPU only the probe uses them.
+  // OpenBLAS threads: the CPU backend's stages share the cores (under MPI, the ranks on this
+  // machine do, a stage each); on a GPU only the probe uses them.
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const bool host_stages = std::is_same_v<B, cpu::Backend>;
-  cpu::Backend::set_threads(o.threads > 0 ? o.threads : host_stages ? std::max(1, cores / o.stages) : cores);
+  const int sharing = !std::is_same_v<B, cpu::Backend> ? 1 : l.distributed() ? processes_on_this_machine() : o.stages;
+  cpu::Backend::set_threads(o.threads > 0 ? o.threads : std::max(1, cores / sharing));
 
+  const nlohmann::json flags = run_defining_flags(o, spec.epochs);
+  const auto run_state = std::make_shared<Metadata>();
   PhaseResult<B> result;
-  result.pipeline = std::make_unique<Pipeline<B>>(std::move(spec.teacher), std::move(spec.student), spec.loss,
-                                                       spec.make_optimizer, po);
+  result.pipeline = make_phase_pipeline(spec, po, run_state);
   Pipeline<B>& pipeline = *result.pipeline;
 
   // The random-initialisation baseline: the same probe on the weights before any training (taken
@@ -323,25 +501,39 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   }
 
   int first_epoch = 0;
-  if (o.resume && fs::exists(state_path)) {
-    std::ifstream in(state_path);
-    const nlohmann::json state = nlohmann::json::parse(in);
-    for (const auto& r : state.at("history")) result.history.push_back(epoch_record_from_json(r));
-    first_epoch = state.at("epochs_done").get<int>();
-    pipeline.load(checkpoint);
-    if (pipeline.batches_fed() != first_epoch * batches_per_epoch)
-      throw Error(checkpoint.string() + ": holds step " + std::to_string(pipeline.batches_fed()) + " but " + state_path.string() +
-                  " says " + std::to_string(first_epoch) + " epochs of " + std::to_string(batches_per_epoch) +
-                  " batches are done (were the flags changed?)");
-    std::printf("%s: resumed after epoch %d of %d from %s\n", spec.name.c_str(), first_epoch, spec.epochs, checkpoint.string().c_str());
+  if (o.resume) {
+    const bool saved = fs::exists(checkpoint);
+    const double seen = sum_over_processes({saved ? 1.0 : 0.0})[0];
+    if (seen != 0.0 && seen != l.world_size)
+      throw AgreedError(checkpoint.string() + ": seen by " + std::to_string(static_cast<int>(seen)) + " of " + std::to_string(l.world_size) +
+                        " ranks; --out must be on a file system every rank sees");
+    if (saved) {
+      PhaseState state = agreed([&] {
+        PhaseState s = read_phase_state(checkpoint, spec.name, flags);
+        if (s.batches_per_epoch != batches_per_epoch)
+          throw UsageError(checkpoint.string() + ": trained with " + std::to_string(s.batches_per_epoch) + " batches per epoch, this run has " +
+                           std::to_string(batches_per_epoch) + " (another --data?)");
+        pipeline.load(checkpoint);
+        if (pipeline.batches_fed() != s.epochs_done * batches_per_epoch)
+          throw Error(checkpoint.string() + ": holds step " + std::to_string(pipeline.batches_fed()) + ", its metadata " +
+                      std::to_string(s.epochs_done) + " epochs of " + std::to_string(batches_per_epoch) + " batches");
+        return s;
+      });
+      result.history = std::move(state.history);
+      first_epoch = state.epochs_done;
+      std::printf("%s: resumed after epoch %d of %d from %s\n", spec.name.c_str(), first_epoch, spec.epochs, checkpoint.string().c_str());
+    }
   }
 
   const nn::WarmupCosineLR lr_schedule(o.learning_rate, std::min<long>(total_steps, o.lr_warmup_epochs * batches_per_epoch),
                                        total_steps);
+  // Losses are reported where the last stage runs: here alone; under MPI, by replica 0's last
+  // rank, for the whole batch (GatheredLoss).
+  const int reporting_rank = l.rank_of(0, l.stages - 1);
   for (int epoch = first_epoch; epoch < spec.epochs; ++epoch) {
     const long first_batch = pipeline.batches_fed();
     ProgressBar bar(spec.name + " " + std::to_string(epoch + 1) + "/" + std::to_string(spec.epochs), batches_per_epoch,
-                    !o.no_progress);
+                    !o.no_progress && l.prints());
     double loss_sum = 0.0;
     long losses = 0, fed = 0;
     const auto collect = [&] {
@@ -356,17 +548,25 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
     while (auto batch = loader.next()) {
       std::vector<typename B::Tensor> views;
       for (const auto& v : batch->views)
-        views.push_back(BackendKit<B>::upload(nn::Tensor::from({batch->n, batch->c, batch->h, batch->w}, v)));
+        views.push_back(BackendKit<B>::upload(replica_rows(nn::Tensor::from({batch->n, batch->c, batch->h, batch->w}, v))));
       pipeline.set_learning_rate(lr_schedule.at(pipeline.batches_fed()));
-      pipeline.feed(std::move(views), std::move(batch->labels));
+      pipeline.feed(std::move(views), replica_rows(std::move(batch->labels)));
       ++fed;
       collect();
-      bar.update(fed, losses ? loss_sum / static_cast<double>(losses) : 0.0,
+      bar.update(fed, l.rank == reporting_rank ? (losses ? loss_sum / static_cast<double>(losses) : 0.0) : std::nan(""),
                  static_cast<double>(fed * o.batch_size) / std::max(1e-9, seconds()));
     }
     pipeline.flush();
     collect();
     bar.finish();
+    if (l.distributed()) {
+      std::vector<std::byte> reported = l.rank == reporting_rank ? bytes_of(std::vector<double>{loss_sum, static_cast<double>(losses)})
+                                                                 : std::vector<std::byte>{};
+      share_from(reporting_rank, reported);
+      const std::vector<double> values = values_of<double>(reported);
+      loss_sum = values.at(0);
+      losses = static_cast<long>(values.at(1));
+    }
 
     EpochRecord record;
     record.phase = spec.name;
@@ -382,15 +582,17 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
     std::printf("%s\n", epoch_line(record, spec.epochs).c_str());
     std::fflush(stdout);
 
-    pipeline.save(checkpoint);  // before the state that points at it
-    nlohmann::json state = {{"phase", spec.name}, {"epochs_done", epoch + 1}, {"step", pipeline.batches_fed()},
-                            {"history", nlohmann::json::array()}};
-    for (const auto& r : result.history) state["history"].push_back(to_json(r));
-    write_file(state_path, state.dump(2) + "\n");
-    write_file(dir / "trace.json", sim::chrome_trace(measured_since(pipeline, first_batch), spec.name + " (measured)", 1e6));
-    write_file(dir / "timeline.svg",
-               sim::svg_timeline(measured_since(pipeline, pipeline.batches_fed() - 2L * o.segment_batches),
-                                 spec.name + ": measured pipeline timeline, last batches (seconds)"));
+    // The checkpoint is the phase's whole resumable state: it carries the epochs done with it.
+    run_state->clear();
+    put_phase_state({spec.name, epoch + 1, batches_per_epoch, result.history}, flags, *run_state);
+    save_checkpoint(pipeline, checkpoint);
+    // Under MPI, rank 0's trace holds its own stage only; the measured timelines are written alone.
+    if (!l.distributed()) {
+      write_file(dir / "trace.json", sim::chrome_trace(measured_since(pipeline, first_batch), spec.name + " (measured)", 1e6));
+      write_file(dir / "timeline.svg",
+                 sim::svg_timeline(measured_since(pipeline, pipeline.batches_fed() - 2L * o.segment_batches),
+                                   spec.name + ": measured pipeline timeline, last batches (seconds)"));
+    }
     if (++epochs_trained_by_this_process == o.stop_after)
       throw StopRequested("stopped after " + std::to_string(o.stop_after) + " epoch(s) (--stop-after); continue with --resume");
   }
@@ -462,25 +664,38 @@ void write_run_outputs(const std::string& example, const CommonOptions& o,
     history.insert(history.end(), phase->history.begin(), phase->history.end());
   }
   const fs::path out(o.out);
+  if (!launch().prints()) return;  // one process writes the run's files
   write_file(out / "summary.json", summary.dump(2) + "\n");
   write_file(out / "curve.svg", curve_svg(example + " on Fashion-MNIST", history));
-  std::printf("wrote %s, %s and per-phase checkpoints, timelines (timeline.svg, trace.json) under %s\n",
-              (out / "summary.json").string().c_str(), (out / "curve.svg").string().c_str(), out.string().c_str());
+  std::printf("wrote %s, %s and per-phase checkpoints%s under %s\n", (out / "summary.json").string().c_str(),
+              (out / "curve.svg").string().c_str(), launch().distributed() ? "" : ", timelines (timeline.svg, trace.json)",
+              out.string().c_str());
 }
 
 int guarded_main(const char* program, const std::function<int()>& body) {
+  silence_other_ranks();
+  // Under MPI, what every rank knows of (a usage error, an agreed failure, --stop-after) ends
+  // each rank the normal way, rank 0 printing; a failure of this rank alone ends the whole job.
+  const bool prints = launch().prints();
+  int code = 0;
   try {
-    return body();
+    code = body();
   } catch (const StopRequested& e) {
     std::printf("%s: %s\n", program, e.what());
-    return 0;
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s: %s\n", program, e.what());
-    return 2;
+    if (prints) std::fprintf(stderr, "%s: %s\n", program, e.what());
+    code = 2;
+  } catch (const AgreedError& e) {
+    if (prints) std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    code = 1;
   } catch (const std::exception& e) {
+    abort_launch(std::string(program) + ": error: " + e.what());
     std::fprintf(stderr, "%s: error: %s\n", program, e.what());
-    return 1;
+    code = 1;
   }
+  std::fflush(nullptr);
+  end_launch();
+  return code;
 }
 
 // Every template above, once per backend the examples are built with.

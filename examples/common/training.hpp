@@ -1,16 +1,19 @@
 #pragma once
 // The training loop every example shares: one "phase" trains a student against a teacher through
-// a tspipe::Pipeline for some epochs, measuring test accuracy after each, writing checkpoints,
-// the training curve, the measured pipeline timeline and a per-phase state file that --resume
-// continues from. Examples only build models, losses and optimizers and chain phases.
+// a tspipe::Pipeline for some epochs, measuring test accuracy after each, writing checkpoints that
+// --resume continues from, the training curve and the measured pipeline timeline. Examples only
+// build models, losses and optimizers and chain phases. Alone or as the ranks of an MPI launch
+// (launch.hpp): the same code, each rank running its stage and its share of the evaluation.
 //
 // Output of a phase, under <out>/<phase>/:
-//   checkpoint.safetensors  Pipeline::save after the last finished epoch
-//   state.json              epochs finished and their records (written after the checkpoint)
-//   timeline.svg            the measured timeline of the last batches (one row per stage)
-//   trace.json              the last epoch's measured actions, Chrome-trace / Perfetto format
+//   checkpoint.safetensors  Pipeline::save after the last finished epoch, with the epochs done and
+//                           their records in its metadata: the phase's whole resumable state
+//                           (run_state.hpp)
+//   timeline.svg            the measured timeline of the last batches (one row per stage; alone)
+//   trace.json              the last epoch's measured actions, Chrome-trace / Perfetto format (alone)
 #include "backends.hpp"
 #include "cli.hpp"
+#include "launch.hpp"
 #include "report.hpp"
 
 #include <tspipe/data/augment.hpp>
@@ -175,7 +178,8 @@ void write_run_outputs(const std::string& example, const CommonOptions& options,
                        double wall_seconds);
 
 /// Runs an example's body: UsageError → exit 2, any other exception → exit 1, each with the
-/// program name and the message on stderr.
+/// program name and the message on stderr; --stop-after → exit 0. Under MPI, rank 0 alone prints,
+/// and a failure of one rank alone ends the job (launch.hpp).
 int guarded_main(const char* program, const std::function<int()>& body);
 
 }  // namespace tspipe::examples

@@ -27,10 +27,12 @@ struct MocoRecipe {
     flags.add("patch", &patch, "patch size (a divisor of 28: 4, 7, 14)");
   }
   void add_loss_flags(Flags& flags) { flags.add("temperature", &temperature, "InfoNCE temperature T"); }
-  void check(const CommonOptions& /*o*/) const {
+  void check(const CommonOptions& o) const {
     if (heads < 1 || depth < 1) throw UsageError("--vit-heads/--vit-depth: must be positive");
     if (patch < 1 || 28 % patch != 0) throw UsageError("--patch " + std::to_string(patch) + ": must divide 28");
     if (!(temperature > 0.0)) throw UsageError("--temperature " + std::to_string(temperature) + ": must be positive");
+    check_model_size("--vit-depth " + std::to_string(depth) + " --vit-heads " + std::to_string(heads) + " --width " + brief(o.width),
+                     "the ViT", backbone_parameters(o), o);
   }
   /// The token width: --width of ViT-Tiny's 192, rounded to a multiple of the heads.
   int64_t feature_size(const CommonOptions& o) const {
@@ -54,6 +56,7 @@ struct MocoRecipe {
     c.seed = seed;
     return nn::models::vit<B>(c);
   }
+  double backbone_parameters(const CommonOptions& o) const { return vit_parameters(feature_size(o), depth, patch, 28, 1); }
   template <class B>
   std::shared_ptr<const typename Pipeline<B>::Loss> loss() const {
     return std::make_shared<typename BackendKit<B>::MocoV3Loss>(static_cast<float>(temperature));

@@ -7,6 +7,7 @@
 // and reports the test accuracy of all three, then the schedule comparison of the run's own
 // profiled costs. Phases 1 and 2 run through the same Pipeline with a parameter-free teacher, so
 // every phase sees the same micro-batched BatchNorm and the same runtime.
+#include "model_size.hpp"
 #include "training.hpp"
 
 #include <tspipe/nn/models/resnet.hpp>
@@ -76,7 +77,9 @@ int run(int argc, char** argv) {
   flags.add_switch("teacher-only", &kd.teacher_only,
                    "train (and test) the teacher only; distil later from its checkpoint with --teacher-checkpoint");
   if (!flags.parse(argc, argv)) return 0;
-  o.staleness = 0;  // a frozen teacher has one version
+  if (o.staleness != 0 || o.warmup != 0)
+    throw UsageError("--staleness/--warmup " + std::to_string(o.staleness) + "/" + std::to_string(o.warmup) +
+                     ": resnet_kd's teacher is frozen (one version, never updated); the flags are for byol_resnet and mocov3_vit");
   check_common_options(o);
   optimizer_factory<cpu::Backend>(kd.optimizer, o);  // rejects an unknown name before any data is read
   if (o.init_probe)
@@ -92,7 +95,15 @@ int run(int argc, char** argv) {
                        ": expected 18, 34, 50, 101, 152 or a compact depth 6n+2 (8, 14, 20, ...)");
   if (kd.teacher_only && !kd.teacher_checkpoint.empty())
     throw UsageError("--teacher-only with --teacher-checkpoint: nothing to train (the teacher is loaded, the students are skipped)");
-  o.backend = resolve_backend(o.backend);  // once: auto becomes cpu or cuda for everything after
+  check_model_size("--teacher-depth " + std::to_string(kd.teacher_depth) + " --teacher-width " + brief(kd.teacher_width), "the teacher",
+                   resnet_parameters(kd.teacher_depth, kd.teacher_width, 10), o);
+  check_model_size("--student-depth " + std::to_string(kd.student_depth) + " --width " + brief(o.width), "the student",
+                   resnet_parameters(kd.student_depth, o.width, 10), o);
+  // The phases this run writes: a loaded teacher's directory is not this run's to replace.
+  std::vector<std::string> phases = {"teacher", "student_alone", "distilled"};
+  if (kd.teacher_only) phases = {"teacher"};
+  if (!kd.teacher_checkpoint.empty()) phases = {"student_alone", "distilled"};
+  begin_run(o, phases);  // once: auto becomes cpu or cuda for everything after; MPI starts here
   return with_backend(o.backend, [&]<class B>() { return train_and_distil<B>(o, kd); });
 }
 

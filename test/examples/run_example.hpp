@@ -4,10 +4,12 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +53,68 @@ inline void check_loss_lowers(const nlohmann::json& history) {
   const double first = history.front().at("loss").get<double>(), last = history.back().at("loss").get<double>();
   INFO("first epoch loss " << first << ", last " << last);
   CHECK(last < first);
+}
+
+/// A checkpoint as stored (the safetensors layout read here on its own, independently of the
+/// library's reader): every tensor's dtype, shape and bytes by name, and the metadata.
+struct StoredCheckpoint {
+  std::map<std::string, std::string> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+inline StoredCheckpoint read_checkpoint(const fs::path& path) {
+  const std::string bytes = read(path);
+  INFO(path.string());
+  REQUIRE(bytes.size() >= 8);
+  std::uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = header_size << 8 | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  REQUIRE(8 + header_size <= bytes.size());
+  const auto header = nlohmann::json::parse(bytes.substr(8, header_size));
+  const std::string data = bytes.substr(8 + header_size);
+  StoredCheckpoint out;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      for (const auto& [key, value] : entry.items()) out.metadata[key] = value.get<std::string>();
+      continue;
+    }
+    const auto begin = entry.at("data_offsets").at(0).get<std::size_t>(), end = entry.at("data_offsets").at(1).get<std::size_t>();
+    REQUIRE(end <= data.size());
+    out.tensors[name] = entry.at("dtype").get<std::string>() + entry.at("shape").dump() + data.substr(begin, end - begin);
+  }
+  return out;
+}
+
+/// The examples' run state in a checkpoint's metadata (epochs done, their losses and accuracies).
+inline nlohmann::json run_state(const fs::path& checkpoint) {
+  return nlohmann::json::parse(read_checkpoint(checkpoint).metadata.at("example.state"));
+}
+
+/// Two checkpoints hold the same training state: every tensor bit for bit, and every metadata entry
+/// but those that measure the process that wrote it (the epochs' wall-clock times; the profiled
+/// cost model and the partition cut from it, where the library records them).
+inline void check_same_training_state(const fs::path& a, const fs::path& b) {
+  INFO(a.string() << " vs " << b.string());
+  const StoredCheckpoint x = read_checkpoint(a), y = read_checkpoint(b);
+  CHECK(x.tensors.size() == y.tensors.size());
+  std::size_t differing = 0;
+  for (const auto& [name, stored] : x.tensors) {
+    const auto other = y.tensors.find(name);
+    if (other == y.tensors.end() || other->second != stored) {
+      if (differing++ < 5) MESSAGE("tensor " << name << (other == y.tensors.end() ? " missing" : " differs"));
+    }
+  }
+  CHECK(differing == 0);
+  const auto measured = [](const std::string& key) {
+    return key == "example.timing" || key.rfind("costs.", 0) == 0 || key.rfind("partition.", 0) == 0;
+  };
+  CHECK(x.metadata.count("example.state") == 1);
+  for (const auto& [key, value] : x.metadata) {
+    if (measured(key)) continue;
+    INFO("metadata " << key);
+    CHECK(y.metadata.count(key) == 1);
+    if (y.metadata.count(key)) CHECK(y.metadata.at(key) == value);
+  }
+  for (const auto& [key, value] : y.metadata) CHECK_MESSAGE(x.metadata.count(key) == 1, "metadata " << key << " only in " << b.string());
 }
 
 /// The example binary: `built` (its path in this build), or $TSPIPE_EXAMPLES_BIN/<its name> where

@@ -1,6 +1,7 @@
 // The examples as users run them: each trains for a few epochs on a small subset and must lower
 // its loss; a run stopped after one epoch and resumed must finish exactly like the uninterrupted
-// one (same losses, same accuracy, byte-identical checkpoint); bad input exits 2 naming the flag.
+// one (same losses, same accuracy, the same checkpoint tensors bit for bit); bad input exits 2
+// naming the flag.
 #include "run_example.hpp"
 
 #include <doctest/doctest.h>
@@ -91,7 +92,7 @@ TEST_CASE("mocov3_vit: stopped after one epoch and resumed equals the uninterrup
     CHECK(a[e].at("loss").get<double>() == b[e].at("loss").get<double>());
     CHECK(a[e].at("accuracy").get<double>() == b[e].at("accuracy").get<double>());
   }
-  CHECK(read(whole / "mocov3" / "checkpoint.safetensors") == read(parts / "mocov3" / "checkpoint.safetensors"));
+  check_same_training_state(whole / "mocov3" / "checkpoint.safetensors", parts / "mocov3" / "checkpoint.safetensors");
 }
 
 TEST_CASE("resnet_kd: resume skips finished phases and equals the uninterrupted run") {
@@ -105,7 +106,17 @@ TEST_CASE("resnet_kd: resume skips finished phases and equals the uninterrupted 
     INFO(key);
     CHECK(a.at(key).get<double>() == b.at(key).get<double>());
   }
-  CHECK(read(whole / "distilled" / "checkpoint.safetensors") == read(parts / "distilled" / "checkpoint.safetensors"));
+  for (const char* phase : {"teacher", "student_alone", "distilled"})
+    check_same_training_state(whole / phase / "checkpoint.safetensors", parts / phase / "checkpoint.safetensors");
+}
+
+TEST_CASE("resnet_kd --schedule sequential runs whole batches (M = 1), saying so") {
+  const fs::path out = scratch("kd_sequential");
+  const std::string cmd = std::string(TSPIPE_RESNET_KD) + small + " --epochs 1 --width 0.0625 --teacher-width 0.0625 --teacher-only" +
+                          " --schedule sequential --micro-batches 8 --out " + out.string();
+  REQUIRE_MESSAGE(run(cmd, out / "log.txt") == 0, read(out / "log.txt"));
+  CHECK(read(out / "log.txt").find("--schedule sequential runs whole batches: --micro-batches 8 becomes 1") != std::string::npos);
+  CHECK(summary(out).at("options").at("micro_batches") == 1);
 }
 
 TEST_CASE("bad input exits 2 with a message naming the flag or the file") {
@@ -131,6 +142,19 @@ TEST_CASE("bad input exits 2 with a message naming the flag or the file") {
   check_refused("CUDA_VISIBLE_DEVICES= " + kd + " --backend cuda", out / "m.txt", 2, "built without the CUDA backend");
 #endif
   check_refused("CUDA_VISIBLE_DEVICES= " + kd + " --backend cuda --stages 0", out / "n.txt", 2, "--stages 0");
+  // A flag given twice: which value was meant is not the parser's to guess.
+  check_refused(kd + " --lr 0.1 --lr 0.2", out / "o.txt", 2, "--lr given twice ('0.1', then '0.2')");
+  // Sizes nobody could train are refused before anything is allocated, naming the limit.
+  check_refused(kd + " --teacher-width 50", out / "p.txt", 2, "--teacher-depth 18 --teacher-width 50: the teacher would hold 2.79e+10");
+  check_refused(kd + " --teacher-depth 2000000000", out / "q.txt", 2, "--max-parameters");
+  check_refused(std::string(TSPIPE_MOCOV3_VIT) + " --vit-depth 100000000 --out " + out.string(), out / "r.txt", 2, "--vit-depth 100000000");
+  check_refused(std::string(TSPIPE_BYOL_RESNET) + " --hidden-dim 2000000000 --out " + out.string(), out / "s.txt", 2,
+                "--hidden-dim 2000000000");
+  check_refused(std::string(TSPIPE_BYOL_RESNET) + " --staleness 2147483647 --out " + out.string(), out / "t.txt", 2, "--staleness 2147483647: at most 64");
+  check_refused(std::string(TSPIPE_MOCOV3_VIT) + " --train-subset 256 --batch-size 32 --warmup 2147483647 --out " + out.string(), out / "u.txt", 2,
+                "--warmup 2147483647: longer than the mocov3 phase (16 batches)");
+  check_refused(kd + " --staleness 1", out / "v.txt", 2, "resnet_kd's teacher is frozen");
+  check_refused(kd + " --max-parameters nan", out / "w.txt", 2, "--max-parameters 'nan': not a finite number");
   CHECK(run(std::string(TSPIPE_BYOL_RESNET) + " --help", out / "h.txt") == 0);
   CHECK(read(out / "h.txt").find("--staleness") != std::string::npos);
 }

@@ -30,8 +30,7 @@ TEST_CASE("resnet_kd --backend cuda lowers every phase's loss and matches the CP
 
   REQUIRE_MESSAGE(run(kd + " --backend cpu --epochs 3 --stop-after 1 --out " + cpu.string(), cpu / "log.txt") == 0,
                   read(cpu / "log.txt"));
-  const auto state = nlohmann::json::parse(read(cpu / "teacher" / "state.json"));
-  const double on_cpu = state.at("history").at(0).at("loss").get<double>();
+  const double on_cpu = run_state(cpu / "teacher" / "checkpoint.safetensors").at("history").at(0).at("loss").get<double>();
   const double on_gpu = s.at("phases").at("teacher").at("history").at(0).at("loss").get<double>();
   INFO("teacher's first-epoch loss: cpu " << on_cpu << ", cuda " << on_gpu);
   CHECK(std::abs(on_gpu - on_cpu) <= 1e-3 * std::abs(on_cpu) + 1e-4);
