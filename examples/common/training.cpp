@@ -320,6 +320,14 @@ double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Da
 }
 
 template <class B>
+double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor& monitor) {
+  const Features bank = extract_features(pipeline, feature_blocks, *monitor.bank);
+  const Features queries = extract_features(pipeline, feature_blocks, *monitor.queries);
+  const nn::KnnClassifier knn({bank.values, bank.labels, bank.dim}, monitor.bank->num_classes(), monitor.options);
+  return knn.accuracy({queries.values, queries.labels, queries.dim});
+}
+
+template <class B>
 void load_weights(nn::Layer<B>& model, const fs::path& checkpoint, const std::string& prefix) {
   copy_weights(model, nn::load_safetensors(checkpoint), checkpoint.string(), prefix);
 }
@@ -500,6 +508,14 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
     std::fflush(stdout);
   }
 
+  const bool monitored = spec.knn.options.k > 0 && spec.measure == Measure::linear_probe;
+  if (monitored) {  // like --init-probe, before any checkpoint is loaded
+    result.init_knn_accuracy = knn_accuracy(pipeline, spec.feature_blocks, spec.knn);
+    std::printf("%s: kNN monitor on the untrained (randomly initialised) backbone: %.2f%%\n", spec.name.c_str(),
+                100.0 * result.init_knn_accuracy);
+    std::fflush(stdout);
+  }
+
   int first_epoch = 0;
   if (o.resume) {
     const bool saved = fs::exists(checkpoint);
@@ -578,6 +594,7 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
                           ? student_accuracy(pipeline, *data.test)
                           : linear_probe_accuracy(pipeline, spec.feature_blocks, data, o.probe_epochs,
                                                   static_cast<std::uint64_t>(o.seed) + 77);
+    if (monitored) record.knn_accuracy = knn_accuracy(pipeline, spec.feature_blocks, spec.knn);
     result.history.push_back(record);
     std::printf("%s\n", epoch_line(record, spec.epochs).c_str());
     std::fflush(stdout);
@@ -607,6 +624,11 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   result.summary["measured_time_per_batch_s"] = timing.measured_time_per_batch;
   result.summary["predicted_time_per_batch_s"] = timing.predicted_time_per_batch;
   if (result.init_probe_accuracy >= 0.0) result.summary["init_probe_accuracy"] = result.init_probe_accuracy;
+  if (monitored) {
+    result.summary["init_knn_accuracy"] = result.init_knn_accuracy;
+    result.summary["knn"] = {{"k", spec.knn.options.k}, {"temperature", spec.knn.options.temperature},
+                             {"bank_images", spec.knn.bank->count}, {"query_images", spec.knn.queries->count}};
+  }
   return result;
 }
 
@@ -649,6 +671,13 @@ int run_self_supervised(const std::string& example, PhaseSpec<B> spec, const Com
                             {"final_loss", phase.history.empty() ? 0.0 : phase.history.back().loss},
                             {"staleness", o.staleness}};
   if (phase.init_probe_accuracy >= 0.0) results["random_init_probe_accuracy"] = phase.init_probe_accuracy;
+  if (phase.init_knn_accuracy >= 0.0) {
+    const double trained = phase.history.empty() ? -1.0 : phase.history.back().knn_accuracy;
+    std::printf("kNN monitor: %.2f%% after training, %.2f%% on the untrained backbone\n", 100.0 * trained,
+                100.0 * phase.init_knn_accuracy);
+    results["knn_accuracy"] = trained;
+    results["random_init_knn_accuracy"] = phase.init_knn_accuracy;
+  }
   write_run_outputs(example, o, {{name, &phase}}, results, wall);
   return 0;
 }
@@ -659,14 +688,17 @@ void write_run_outputs(const std::string& example, const CommonOptions& o,
   nlohmann::json summary = {{"example", example}, {"options", options_json(o)}, {"results", results},
                             {"wall_seconds", wall_seconds}, {"phases", nlohmann::json::object()}};
   std::vector<EpochRecord> history;
+  std::vector<AccuracyReference> references;
   for (const auto& [name, phase] : phases) {
     summary["phases"][name] = phase->summary;
     history.insert(history.end(), phase->history.begin(), phase->history.end());
+    if (phase->init_knn_accuracy >= 0.0) references.push_back({name + " kNN, random init", phase->init_knn_accuracy});
+    if (phase->init_probe_accuracy >= 0.0) references.push_back({name + " probe, random init", phase->init_probe_accuracy});
   }
   const fs::path out(o.out);
   if (!launch().prints()) return;  // one process writes the run's files
   write_file(out / "summary.json", summary.dump(2) + "\n");
-  write_file(out / "curve.svg", curve_svg(example + " on Fashion-MNIST", history));
+  write_file(out / "curve.svg", curve_svg(example + " on Fashion-MNIST", history, references));
   std::printf("wrote %s, %s and per-phase checkpoints%s under %s\n", (out / "summary.json").string().c_str(),
               (out / "curve.svg").string().c_str(), launch().distributed() ? "" : ", timelines (timeline.svg, trace.json)",
               out.string().c_str());
@@ -706,6 +738,7 @@ int guarded_main(const char* program, const std::function<int()>& body) {
   template int run_self_supervised<B>(const std::string&, PhaseSpec<B>, const CommonOptions&, const Datasets&);        \
   template double student_accuracy<B>(Pipeline<B>&, const data::Dataset&);                                             \
   template double linear_probe_accuracy<B>(Pipeline<B>&, int, const Datasets&, int, std::uint64_t);                    \
+  template double knn_accuracy<B>(Pipeline<B>&, int, const KnnMonitor&);                                               \
   template void load_weights<B>(nn::Layer<B>&, const fs::path&, const std::string&);                                  \
   template std::string schedule_comparison<B>(const Pipeline<B>&, nlohmann::json&);
 

@@ -18,6 +18,7 @@
 
 #include <tspipe/data/augment.hpp>
 #include <tspipe/data/dataset.hpp>
+#include <tspipe/nn/knn.hpp>
 #include <tspipe/nn/models/resnet.hpp>
 #include <tspipe/pipeline.hpp>
 
@@ -73,6 +74,14 @@ enum class Measure {
   linear_probe,  ///< a linear classifier on the frozen features of the first `feature_blocks` student blocks
 };
 
+/// The kNN learning monitor of a linear-probe phase: the weighted kNN classifier (nn/knn.hpp) of
+/// the frozen features, `bank` (training images) as the memory bank and `queries` (test images),
+/// once before training and after every epoch. options.k = 0: no monitor.
+struct KnnMonitor {
+  nn::KnnOptions options{.k = 0};
+  std::shared_ptr<const data::Dataset> bank, queries;
+};
+
 template <class B>
 struct PhaseSpec {
   std::string name;              ///< also the subdirectory of --out
@@ -86,6 +95,7 @@ struct PhaseSpec {
   int epochs = 1;
   Measure measure = Measure::classifier;
   int feature_blocks = 0;
+  KnnMonitor knn;  ///< linear-probe phases only
 };
 
 /// What a finished phase reports, whatever the backend.
@@ -95,6 +105,8 @@ struct PhaseOutcome {
   nlohmann::json summary;            ///< history, timing, schedule comparison
   /// --init-probe on a linear-probe phase: the probe accuracy of the untrained (initial) weights.
   double init_probe_accuracy = -1.0;
+  /// The kNN monitor's accuracy on the untrained (initial) weights, when the phase has a monitor.
+  double init_knn_accuracy = -1.0;
 };
 
 template <class B>
@@ -158,6 +170,10 @@ double student_accuracy(Pipeline<B>& pipeline, const data::Dataset& test);
 template <class B>
 double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
                              std::uint64_t seed);
+
+/// The kNN monitor's test accuracy on the frozen features of the first `feature_blocks` student blocks.
+template <class B>
+double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor& monitor);
 
 /// Copies the parameters and buffers named "<prefix><name>" in a safetensors file (a checkpoint
 /// written by Pipeline::save) into `model`; throws naming the file and the first missing tensor.
