@@ -1,5 +1,5 @@
 #pragma once
-// The cost-aware `tspipe` generator (DESIGN §2).
+// The cost-aware `tspipe` generator (docs/design.md §2).
 //
 // One candidate is built by list scheduling against the cost model: the student runs a flush
 // pipeline (all forwards, LOSS, the backwards in GPipe (LIFO) or 1F1B (FIFO) order, OPT, EMA), and

@@ -1,5 +1,5 @@
 #pragma once
-// The action IR of DESIGN §1: the unit a schedule orders, and its stable text token.
+// The action IR of docs/design.md §1: the unit a schedule orders, and its stable text token.
 //
 //   FT:s.b.v.u  teacher forward (inference mode)      FS:s.b.v.u  student forward
 //   BS:s.b.v.u  student backward                      BI/BW:s.b.v.u  input-grad / weight-grad

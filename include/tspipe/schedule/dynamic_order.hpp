@@ -1,6 +1,5 @@
 #pragma once
-// Dynamic dispatch's choice, without threads or clocks of its own (issue "cost-aware tspipe",
-// item 2): among the actions of a device's list not yet started, the highest-priority one whose
+// Dynamic dispatch's choice, without threads or clocks of its own (docs/design.md §2.8): among the actions of a device's list not yet started, the highest-priority one whose
 // inputs are ready. The runtime's dispatcher (runtime/dispatch.hpp) calls it under a lock as
 // workers finish actions; the simulator (sim/dynamic.hpp) calls it on simulated time.
 //

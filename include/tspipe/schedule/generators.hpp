@@ -1,5 +1,5 @@
 #pragma once
-// Schedule generators (DESIGN §2): a workload in, every device's ordered action list out.
+// Schedule generators (docs/design.md §2): a workload in, every device's ordered action list out.
 //
 //   sequential    no micro-batching: each view flows through the stages whole
 //   gpipe         all forwards (teacher, then student) of a batch, all backwards, flush
@@ -106,7 +106,7 @@ inline Result<Generated> generate_sequential(Workload w) {
   return g;
 }
 
-/// tspipe-paper: the reference implementation's order (DESIGN §2), exactly. SSL: V = 2, momentum
+/// tspipe-paper: the reference implementation's order (docs/design.md §2), exactly. SSL: V = 2, momentum
 /// teacher, δ = 1, no warm-up; KD: V = 1, frozen teacher. Both with M = S − 1 and the backward
 /// in halves. Device j:
 ///   FT(0); for b: FS(b) [LOSS] FT(b+1)[0, 2(S−1−j)) BS(b) FT(b+1)[2(S−1−j), 2M) OPT(b) EMA(b)

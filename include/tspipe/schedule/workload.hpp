@@ -1,5 +1,5 @@
 #pragma once
-// What a schedule is for (DESIGN §2): pipeline depth, micro-batches, views, the teacher's kind and
+// What a schedule is for (docs/design.md §2): pipeline depth, micro-batches, views, the teacher's kind and
 // staleness, how the student backward is split, and what every action costs.
 #include <tspipe/error.hpp>
 #include <tspipe/schedule/action.hpp>
@@ -83,7 +83,7 @@ struct CostModel {
   std::vector<StageCost> stages;
   double per_action_overhead = 0.0;
 
-  /// FT = FS = 1, BS = 2 per stage and view (the unit costs of DESIGN §2's oracles).
+  /// FT = FS = 1, BS = 2 per stage and view (the unit costs of docs/design.md §2's oracles).
   static CostModel unit(int num_stages) { return teacher_ratio(num_stages, 1.0); }
   /// Unit student costs with a teacher `ratio` times heavier per stage (ViT-L → ResNet-152: 3).
   static CostModel teacher_ratio(int num_stages, double ratio) {
@@ -138,7 +138,7 @@ struct Workload {
   /// Teacher parameter buffers per stage: EMA:s.b writes ξ_{b+1} over ξ_{b+1−buffers}.
   int teacher_buffers() const { return teacher_versions > 0 ? teacher_versions : staleness + 1; }
 
-  /// The teacher version ξ_r that batch b's forward reads (DESIGN §1). A frozen teacher has one.
+  /// The teacher version ξ_r that batch b's forward reads (docs/design.md §1). A frozen teacher has one.
   int teacher_version_read(int batch) const {
     if (!momentum()) return 0;
     if (batch < warmup) return batch;

@@ -1,5 +1,5 @@
 #pragma once
-// The schedule simulator of DESIGN §2: every device executes its list in order; an action starts
+// The schedule simulator of docs/design.md §2: every device executes its list in order; an action starts
 // when the device is free and its inputs have arrived (plus a transfer cost across devices).
 // Reports steady-state time per batch, utilisation, bubbles, peak memory and versions held.
 #include <tspipe/schedule/replay.hpp>
