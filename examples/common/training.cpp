@@ -328,11 +328,6 @@ double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor&
 }
 
 template <class B>
-void load_weights(nn::Layer<B>& model, const fs::path& checkpoint, const std::string& prefix) {
-  copy_weights(model, nn::load_safetensors(checkpoint), checkpoint.string(), prefix);
-}
-
-template <class B>
 std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& json) {
   const schedule::Workload w = pipeline.workload(16);
   std::string text = "schedule comparison on this run's profiled costs (S = " + std::to_string(w.stages) +
@@ -739,7 +734,6 @@ int guarded_main(const char* program, const std::function<int()>& body) {
   template double student_accuracy<B>(Pipeline<B>&, const data::Dataset&);                                             \
   template double linear_probe_accuracy<B>(Pipeline<B>&, int, const Datasets&, int, std::uint64_t);                    \
   template double knn_accuracy<B>(Pipeline<B>&, int, const KnnMonitor&);                                               \
-  template void load_weights<B>(nn::Layer<B>&, const fs::path&, const std::string&);                                  \
   template std::string schedule_comparison<B>(const Pipeline<B>&, nlohmann::json&);
 
 TSPIPE_EXAMPLES_INSTANTIATE(cpu::Backend)

@@ -175,11 +175,6 @@ double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Da
 template <class B>
 double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor& monitor);
 
-/// Copies the parameters and buffers named "<prefix><name>" in a safetensors file (a checkpoint
-/// written by Pipeline::save) into `model`; throws naming the file and the first missing tensor.
-template <class B>
-void load_weights(nn::Layer<B>& model, const std::filesystem::path& checkpoint, const std::string& prefix);
-
 /// The simulated schedule comparison of the pipeline's own profiled costs: every generator on
 /// this run's workload. Returns the printable table and fills `json`.
 template <class B>

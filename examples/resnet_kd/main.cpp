@@ -11,6 +11,8 @@
 #include "training.hpp"
 
 #include <tspipe/nn/models/resnet.hpp>
+#include <tspipe/nn/weights.hpp>
+#include <tspipe/runtime/tensor_ops.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -130,8 +132,9 @@ int train_and_distil(const CommonOptions& o, const KdOptions& kd) {
     teacher_accuracy = teacher.test_accuracy;
     teacher_checkpoint = std::filesystem::path(o.out) / "teacher" / "checkpoint.safetensors";
   } else {
-    nn::Sequential<B> model(build_resnet<B>(kd.teacher_depth, kd.teacher_width, teacher_seed));
-    load_weights(model, teacher_checkpoint, "student.");
+    Blocks<B> blocks = build_resnet<B>(kd.teacher_depth, kd.teacher_width, teacher_seed);
+    nn::load_weights<B, runtime::TensorOps<typename B::Tensor>>(blocks, teacher_checkpoint, {.prefix = "student."});
+    nn::Sequential<B> model(std::move(blocks));
     model.set_training(false);
     teacher_accuracy = model_accuracy(model, *data.test);
     std::printf("teacher loaded from %s: test acc %.2f%%\n", teacher_checkpoint.string().c_str(), 100.0 * teacher_accuracy);
@@ -152,9 +155,9 @@ int train_and_distil(const CommonOptions& o, const KdOptions& kd) {
                                 o, data);
 
   PhaseSpec<B> distil = supervised_phase("distilled", build_resnet<B>(kd.student_depth, o.width, student_seed), o, kd, o.epochs);
-  // The frozen teacher: each block's parameters carry full names, so each loads on its own.
+  // The frozen teacher: the teacher phase's student, by name, every tensor checked.
   distil.teacher = build_resnet<B>(kd.teacher_depth, kd.teacher_width, teacher_seed);
-  for (auto& block : distil.teacher) load_weights(*block, teacher_checkpoint, "student.");
+  nn::load_weights<B, runtime::TensorOps<typename B::Tensor>>(distil.teacher, teacher_checkpoint, {.prefix = "student."});
   distil.loss = std::make_shared<typename BackendKit<B>::SoftTargetKDLoss>(static_cast<float>(kd.temperature), static_cast<float>(kd.kd_weight));
   PhaseResult<B> distilled = run_phase(std::move(distil), o, data);
 
