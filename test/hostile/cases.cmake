@@ -130,7 +130,7 @@ hostile_case(sim_memory_limit_search EXIT 2 EXPECT "counted at the largest M --s
 hostile_case(sim_memory_limit_zero EXIT 2 EXPECT "--max-memory-mb = '0' is out of range (need 1 to 1048576)" RUN tspipe-sim metrics --workload kd --stages 2 --max-memory-mb 0)
 hostile_case(sim_memory_limit_raised EXIT 0 EXPECT_STDOUT "time per batch" RUN tspipe-sim metrics --workload kd --stages 2 --batches 4000 --max-memory-mb 6)
 hostile_case(sim_actions_past_index EXIT 2 EXPECT "more than the 2147483647 a schedule can index" RUN tspipe-sim metrics --workload ssl --stages 4096 --batches 16777216)
-hostile_case(sim_huge_lookahead_memory_cap EXIT 0 EXPECT_STDOUT "time per batch" RUN tspipe-sim metrics --workload kd --stages 4 --lookahead 16777216 --memory-cap 100 --warmup 300 --batches 300 --costs FILE:costs_teacher_outputs.csv)
+hostile_case(sim_huge_lookahead_memory_cap EXIT 0 EXPECT_STDOUT "time per batch" RUN tspipe-sim metrics --workload kd --stages 4 --lookahead 16777216 --memory-cap 100 --warmup 150 --batches 150 --costs FILE:costs_teacher_outputs.csv)
 hostile_case(sim_huge_lookahead_dynamic EXIT 0 EXPECT_STDOUT "dynamic dispatch" RUN tspipe-sim compare --workload kd --stages 3 --lookahead 16777216 --batches 50 --dispatch dynamic)
 
 # Files read whole: --costs and --file.
