@@ -61,24 +61,16 @@ inline double linearly_scaled_learning_rate(double base_per_256, int batch_size)
   return base_per_256 * static_cast<double>(batch_size) / 256.0;
 }
 
-/// Solarisation (x ≥ ½ → 1 − x, PIL's threshold 128 of 255) with probability p. The random number is
-/// drawn whatever p, so p changes whether, never which, later numbers are used.
-inline data::AugmentOp random_solarize(float p) {
-  return [p](data::Image& img, data::Rng& rng) {
-    if (!rng.chance(p)) return;
-    for (float& v : img.px) v = v >= 0.5f ? 1.0f - v : v;
-  };
-}
-
 /// BYOL's asymmetric pair of views (MoCo-v3 uses the same), cut to what a 28×28 grey image allows
 /// (docs/ssl-recipes.md): crop of [crop_min, 1] of the area, flip, brightness/contrast jitter 0.4
 /// with p 0.8 (no saturation, hue or grey conversion: the image is grey already), 3×3 Gaussian blur
 /// with σ in [0.1, 2] (p 1.0 for view 1, 0.1 for view 2), solarisation (p 0 / 0.2).
 inline data::MultiView grey_ssl_views(const data::Normalization& norm, int size, float crop_min) {
   const auto view = [&](float blur_p, float solarize_p) {
-    return data::ViewPipeline{data::RandomResizedCrop(size, size, crop_min, 1.0f), data::HorizontalFlip(0.5f),
-                              data::ColorJitter(0.4f, 0.4f, 0.8f), data::GaussianBlur(3, 0.1f, 2.0f, blur_p),
-                              random_solarize(solarize_p), data::Normalize(norm)};
+    return data::ViewPipeline(data::RandomResizedCrop(size, size, crop_min, 1.0f),
+                              {data::HorizontalFlip(0.5f), data::ColorJitter({.brightness = 0.4f, .contrast = 0.4f}, 0.8f),
+                               data::GaussianBlur(3, 0.1f, 2.0f, blur_p), data::RandomSolarize(solarize_p),
+                               data::Normalize(norm)});
   };
   return {{view(1.0f, 0.0f), view(0.1f, 0.2f)}};
 }
