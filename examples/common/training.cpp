@@ -4,6 +4,7 @@
 #include "run_state.hpp"
 
 #include <tspipe/data/loader.hpp>
+#include <tspipe/data/open.hpp>
 #include <tspipe/nn/losses.hpp>
 #include <tspipe/nn/optim.hpp>
 #include <tspipe/nn/safetensors.hpp>
@@ -29,13 +30,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::shared_ptr<const data::Dataset> load_split(const CommonOptions& o, data::Split split, int subset, const char* flag) {
-  data::Dataset ds = data::load_from_flag(o.data, split);
-  if (subset > ds.count)
-    throw UsageError(std::string("--") + flag + " " + std::to_string(subset) + ": " + ds.source + " holds only " +
-                     std::to_string(ds.count) + " images");
-  if (subset > 0) ds = data::subset(ds, 0, subset);
-  return std::make_shared<const data::Dataset>(std::move(ds));
+/// A split of --dataset, cut to its first `subset` images (0: all). UsageError naming `flag` when
+/// it holds fewer, unless `at_most` (then it keeps what it has).
+std::shared_ptr<const data::ImageSource> open_split(const CommonOptions& o, data::Split split, int subset, const char* flag,
+                                                    bool at_most = false) {
+  auto opened = data::open_dataset(o.dataset, o.data, split);
+  if (!opened) throw Error(opened.message());
+  std::shared_ptr<const data::ImageSource> source = std::move(opened).value();
+  if (subset > source->size() && !at_most)
+    throw UsageError(std::string("--") + flag + " " + std::to_string(subset) + ": " + source->name() + " holds only " +
+                     std::to_string(source->size()) + " images");
+  if (subset > 0 && subset < source->size()) source = data::subset_source(source, 0, subset);
+  return source;
 }
 
 /// The pipeline's student in eval mode (BatchNorm on running statistics) for the scope.
@@ -69,20 +75,21 @@ nn::Tensor student_infer(Pipeline<B>& p, const nn::Tensor& x, int blocks) {
   return download(h);
 }
 
-/// Samples per evaluation batch: every process cuts `ds` alike, so each sample's result is the
-/// same whichever process computes it.
-int eval_batch_size(const data::Dataset& ds) { return std::min(256, ds.count); }
+/// Samples per evaluation batch: every process cuts `source` alike, so each sample's result is
+/// the same whichever process computes it.
+int64_t eval_batch_size(const data::ImageSource& source) { return std::min<int64_t>(256, source.size()); }
 
-/// Calls f(input tensor, labels) for this process's share of the test-time batches of `ds`
-/// (normalised, no augmentation): batch i when i mod (processes) is its rank, so that under MPI
-/// the ranks split the evaluation between them; alone, every batch.
-void for_each_eval_batch(const data::Dataset& ds, const std::function<void(const nn::Tensor&, const std::vector<int>&)>& f) {
+/// Calls f(input tensor, labels) for this process's share of the test-time batches of `source`
+/// (seen through `views`, no augmentation): batch i when i mod (processes) is its rank, so that
+/// under MPI the ranks split the evaluation between them; alone, every batch.
+void for_each_eval_batch(const std::shared_ptr<const data::ImageSource>& source, const data::MultiView& views,
+                         const std::function<void(const nn::Tensor&, const std::vector<int>&)>& f) {
   data::LoaderOptions lo;
-  lo.batch_size = eval_batch_size(ds);
+  lo.batch_size = static_cast<int>(eval_batch_size(*source));
   lo.shuffle = false;
   lo.drop_last = false;
   lo.workers = 0;
-  data::Loader loader(std::make_shared<const data::Dataset>(ds), data::eval_views(data::fashion_mnist_normalization()), lo);
+  data::Loader loader(source, views, lo);
   loader.start_epoch(0);
   for (long i = 0; auto batch = loader.next(); ++i)
     if (i % launch().world_size == launch().rank)
@@ -112,8 +119,9 @@ struct Features {
   int64_t dim = 0;
 };
 
-/// Every process's features (for_each_eval_batch's shares) in the order of `ds`, on every process.
-Features gather_features(const Features& mine, const data::Dataset& ds) {
+/// Every process's features (for_each_eval_batch's shares) in the order of `source`, on every
+/// process.
+Features gather_features(const Features& mine, const data::ImageSource& source) {
   if (!launch().distributed()) return mine;
   const auto values = gather_from_processes(bytes_of(mine.values)), labels = gather_from_processes(bytes_of(mine.labels));
   std::vector<std::vector<float>> part_values;
@@ -125,13 +133,14 @@ Features gather_features(const Features& mine, const data::Dataset& ds) {
     total += part_values.back().size();
   }
   Features all;
-  all.dim = ds.count > 0 ? static_cast<int64_t>(total) / ds.count : 0;
+  const int64_t count = source.size();
+  all.dim = count > 0 ? static_cast<int64_t>(total) / count : 0;
   const auto dim = static_cast<std::size_t>(all.dim);
   std::vector<std::size_t> taken(values.size(), 0);  // rows taken from each process's part
-  const int size = eval_batch_size(ds);
-  for (int first = 0, i = 0; first < ds.count; first += size, ++i) {
+  const int64_t size = eval_batch_size(source);
+  for (int64_t first = 0, i = 0; first < count; first += size, ++i) {
     const auto r = static_cast<std::size_t>(i % launch().world_size);
-    const auto rows = static_cast<std::size_t>(std::min(size, ds.count - first));
+    const auto rows = static_cast<std::size_t>(std::min(size, count - first));
     const auto from = part_values[r].begin() + static_cast<std::ptrdiff_t>(taken[r] * dim);
     all.values.insert(all.values.end(), from, from + static_cast<std::ptrdiff_t>(rows * dim));
     const auto labels_from = part_labels[r].begin() + static_cast<std::ptrdiff_t>(taken[r]);
@@ -142,16 +151,17 @@ Features gather_features(const Features& mine, const data::Dataset& ds) {
 }
 
 template <class B>
-Features extract_features(Pipeline<B>& p, int feature_blocks, const data::Dataset& ds) {
+Features extract_features(Pipeline<B>& p, int feature_blocks, const std::shared_ptr<const data::ImageSource>& source,
+                          const data::MultiView& views) {
   Features out;
   StudentEvalMode<B> eval(p);
-  for_each_eval_batch(ds, [&](const nn::Tensor& x, const std::vector<int>& labels) {
+  for_each_eval_batch(source, views, [&](const nn::Tensor& x, const std::vector<int>& labels) {
     const nn::Tensor y = student_infer(p, x, feature_blocks);
     out.dim = y.numel() / y.size(0);
     out.values.insert(out.values.end(), y.data(), y.data() + y.numel());
     out.labels.insert(out.labels.end(), labels.begin(), labels.end());
   });
-  return gather_features(out, ds);
+  return gather_features(out, *source);
 }
 
 /// Copies the tensors named "<prefix><name>" of `content` (read from `source`, named in errors)
@@ -227,17 +237,46 @@ std::vector<std::vector<sim::TimedAction>> measured_since(const Pipeline<B>& p, 
 }  // namespace
 
 Datasets load_datasets(const CommonOptions& o) {
-  Datasets d{load_split(o, data::Split::train, o.train_subset, "train-subset"),
-             load_split(o, data::Split::test, o.test_subset, "test-subset")};
-  if (o.batch_size > d.train->count)
-    throw UsageError("--batch-size " + std::to_string(o.batch_size) + ": larger than the training set (" + d.train->source +
-                     ", " + std::to_string(d.train->count) + " images" + (o.train_subset ? " after --train-subset" : "") + ")");
-  return d;
+  return agreed([&] {
+    Datasets d;
+    d.geometry = image_geometry(o);
+    // STL-10's unlabeled split is what self-supervised phases train on, cut by --train-subset;
+    // its labeled split (the probe's) keeps what it has of that many.
+    const bool unlabeled = o.dataset == "stl10";
+    if (unlabeled) d.unlabeled = open_split(o, data::Split::unlabeled, o.train_subset, "train-subset");
+    d.train = open_split(o, data::Split::train, o.train_subset, "train-subset", unlabeled);
+    d.test = open_split(o, data::Split::test, o.test_subset, "test-subset");
+    for (const auto* source : {&d.train, &d.test}) {
+      const data::ImageShape shape = (*source)->shape();
+      if (shape.fixed() && (shape.c != d.geometry.channels || shape.h != d.geometry.side || shape.w != d.geometry.side))
+        throw UsageError("--data " + o.data + ": " + (*source)->name() + " holds " + std::to_string(shape.c) + "×" +
+                         std::to_string(shape.h) + "×" + std::to_string(shape.w) + " images, not " + std::to_string(d.geometry.channels) +
+                         "×" + std::to_string(d.geometry.side) + "×" + std::to_string(d.geometry.side) +
+                         (o.dataset == "fashion-mnist" ? " (give --image-size " + std::to_string(shape.h) + ")" : ""));
+    }
+    auto normalization = data::dataset_normalization(o.dataset);
+    if (!normalization) throw UsageError("--dataset: " + normalization.message());
+    d.normalization = normalization.value();
+    d.eval = data::default_eval_views(*d.test, d.normalization, d.geometry.side);
+    return d;
+  });
 }
 
-double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const data::Dataset& test) {
+data::MultiView supervised_views(const CommonOptions& o, int crop_pad) {
+  const ImageGeometry g = image_geometry(o);
+  const data::Normalization norm = data::dataset_normalization(o.dataset).value();
+  return o.dataset == "folder" ? data::train_views(norm, g.side) : data::kd_views(norm, crop_pad);
+}
+
+data::MultiView self_supervised_views(const CommonOptions& o) {
+  const ImageGeometry g = image_geometry(o);
+  const data::Normalization norm = data::dataset_normalization(o.dataset).value();
+  return g.channels == 1 ? data::ssl_views(norm, g.side) : data::byol_views(norm, g.side);
+}
+
+double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const Datasets& data) {
   long correct = 0, total = 0;
-  for_each_eval_batch(test, [&](const nn::Tensor& x, const std::vector<int>& labels) {
+  for_each_eval_batch(data.test, data.eval, [&](const nn::Tensor& x, const std::vector<int>& labels) {
     const nn::Tensor logits = infer(x);
     const int64_t classes = logits.numel() / logits.size(0);
     for (std::size_t i = 0; i < labels.size(); ++i)
@@ -249,18 +288,18 @@ double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& i
 }
 
 template <class B>
-double student_accuracy(Pipeline<B>& pipeline, const data::Dataset& test) {
+double student_accuracy(Pipeline<B>& pipeline, const Datasets& data) {
   share_student_weights(pipeline);
   StudentEvalMode<B> eval(pipeline);
-  return classifier_accuracy([&](const nn::Tensor& x) { return student_infer(pipeline, x, 0); }, test);
+  return classifier_accuracy([&](const nn::Tensor& x) { return student_infer(pipeline, x, 0); }, data);
 }
 
 template <class B>
 double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
                              std::uint64_t seed) {
   share_student_weights(pipeline);
-  Features train = extract_features(pipeline, feature_blocks, *data.train);
-  Features test = extract_features(pipeline, feature_blocks, *data.test);
+  Features train = extract_features(pipeline, feature_blocks, data.train, data.eval);
+  Features test = extract_features(pipeline, feature_blocks, data.test, data.eval);
   const int64_t dim = train.dim;
   const int n = static_cast<int>(train.labels.size());
   // Standardise with the training features' statistics (what MoCo-v3's probe BatchNorm does).
@@ -361,7 +400,8 @@ nlohmann::json options_json(const CommonOptions& o) {
           {"schedule", o.schedule}, {"staleness", o.staleness}, {"warmup", o.warmup}, {"epochs", o.epochs},
           {"batch_size", o.batch_size}, {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
           {"lr_warmup_epochs", o.lr_warmup_epochs}, {"seed", o.seed}, {"out", o.out}, {"resume", o.resume},
-          {"data", o.data.empty() ? data::default_fashion_mnist_dir().string() : o.data},
+          {"dataset", o.dataset}, {"data", o.data.empty() ? data::default_fashion_mnist_dir().string() : o.data},
+          {"image_size", image_geometry(o).side},
           {"train_subset", o.train_subset}, {"test_subset", o.test_subset}, {"width", o.width},
           {"threads", o.threads}, {"segment_batches", o.segment_batches}, {"probe_epochs", o.probe_epochs},
           {"init_probe", o.init_probe}};
@@ -454,11 +494,15 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   });
   const fs::path checkpoint = dir / "checkpoint.safetensors";
 
+  const auto& source = spec.unlabeled && data.unlabeled ? data.unlabeled : data.train;
+  if (o.batch_size > source->size())
+    throw UsageError("--batch-size " + std::to_string(o.batch_size) + ": larger than the training set (" + source->name() + ", " +
+                     std::to_string(source->size()) + " images" + (o.train_subset ? " after --train-subset" : "") + ")");
   data::LoaderOptions lo;
   lo.batch_size = o.batch_size;  // the whole batch; each replica feeds its shard
   lo.seed = static_cast<std::uint64_t>(o.seed);
   lo.workers = 1;
-  data::Loader loader(data.train, spec.augment, lo);
+  data::Loader loader(source, spec.augment, lo);
   const long batches_per_epoch = loader.batches_per_epoch();
   const long total_steps = batches_per_epoch * spec.epochs;
 
@@ -467,7 +511,7 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   po.micro_batches = o.micro_batches;
   po.schedule = o.schedule;
   po.batch_size = o.batch_size / l.replicas();
-  po.input_shape = {data.train->channels, data.train->h, data.train->w};
+  po.input_shape = {data.geometry.channels, data.geometry.side, data.geometry.side};
   po.segment_batches = o.segment_batches;
   if (po.teacher.is_momentum()) {
     if (o.warmup > total_steps)
@@ -575,7 +619,7 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
     record.loss = losses ? loss_sum / static_cast<double>(losses) : 0.0;
     record.examples_per_second = static_cast<double>(fed * o.batch_size) / std::max(1e-9, record.seconds);
     record.accuracy = spec.measure == Measure::classifier
-                          ? student_accuracy(pipeline, *data.test)
+                          ? student_accuracy(pipeline, data)
                           : linear_probe_accuracy(pipeline, spec.feature_blocks, data, o.probe_epochs,
                                                   static_cast<std::uint64_t>(o.seed) + 77);
     result.history.push_back(record);
@@ -625,7 +669,8 @@ PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> stude
   spec.pipeline.views = 2;
   spec.pipeline.teacher = update::TeacherPolicy::momentum(tau0, o.staleness, o.warmup);
   spec.pipeline.teacher_uses_batch_statistics = true;
-  spec.augment = data::ssl_views(data::fashion_mnist_normalization(), 28);
+  spec.augment = self_supervised_views(o);
+  spec.unlabeled = true;
   spec.epochs = o.epochs;
   spec.measure = Measure::linear_probe;
   spec.feature_blocks = feature_blocks;
@@ -639,7 +684,7 @@ int run_self_supervised(const std::string& example, PhaseSpec<B> spec, const Com
   PhaseResult<B> phase = run_phase(std::move(spec), o, data);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("\nresult: linear-probe test accuracy %.2f%% (%d test images, frozen backbone, δ = %d), wall time %.1f s\n",
-              100.0 * phase.test_accuracy, data.test->count, o.staleness, wall);
+              100.0 * phase.test_accuracy, static_cast<int>(data.test->size()), o.staleness, wall);
   if (phase.init_probe_accuracy >= 0.0)
     std::printf("        the same probe on the untrained backbone: %.2f%% (%+.2f pp from training)\n",
                 100.0 * phase.init_probe_accuracy, 100.0 * (phase.test_accuracy - phase.init_probe_accuracy));
@@ -666,7 +711,7 @@ void write_run_outputs(const std::string& example, const CommonOptions& o,
   const fs::path out(o.out);
   if (!launch().prints()) return;  // one process writes the run's files
   write_file(out / "summary.json", summary.dump(2) + "\n");
-  write_file(out / "curve.svg", curve_svg(example + " on Fashion-MNIST", history));
+  write_file(out / "curve.svg", curve_svg(example + " on " + dataset_title(o.dataset), history));
   std::printf("wrote %s, %s and per-phase checkpoints%s under %s\n", (out / "summary.json").string().c_str(),
               (out / "curve.svg").string().c_str(), launch().distributed() ? "" : ", timelines (timeline.svg, trace.json)",
               out.string().c_str());
@@ -704,7 +749,7 @@ int guarded_main(const char* program, const std::function<int()>& body) {
   template PhaseSpec<B> momentum_phase<B>(std::string, Blocks<B>, Blocks<B>, std::shared_ptr<const Pipeline<B>::Loss>, \
                                           Pipeline<B>::OptimizerFactory, double, int, const CommonOptions&);           \
   template int run_self_supervised<B>(const std::string&, PhaseSpec<B>, const CommonOptions&, const Datasets&);        \
-  template double student_accuracy<B>(Pipeline<B>&, const data::Dataset&);                                             \
+  template double student_accuracy<B>(Pipeline<B>&, const Datasets&);                                                   \
   template double linear_probe_accuracy<B>(Pipeline<B>&, int, const Datasets&, int, std::uint64_t);                    \
   template void load_weights<B>(nn::Layer<B>&, const fs::path&, const std::string&);                                  \
   template std::string schedule_comparison<B>(const Pipeline<B>&, nlohmann::json&);

@@ -16,8 +16,8 @@
 #include "launch.hpp"
 #include "report.hpp"
 
-#include <tspipe/data/augment.hpp>
-#include <tspipe/data/dataset.hpp>
+#include <tspipe/data/image_source.hpp>
+#include <tspipe/data/presets.hpp>
 #include <tspipe/nn/models/resnet.hpp>
 #include <tspipe/pipeline.hpp>
 
@@ -36,18 +36,24 @@ using Blocks = std::vector<nn::LayerPtr<B>>;
 /// Whether `depth` names a compact CIFAR-style ResNet (6n + 2: 8, 14, 20, 26, 32, ...).
 inline bool is_compact_resnet_depth(int depth) { return depth >= 8 && (depth - 2) % 6 == 0; }
 
-/// A ResNet for 28×28 grey images, one input channel; num_classes 0 ends at the pooled features
-/// (a backbone). Depths 18, 34, 50, 101, 152: torchvision's layouts with the small-image stem
-/// (3×3, stride 1). Depths 6n + 2 (8, 14, 20, ...): the compact CIFAR-style layout, three stages of
-/// n basic blocks at widths 64/128/256 × width, behind a 3×3 stem and a 2×2 max-pool (stages at
-/// 14×14, 7×7, 4×4) — a few times cheaper per image, for full-data training on a CPU.
+/// Whether a ResNet for `g`'s images starts with ImageNet's stem (7×7/2 conv and 3×3/2 max-pool)
+/// rather than the small-image one (3×3, stride 1): images over 64 pixels (STL-10's 96, a folder's
+/// 224) are cut to a quarter of their side before the residual stages.
+inline bool uses_imagenet_stem(const ImageGeometry& g) { return g.side > 64; }
+
+/// A ResNet for the run's images (image_geometry); num_classes 0 ends at the pooled features (a
+/// backbone). Depths 18, 34, 50, 101, 152: torchvision's layouts, with the small-image stem (3×3,
+/// stride 1) up to 64-pixel images (Fashion-MNIST, CIFAR) and ImageNet's above. Depths 6n + 2 (8,
+/// 14, 20, ...): the compact CIFAR-style layout, three stages of n basic blocks at widths
+/// 64/128/256 × width, behind a 3×3 stem and a 2×2 max-pool (on 28×28 images, stages at 14×14,
+/// 7×7, 4×4) — a few times cheaper per image, for full-data training on a CPU.
 template <class B>
-Blocks<B> fashion_resnet(int depth, double width, int64_t num_classes, std::uint64_t seed) {
+Blocks<B> image_resnet(const ImageGeometry& g, int depth, double width, int64_t num_classes, std::uint64_t seed) {
   nn::models::ResNetConfig c;
   c.depth = depth;
   c.width = width;
-  c.stem = nn::models::Stem::small_image;
-  c.in_channels = 1;
+  c.stem = uses_imagenet_stem(g) ? nn::models::Stem::imagenet : nn::models::Stem::small_image;
+  c.in_channels = g.channels;
   c.num_classes = num_classes;
   c.seed = seed;
   if (is_compact_resnet_depth(depth)) {
@@ -59,13 +65,24 @@ Blocks<B> fashion_resnet(int depth, double width, int64_t num_classes, std::uint
   return nn::models::resnet<B>(c);
 }
 
-/// Fashion-MNIST (or --data) cut to --train-subset / --test-subset.
+/// The data of a run (--dataset, --data), cut to --train-subset / --test-subset.
 struct Datasets {
-  std::shared_ptr<const data::Dataset> train, test;
+  std::shared_ptr<const data::ImageSource> train;      ///< labeled training images (the linear probe's too)
+  std::shared_ptr<const data::ImageSource> unlabeled;  ///< STL-10's unlabeled split, for self-supervised phases; else null
+  std::shared_ptr<const data::ImageSource> test;
+  ImageGeometry geometry;                              ///< what the models see
+  data::Normalization normalization;
+  data::MultiView eval;                                ///< test-time views: normalised (a folder's resized and cropped)
 };
-/// Throws tspipe::Error naming the file for unreadable data, UsageError naming the flag when a
-/// subset or the batch size does not fit the data.
+/// Opens the data on every process (agreed): Error naming the file for unreadable data,
+/// UsageError naming the flag when a subset or the image size does not fit the data.
 Datasets load_datasets(const CommonOptions& options);
+
+/// Training views: a supervised phase's (padded random crop and flip; a folder's random resized
+/// crop) and a self-supervised phase's two (Fashion-MNIST's grey recipe; BYOL's, which MoCo v3
+/// shares, on colour images), at the run's image size and normalisation.
+data::MultiView supervised_views(const CommonOptions& options, int crop_pad);
+data::MultiView self_supervised_views(const CommonOptions& options);
 
 /// How a phase measures test accuracy after each epoch.
 enum class Measure {
@@ -83,6 +100,8 @@ struct PhaseSpec {
   /// schedule, staleness, warm-up, batch size and input shape come from the command line.
   PipelineOptions pipeline;
   data::MultiView augment;
+  /// Trains on the dataset's unlabeled split where it has one (STL-10): self-supervised phases.
+  bool unlabeled = false;
   int epochs = 1;
   Measure measure = Measure::classifier;
   int feature_blocks = 0;
@@ -143,16 +162,17 @@ PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> stude
 template <class B>
 int run_self_supervised(const std::string& example, PhaseSpec<B> spec, const CommonOptions& options, const Datasets& data);
 
-/// Test accuracy of a classifier given as an inference function (eval mode is the caller's).
-double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const data::Dataset& test);
+/// Test accuracy on `data.test` of a classifier given as an inference function (eval mode is the
+/// caller's). Under MPI every rank calls it: each classifies its share of the test batches.
+double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const Datasets& data);
 /// Test accuracy of a model, in eval mode already, on any backend.
 template <class B>
-double model_accuracy(nn::Layer<B>& model, const data::Dataset& test) {
-  return classifier_accuracy([&](const nn::Tensor& x) { return download(model.infer(BackendKit<B>::upload(x))); }, test);
+double model_accuracy(nn::Layer<B>& model, const Datasets& data) {
+  return classifier_accuracy([&](const nn::Tensor& x) { return download(model.infer(BackendKit<B>::upload(x))); }, data);
 }
 /// Test accuracy of the pipeline's student (all blocks) in eval mode.
 template <class B>
-double student_accuracy(Pipeline<B>& pipeline, const data::Dataset& test);
+double student_accuracy(Pipeline<B>& pipeline, const Datasets& data);
 /// Linear-probe test accuracy on the frozen features of the first `feature_blocks` student blocks
 /// (features computed on the backend, the probe trained on the host).
 template <class B>

@@ -144,13 +144,16 @@ TEST_CASE("a checkpoint of another run, or without a run state, is refused by na
 }
 
 TEST_CASE("model sizes are counted before building, as the builders build them") {
-  for (const auto& [depth, width] : {std::pair{18, 0.25}, std::pair{50, 0.125}, std::pair{14, 0.5}, std::pair{8, 0.125}}) {
-    CAPTURE(depth);
-    for (int64_t classes : {int64_t{0}, int64_t{10}}) {
-      auto blocks = fashion_resnet<B>(depth, width, classes, 1);
-      CHECK(resnet_parameters(depth, width, classes) == parameter_count(blocks));
+  // Fashion-MNIST's grey 28×28, CIFAR's colour 32×32 (small-image stem), STL-10's 96×96 (ImageNet's).
+  for (const ImageGeometry g : {ImageGeometry{1, 28, 10}, ImageGeometry{3, 32, 100}, ImageGeometry{3, 96, 10}})
+    for (const auto& [depth, width] : {std::pair{18, 0.25}, std::pair{50, 0.125}, std::pair{14, 0.5}, std::pair{8, 0.125}}) {
+      CAPTURE(depth);
+      CAPTURE(g.side);
+      for (int64_t classes : {int64_t{0}, int64_t{g.classes}}) {
+        auto blocks = image_resnet<B>(g, depth, width, classes, 1);
+        CHECK(resnet_parameters(g, depth, width, classes) == parameter_count(blocks));
+      }
     }
-  }
   nn::models::ViTConfig c;
   c.image_size = 28;
   c.patch = 7;
@@ -169,13 +172,13 @@ TEST_CASE("model sizes are counted before building, as the builders build them")
 
 TEST_CASE("a model over --max-parameters is refused naming the flags and the limit, before anything is allocated") {
   CommonOptions o;
-  CHECK_NOTHROW(check_model_size("--teacher-width 0.25", "the teacher", resnet_parameters(18, 0.25, 10), o));
-  CHECK_THROWS_WITH_AS(check_model_size("--teacher-width 50", "the teacher", resnet_parameters(18, 50, 10), o),
+  CHECK_NOTHROW(check_model_size("--teacher-width 0.25", "the teacher", resnet_parameters(ImageGeometry{}, 18, 0.25, 10), o));
+  CHECK_THROWS_WITH_AS(check_model_size("--teacher-width 50", "the teacher", resnet_parameters(ImageGeometry{}, 18, 50, 10), o),
                        doctest::Contains("--teacher-width 50: the teacher would hold 2.79e+10 parameters"), UsageError);
-  CHECK_THROWS_WITH_AS(check_model_size("--teacher-depth 2000000000", "the teacher", resnet_parameters(2000000000, 0.25, 10), o),
+  CHECK_THROWS_WITH_AS(check_model_size("--teacher-depth 2000000000", "the teacher", resnet_parameters(ImageGeometry{}, 2000000000, 0.25, 10), o),
                        doctest::Contains("raise --max-parameters"), UsageError);
   o.max_parameters = 1e12;
-  CHECK_NOTHROW(check_model_size("--teacher-width 50", "the teacher", resnet_parameters(18, 50, 10), o));
+  CHECK_NOTHROW(check_model_size("--teacher-width 50", "the teacher", resnet_parameters(ImageGeometry{}, 18, 50, 10), o));
 }
 
 TEST_CASE("write_file reports a write the file system refuses, and leaves the old file whole") {
