@@ -13,11 +13,11 @@
 //   trace.json              the last epoch's measured actions, Chrome-trace / Perfetto format (alone)
 #include "backends.hpp"
 #include "cli.hpp"
+#include "datasets.hpp"
+#include "evaluation.hpp"
 #include "launch.hpp"
 #include "report.hpp"
 
-#include <tspipe/data/image_source.hpp>
-#include <tspipe/data/presets.hpp>
 #include <tspipe/nn/models/resnet.hpp>
 #include <tspipe/pipeline.hpp>
 
@@ -64,25 +64,6 @@ Blocks<B> image_resnet(const ImageGeometry& g, int depth, double width, int64_t 
   }
   return nn::models::resnet<B>(c);
 }
-
-/// The data of a run (--dataset, --data), cut to --train-subset / --test-subset.
-struct Datasets {
-  std::shared_ptr<const data::ImageSource> train;      ///< labeled training images (the linear probe's too)
-  std::shared_ptr<const data::ImageSource> unlabeled;  ///< STL-10's unlabeled split, for self-supervised phases; else null
-  std::shared_ptr<const data::ImageSource> test;
-  ImageGeometry geometry;                              ///< what the models see
-  data::Normalization normalization;
-  data::MultiView eval;                                ///< test-time views: normalised (a folder's resized and cropped)
-};
-/// Opens the data on every process (agreed): Error naming the file for unreadable data,
-/// UsageError naming the flag when a subset or the image size does not fit the data.
-Datasets load_datasets(const CommonOptions& options);
-
-/// Training views: a supervised phase's (padded random crop and flip; a folder's random resized
-/// crop) and a self-supervised phase's two (Fashion-MNIST's grey recipe; BYOL's, which MoCo v3
-/// shares, on colour images), at the run's image size and normalisation.
-data::MultiView supervised_views(const CommonOptions& options, int crop_pad);
-data::MultiView self_supervised_views(const CommonOptions& options);
 
 /// How a phase measures test accuracy after each epoch.
 enum class Measure {
@@ -161,28 +142,6 @@ PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> stude
 /// probe accuracy and the schedule comparison. Returns the exit code.
 template <class B>
 int run_self_supervised(const std::string& example, PhaseSpec<B> spec, const CommonOptions& options, const Datasets& data);
-
-/// Test accuracy on `data.test` of a classifier given as an inference function (eval mode is the
-/// caller's). Under MPI every rank calls it: each classifies its share of the test batches.
-double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const Datasets& data);
-/// Test accuracy of a model, in eval mode already, on any backend.
-template <class B>
-double model_accuracy(nn::Layer<B>& model, const Datasets& data) {
-  return classifier_accuracy([&](const nn::Tensor& x) { return download(model.infer(BackendKit<B>::upload(x))); }, data);
-}
-/// Test accuracy of the pipeline's student (all blocks) in eval mode.
-template <class B>
-double student_accuracy(Pipeline<B>& pipeline, const Datasets& data);
-/// Linear-probe test accuracy on the frozen features of the first `feature_blocks` student blocks
-/// (features computed on the backend, the probe trained on the host).
-template <class B>
-double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
-                             std::uint64_t seed);
-
-/// Copies the parameters and buffers named "<prefix><name>" in a safetensors file (a checkpoint
-/// written by Pipeline::save) into `model`; throws naming the file and the first missing tensor.
-template <class B>
-void load_weights(nn::Layer<B>& model, const std::filesystem::path& checkpoint, const std::string& prefix);
 
 /// The simulated schedule comparison of the pipeline's own profiled costs: every generator on
 /// this run's workload. Returns the printable table and fills `json`.
