@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sanitizer passes CI runs after the README's test command: ThreadSanitizer over the runtime
 # suite (worker threads, mailboxes, version store) and AddressSanitizer + UBSan over the parsers,
-# schedule core, data layer and nn math. Each builds only the suites it runs.
+# schedule core, data layer and nn math, and the hostile-input catalogue over the programs
+# themselves. Each builds only the suites it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,8 +14,13 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --preset tsan -j "$
 
 asan_targets=(schedule_ir schedule_generators schedule_validator schedule_simulator schedule_dynamic data_tests
               data_torchvision_compare nn_losses nn_optim nn_safetensors fuzz_schedule_replay fuzz_idx_replay
-              fuzz_safetensors_replay fuzz_image_replay fuzz_records_replay schedule_torch_csv)
-cmake --preset asan >/dev/null
-cmake --build --preset asan -j "$jobs" --target "${asan_targets[@]}"
+              fuzz_safetensors_replay fuzz_image_replay fuzz_records_replay schedule_torch_csv schedule_limits
+              fuzz_workload_replay)
+# The hostile-input catalogue (test/hostile) runs the programs themselves, so the asan tree builds
+# the examples it names; the preset keeps examples off so that a plain asan build stays small.
+hostile_programs=(tspipe-sim)
+cmake --preset asan -DTSPIPE_BUILD_EXAMPLES=ON >/dev/null
+cmake --build --preset asan -j "$jobs" --target "${asan_targets[@]}" "${hostile_programs[@]}"
 regex=$(IFS='|'; echo "^(${asan_targets[*]})\$")
 ctest --preset asan -j "$jobs" -R "$regex"
+ctest --preset asan -j "$jobs" -L hostile

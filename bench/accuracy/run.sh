@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Accuracy bench (issue 6): (a) BYOL with δ = 0 vs δ = 1, identical seeds; (b) KD: distilled
+# Accuracy bench (targets in bench/RESULTS.md): (a) BYOL with δ = 0 vs δ = 1, identical seeds; (b) KD: distilled
 # student vs the student alone; (c) the full-data teacher (60000 training images, all 10000 test
 # images), then the KD students distilled from that teacher's checkpoint. Prints one line per run.
 #   bench/accuracy/run.sh BUILD_DIR OUT_DIR [SEEDS...]

@@ -1,4 +1,4 @@
-// Runtime benchmark (issue "Pipeline runtime", performance; issue "cost-aware tspipe", item 2):
+// Runtime benchmark (targets in bench/RESULTS.md):
 // S = 2 stages, one worker thread per stage, OpenBLAS single-threaded. For a KD and an SSL
 // workload, every generator's measured examples/s, printed beside the simulator's prediction from
 // the profiled per-block costs, in one run; then in-order against dynamic dispatch when the real

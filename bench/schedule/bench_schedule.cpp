@@ -301,7 +301,7 @@ void memory_capped_table() {
 
 int main(int argc, char** argv) {
   const int big_batches = argc > 1 ? std::atoi(argv[1]) : 1000;
-  std::printf("issue 8: steady-state utilisation (12 batches; unit costs, teacher r times the student per stage).\n"
+  std::printf("steady-state utilisation (12 batches; unit costs, teacher r times the student per stage).\n"
               "tspipe chooses M and the split; tspipe@M and the baselines run the workload's M = S-1\n"
               "(tspipe-paper in halves, the others full). peak: tspipe's largest per-device activation\n"
               "memory; gpipe@M*: gpipe's at tspipe's M and split.\n");

@@ -4,7 +4,8 @@
 // Student (online network) = ResNet backbone + projector + predictor; teacher (target network) =
 // backbone + projector built with the same names and seed, updated as ξ ← τ·ξ + (1−τ)·θ with τ
 // cosine from --tau0 (0.996) to 1, read with staleness δ (--staleness 1 is TSPipe). Loss: BYOL's
-// symmetric 2 − 2·cos. After each epoch: a linear probe on the frozen backbone features.
+// symmetric 2 − 2·cos. After each epoch: a linear probe and the kNN monitor on the frozen backbone
+// features.
 #include "momentum_example.hpp"
 
 #include <tspipe/nn/models/resnet.hpp>
@@ -19,13 +20,19 @@ namespace {
 struct ByolRecipe {
   int depth = 18;
 
-  void add_backbone_flags(Flags& flags) { flags.add("depth", &depth, "ResNet depth (18, 34, 50, ...)"); }
+  void add_backbone_flags(Flags& flags) {
+    flags.add("depth", &depth,
+              "ResNet depth: 18, 34, 50, 101, 152, or 6n+2 (8, 14, 20, ...) for the compact 3-stage ResNet with a "
+              "pooled stem");
+  }
   void add_loss_flags(Flags& /*flags*/) {}
   void check(const CommonOptions& o) const {
-    try {
-      nn::models::resnet_layout(depth);
-    } catch (const Error& e) {
-      throw UsageError(std::string("--depth: ") + e.what());
+    if (!is_compact_resnet_depth(depth)) {
+      try {
+        nn::models::resnet_layout(depth);
+      } catch (const Error& e) {
+        throw UsageError(std::string("--depth: ") + e.what());
+      }
     }
     check_model_size("--depth " + std::to_string(depth) + " --width " + brief(o.width), "the backbone", backbone_parameters(o), o);
   }
@@ -42,6 +49,7 @@ struct ByolRecipe {
     return image_resnet<B>(image_geometry(o), depth, o.width, 0, seed);
   }
   int64_t feature_size(const CommonOptions& o) const {
+    if (is_compact_resnet_depth(depth)) return nn::models::detail::scaled_channels(256, o.width);  // 3 basic stages
     return nn::models::detail::scaled_channels(512, o.width) * (nn::models::resnet_layout(depth).bottleneck ? 4 : 1);
   }
   double backbone_parameters(const CommonOptions& o) const { return resnet_parameters(image_geometry(o), depth, o.width, 0); }
@@ -54,10 +62,12 @@ struct ByolRecipe {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // BYOL's recipe (docs/ssl-recipes.md): LARS, base learning rate 0.2 per 256 images, weight decay
+  // 1.5e-6, τ₀ 0.996; a 1-epoch warm-up stands for its 10 of 1000 epochs.
   const MomentumExample byol{
-      .program = "byol_resnet", .phase = "byol", .seed_salt = 3, .projector_layers = 2, .out = "out/byol_resnet",
-      .width = 0.25, .learning_rate = 0.05, .weight_decay = 1e-4, .tau0 = 0.996, .optimizer = "sgd",
-      .optimizer_help = "sgd | lars (BYOL's recipe) | adamw",
+      .program = "byol_resnet", .phase = "byol", .seed_salt = 3, .projector_layers = 2,
+      .heads_end_in_batch_norm = false, .out = "out/byol_resnet", .width = 0.25, .learning_rate = 0.2,
+      .weight_decay = 1.5e-6, .tau0 = 0.996, .lr_warmup_epochs = 1, .optimizer = "lars", .optimizer_help = "lars (BYOL's recipe) | sgd | adamw",
       .summary = "BYOL (momentum teacher, two views) on Fashion-MNIST (or --dataset) through a tspipe Pipeline;\n"
                  "reports the linear-probe test accuracy of the frozen backbone."};
   return run_momentum_example(argc, argv, byol, ByolRecipe{});

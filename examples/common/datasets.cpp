@@ -60,10 +60,4 @@ data::MultiView supervised_views(const CommonOptions& o, int crop_pad) {
   return o.dataset == "folder" ? data::train_views(norm, g.side) : data::kd_views(norm, crop_pad);
 }
 
-data::MultiView self_supervised_views(const CommonOptions& o) {
-  const ImageGeometry g = image_geometry(o);
-  const data::Normalization norm = data::dataset_normalization(o.dataset).value();
-  return g.channels == 1 ? data::ssl_views(norm, g.side) : data::byol_views(norm, g.side);
-}
-
 }  // namespace tspipe::examples

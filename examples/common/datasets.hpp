@@ -1,6 +1,7 @@
 #pragma once
 // The data of an example's run: --dataset (data/open.hpp) at --data, cut to --train-subset and
-// --test-subset, with the views each kind of phase trains on and the test-time views.
+// --test-subset, with its test-time views and a supervised phase's training views (the
+// self-supervised recipes' are momentum_example.hpp's).
 #include "cli.hpp"
 
 #include <tspipe/data/image_source.hpp>
@@ -23,10 +24,8 @@ struct Datasets {
 /// UsageError naming the flag when a subset or the image size does not fit the data.
 Datasets load_datasets(const CommonOptions& options);
 
-/// Training views: a supervised phase's (padded random crop and flip; a folder's random resized
-/// crop) and a self-supervised phase's two (Fashion-MNIST's grey recipe; BYOL's, which MoCo v3
-/// shares, on colour images), at the run's image size and normalisation.
+/// A supervised phase's training views: padded random crop and flip (a folder: random resized
+/// crop and flip) at the run's image size and normalisation.
 data::MultiView supervised_views(const CommonOptions& options, int crop_pad);
-data::MultiView self_supervised_views(const CommonOptions& options);
 
 }  // namespace tspipe::examples

@@ -252,6 +252,15 @@ double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Da
 }
 
 template <class B>
+double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor& monitor, const Datasets& data) {
+  share_student_weights(pipeline);
+  const Features bank = extract_features(pipeline, feature_blocks, monitor.bank, data.eval);
+  const Features queries = extract_features(pipeline, feature_blocks, monitor.queries, data.eval);
+  const nn::KnnClassifier knn({bank.values, bank.labels, bank.dim}, monitor.bank->num_classes(), monitor.options);
+  return knn.accuracy({queries.values, queries.labels, queries.dim});
+}
+
+template <class B>
 void load_weights(nn::Layer<B>& model, const fs::path& checkpoint, const std::string& prefix) {
   copy_weights(model, nn::load_safetensors(checkpoint), checkpoint.string(), prefix);
 }
@@ -260,6 +269,7 @@ void load_weights(nn::Layer<B>& model, const fs::path& checkpoint, const std::st
 #define TSPIPE_EXAMPLES_INSTANTIATE_EVALUATION(B)                                                  \
   template double student_accuracy<B>(Pipeline<B>&, const Datasets&);                              \
   template double linear_probe_accuracy<B>(Pipeline<B>&, int, const Datasets&, int, std::uint64_t); \
+  template double knn_accuracy<B>(Pipeline<B>&, int, const KnnMonitor&, const Datasets&);            \
   template void load_weights<B>(nn::Layer<B>&, const fs::path&, const std::string&);
 
 TSPIPE_EXAMPLES_INSTANTIATE_EVALUATION(cpu::Backend)

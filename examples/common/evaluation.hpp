@@ -7,12 +7,14 @@
 #include "backends.hpp"
 #include "datasets.hpp"
 
+#include <tspipe/nn/knn.hpp>
 #include <tspipe/nn/layer.hpp>
 #include <tspipe/pipeline.hpp>
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace tspipe::examples {
@@ -33,6 +35,19 @@ double student_accuracy(Pipeline<B>& pipeline, const Datasets& data);
 template <class B>
 double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
                              std::uint64_t seed);
+
+/// The kNN learning monitor of a linear-probe phase: the weighted kNN classifier (nn/knn.hpp) of
+/// the frozen features, `bank` (training images) as the memory bank and `queries` (test images),
+/// once before training and after every epoch. options.k = 0: no monitor.
+struct KnnMonitor {
+  nn::KnnOptions options{.k = 0};
+  std::shared_ptr<const data::ImageSource> bank, queries;
+};
+
+/// The kNN monitor's test accuracy on the frozen features of the first `feature_blocks` student
+/// blocks (the images seen through `data.eval`).
+template <class B>
+double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor& monitor, const Datasets& data);
 
 /// Copies the parameters and buffers named "<prefix><name>" in a safetensors file (a checkpoint
 /// written by Pipeline::save) into `model`; throws naming the file and the first missing tensor.

@@ -56,7 +56,7 @@ double mlp_head_parameters(int64_t in, int64_t hidden, int64_t out, int layers) 
   const double h = static_cast<double>(hidden);
   double total = 0.0, from = static_cast<double>(in);
   for (int i = 0; i + 1 < layers; ++i, from = h) total += from * h + batch_norm(h);
-  return total + from * static_cast<double>(out) + static_cast<double>(out);
+  return total + from * static_cast<double>(out);  // no output bias; a final BatchNorm has no affine parameters
 }
 
 void check_model_size(const std::string& flags, const std::string& what, double parameters, const CommonOptions& o) {

@@ -37,6 +37,7 @@ nlohmann::json to_json(const EpochRecord& r) {
                   ", not a finite number (did training diverge?)");
     j[name] = r.*field;
   }
+  if (r.knn_accuracy >= 0.0) j["knn_accuracy"] = r.knn_accuracy;
   return j;
 }
 
@@ -56,6 +57,12 @@ EpochRecord epoch_record_from_json(const nlohmann::json& j) {
       throw Error("epoch record " + std::to_string(r.epoch) + ": '" + name + "' is " + value.dump() + ", not a finite number");
     r.*member = value.get<double>();
   }
+  if (j.contains("knn_accuracy")) {
+    const nlohmann::json& knn = j.at("knn_accuracy");
+    if (!knn.is_number() || !std::isfinite(knn.get<double>()))
+      throw Error("epoch record " + std::to_string(r.epoch) + ": 'knn_accuracy' is " + knn.dump() + ", not a finite number");
+    r.knn_accuracy = knn.get<double>();
+  }
   return r;
 }
 
@@ -71,40 +78,59 @@ std::string epoch_line(const EpochRecord& r, int epochs) {
   std::string line = r.phase + "  epoch " + std::to_string(r.epoch) + "/" + std::to_string(epochs) + "  loss " +
                      fixed(r.loss, 4);
   if (r.accuracy >= 0.0) line += "  test acc " + fixed(100.0 * r.accuracy, 2) + "%";
+  if (r.knn_accuracy >= 0.0) line += "  kNN " + fixed(100.0 * r.knn_accuracy, 2) + "%";
   line += "  " + fixed(r.examples_per_second, 1) + " ex/s  " + fixed(r.seconds, 1) + " s";
   return line;
 }
 
-std::string curve_svg(const std::string& title, const std::vector<EpochRecord>& records) {
-  // Two panels side by side; x = epoch, y = value; each phase one colour.
+std::string curve_svg(const std::string& title, const std::vector<EpochRecord>& records,
+                      const std::vector<AccuracyReference>& references) {
+  // Two panels side by side; x = epoch, y = value; each phase one colour. The accuracy panel holds
+  // two series per phase (the accuracy solid, the kNN monitor dashed) and the reference lines.
   constexpr double panel_w = 420, panel_h = 260, left = 60, top = 50, gap = 90;
   static const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
   std::map<std::string, std::vector<const EpochRecord*>> by_phase;
   std::vector<std::string> order;
   int max_epoch = 1;
+  bool any_knn = false;
   for (const auto& r : records) {
     if (!by_phase.count(r.phase)) order.push_back(r.phase);
     by_phase[r.phase].push_back(&r);
     max_epoch = std::max(max_epoch, r.epoch);
+    any_knn = any_knn || r.knn_accuracy >= 0.0;
   }
+  // Series 0: loss; 1: accuracy (%); 2: kNN accuracy (%). A negative accuracy is "not measured".
+  const auto value = [](const EpochRecord& r, int series) {
+    return series == 0 ? r.loss : 100.0 * (series == 1 ? r.accuracy : r.knn_accuracy);
+  };
+  const auto measured = [](const EpochRecord& r, int series) {
+    return series == 0 || (series == 1 ? r.accuracy : r.knn_accuracy) >= 0.0;
+  };
   std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fixed(left + 2 * panel_w + gap + 160, 0) +
                     "\" height=\"" + fixed(top + panel_h + 60, 0) + "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   svg += "<text x=\"" + fixed(left, 0) + "\" y=\"24\" font-size=\"15\">" + title + "</text>\n";
   for (int panel = 0; panel < 2; ++panel) {
     const bool is_loss = panel == 0;
+    const std::vector<int> series = is_loss ? std::vector<int>{0} : std::vector<int>{1, 2};
     double lo = 1e300, hi = -1e300;
-    for (const auto& r : records) {
-      const double v = is_loss ? r.loss : 100.0 * r.accuracy;
-      if (!is_loss && r.accuracy < 0.0) continue;
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-    }
+    for (const auto& r : records)
+      for (int k : series)
+        if (measured(r, k)) {
+          lo = std::min(lo, value(r, k));
+          hi = std::max(hi, value(r, k));
+        }
+    if (!is_loss && lo <= hi)
+      for (const auto& ref : references) {
+        lo = std::min(lo, 100.0 * ref.accuracy);
+        hi = std::max(hi, 100.0 * ref.accuracy);
+      }
     const double x0 = left + panel * (panel_w + gap), y0 = top;
     svg += "<rect x=\"" + fixed(x0, 1) + "\" y=\"" + fixed(y0, 1) + "\" width=\"" + fixed(panel_w, 0) + "\" height=\"" +
            fixed(panel_h, 0) + "\" fill=\"none\" stroke=\"#888\"/>\n";
     svg += "<text x=\"" + fixed(x0 + panel_w / 2, 1) + "\" y=\"" + fixed(y0 - 8, 1) + "\" text-anchor=\"middle\">" +
-           (is_loss ? "training loss" : "test accuracy (%)") + "</text>\n";
+           (is_loss ? "training loss" : any_knn ? "test accuracy (%): solid probe, dashed kNN" : "test accuracy (%)") +
+           "</text>\n";
     svg += "<text x=\"" + fixed(x0 + panel_w / 2, 1) + "\" y=\"" + fixed(y0 + panel_h + 32, 1) +
            "\" text-anchor=\"middle\">epoch</text>\n";
     if (lo > hi) {
@@ -126,21 +152,27 @@ std::string curve_svg(const std::string& title, const std::vector<EpochRecord>& 
     for (int e = 1; e <= max_epoch; e += std::max(1, max_epoch / 10))
       svg += "<text x=\"" + fixed(px(e), 1) + "\" y=\"" + fixed(y0 + panel_h + 16, 1) + "\" text-anchor=\"middle\">" +
              std::to_string(e) + "</text>\n";
-    for (std::size_t k = 0; k < order.size(); ++k) {
-      std::string points;
-      for (const EpochRecord* r : by_phase[order[k]]) {
-        if (!is_loss && r->accuracy < 0.0) continue;
-        points += fixed(px(r->epoch), 1) + "," + fixed(py(is_loss ? r->loss : 100.0 * r->accuracy), 1) + " ";
+    if (!is_loss)
+      for (const auto& ref : references)
+        svg += "<line x1=\"" + fixed(x0, 1) + "\" x2=\"" + fixed(x0 + panel_w, 1) + "\" y1=\"" +
+               fixed(py(100.0 * ref.accuracy), 1) + "\" y2=\"" + fixed(py(100.0 * ref.accuracy), 1) +
+               "\" stroke=\"#777\" stroke-dasharray=\"2,3\"/><text x=\"" + fixed(x0 + 4, 1) + "\" y=\"" +
+               fixed(py(100.0 * ref.accuracy) - 4, 1) + "\" fill=\"#555\" font-size=\"10\">" + ref.label + " " +
+               fixed(100.0 * ref.accuracy, 1) + "</text>\n";
+    for (std::size_t k = 0; k < order.size(); ++k)
+      for (int s : series) {
+        std::string points, dots;
+        const char* colour = colours[k % std::size(colours)];
+        for (const EpochRecord* r : by_phase[order[k]]) {
+          if (!measured(*r, s)) continue;
+          points += fixed(px(r->epoch), 1) + "," + fixed(py(value(*r, s)), 1) + " ";
+          dots += "<circle cx=\"" + fixed(px(r->epoch), 1) + "\" cy=\"" + fixed(py(value(*r, s)), 1) +
+                  "\" r=\"3\" fill=\"" + colour + "\"/>\n";
+        }
+        if (points.empty()) continue;
+        svg += "<polyline fill=\"none\" stroke=\"" + std::string(colour) + "\" stroke-width=\"2\"" +
+               (s == 2 ? " stroke-dasharray=\"6,4\"" : "") + " points=\"" + points + "\"/>\n" + dots;
       }
-      if (points.empty()) continue;
-      const char* colour = colours[k % std::size(colours)];
-      svg += "<polyline fill=\"none\" stroke=\"" + std::string(colour) + "\" stroke-width=\"2\" points=\"" + points + "\"/>\n";
-      for (const EpochRecord* r : by_phase[order[k]]) {
-        if (!is_loss && r->accuracy < 0.0) continue;
-        svg += "<circle cx=\"" + fixed(px(r->epoch), 1) + "\" cy=\"" + fixed(py(is_loss ? r->loss : 100.0 * r->accuracy), 1) +
-               "\" r=\"3\" fill=\"" + colour + "\"/>\n";
-      }
-    }
   }
   for (std::size_t k = 0; k < order.size(); ++k) {
     const double y = top + 16 + 20.0 * static_cast<double>(k), x = left + 2 * panel_w + gap + 16;

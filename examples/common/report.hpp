@@ -16,6 +16,7 @@ struct EpochRecord {
   int epoch = 0;               ///< 1-based
   double loss = 0.0;           ///< mean training loss over the epoch's batches
   double accuracy = -1.0;      ///< test accuracy in [0, 1] (classifier or linear probe); < 0: not measured
+  double knn_accuracy = -1.0;  ///< kNN-monitor test accuracy in [0, 1]; < 0: not measured
   double examples_per_second = 0.0;
   double seconds = 0.0;        ///< training time of the epoch (evaluation excluded)
 };
@@ -28,8 +29,16 @@ EpochRecord epoch_record_from_json(const nlohmann::json& j);
 /// "teacher  epoch 3/10  loss 0.4123  acc 88.21%  1234 ex/s  12.3 s"
 std::string epoch_line(const EpochRecord& r, int epochs);
 
-/// Loss (left panel) and accuracy (right panel) per epoch, one polyline per phase.
-std::string curve_svg(const std::string& title, const std::vector<EpochRecord>& records);
+/// A labelled horizontal line of the accuracy panel (a value in [0, 1], e.g. a random-init baseline).
+struct AccuracyReference {
+  std::string label;
+  double accuracy = 0.0;
+};
+
+/// Loss (left panel) and accuracy (right panel) per epoch, one polyline per phase; kNN-monitor
+/// accuracies dashed in the phase's colour, references as grey dotted lines.
+std::string curve_svg(const std::string& title, const std::vector<EpochRecord>& records,
+                      const std::vector<AccuracyReference>& references = {});
 
 /// Writes through a temporary file next to `path` (".<name>.tmp-XXXXXX"), flushed to disk, then
 /// renamed over it and the directory flushed: a crash leaves the old file or the whole new one,

@@ -234,6 +234,14 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
     std::fflush(stdout);
   }
 
+  const bool monitored = spec.knn.options.k > 0 && spec.measure == Measure::linear_probe;
+  if (monitored) {  // like --init-probe, before any checkpoint is loaded
+    result.init_knn_accuracy = knn_accuracy(pipeline, spec.feature_blocks, spec.knn, data);
+    std::printf("%s: kNN monitor on the untrained (randomly initialised) backbone: %.2f%%\n", spec.name.c_str(),
+                100.0 * result.init_knn_accuracy);
+    std::fflush(stdout);
+  }
+
   int first_epoch = 0;
   if (o.resume) {
     const bool saved = fs::exists(checkpoint);
@@ -309,6 +317,7 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
                           ? student_accuracy(pipeline, data)
                           : linear_probe_accuracy(pipeline, spec.feature_blocks, data, o.probe_epochs,
                                                   static_cast<std::uint64_t>(o.seed) + 77);
+    if (monitored) record.knn_accuracy = knn_accuracy(pipeline, spec.feature_blocks, spec.knn, data);
     result.history.push_back(record);
     std::printf("%s\n", epoch_line(record, spec.epochs).c_str());
     std::fflush(stdout);
@@ -338,6 +347,11 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   result.summary["measured_time_per_batch_s"] = timing.measured_time_per_batch;
   result.summary["predicted_time_per_batch_s"] = timing.predicted_time_per_batch;
   if (result.init_probe_accuracy >= 0.0) result.summary["init_probe_accuracy"] = result.init_probe_accuracy;
+  if (monitored) {
+    result.summary["init_knn_accuracy"] = result.init_knn_accuracy;
+    result.summary["knn"] = {{"k", spec.knn.options.k}, {"temperature", spec.knn.options.temperature},
+                             {"bank_images", spec.knn.bank->size()}, {"query_images", spec.knn.queries->size()}};
+  }
   return result;
 }
 
@@ -356,7 +370,6 @@ PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> stude
   spec.pipeline.views = 2;
   spec.pipeline.teacher = update::TeacherPolicy::momentum(tau0, o.staleness, o.warmup);
   spec.pipeline.teacher_uses_batch_statistics = true;
-  spec.augment = self_supervised_views(o);
   spec.unlabeled = true;
   spec.epochs = o.epochs;
   spec.measure = Measure::linear_probe;
@@ -381,6 +394,13 @@ int run_self_supervised(const std::string& example, PhaseSpec<B> spec, const Com
                             {"final_loss", phase.history.empty() ? 0.0 : phase.history.back().loss},
                             {"staleness", o.staleness}};
   if (phase.init_probe_accuracy >= 0.0) results["random_init_probe_accuracy"] = phase.init_probe_accuracy;
+  if (phase.init_knn_accuracy >= 0.0) {
+    const double trained = phase.history.empty() ? -1.0 : phase.history.back().knn_accuracy;
+    std::printf("kNN monitor: %.2f%% after training, %.2f%% on the untrained backbone\n", 100.0 * trained,
+                100.0 * phase.init_knn_accuracy);
+    results["knn_accuracy"] = trained;
+    results["random_init_knn_accuracy"] = phase.init_knn_accuracy;
+  }
   write_run_outputs(example, o, {{name, &phase}}, results, wall);
   return 0;
 }
@@ -391,14 +411,17 @@ void write_run_outputs(const std::string& example, const CommonOptions& o,
   nlohmann::json summary = {{"example", example}, {"options", options_json(o)}, {"results", results},
                             {"wall_seconds", wall_seconds}, {"phases", nlohmann::json::object()}};
   std::vector<EpochRecord> history;
+  std::vector<AccuracyReference> references;
   for (const auto& [name, phase] : phases) {
     summary["phases"][name] = phase->summary;
     history.insert(history.end(), phase->history.begin(), phase->history.end());
+    if (phase->init_knn_accuracy >= 0.0) references.push_back({name + " kNN, random init", phase->init_knn_accuracy});
+    if (phase->init_probe_accuracy >= 0.0) references.push_back({name + " probe, random init", phase->init_probe_accuracy});
   }
   const fs::path out(o.out);
   if (!launch().prints()) return;  // one process writes the run's files
   write_file(out / "summary.json", summary.dump(2) + "\n");
-  write_file(out / "curve.svg", curve_svg(example + " on " + dataset_title(o.dataset), history));
+  write_file(out / "curve.svg", curve_svg(example + " on " + dataset_title(o.dataset), history, references));
   std::printf("wrote %s, %s and per-phase checkpoints%s under %s\n", (out / "summary.json").string().c_str(),
               (out / "curve.svg").string().c_str(), launch().distributed() ? "" : ", timelines (timeline.svg, trace.json)",
               out.string().c_str());

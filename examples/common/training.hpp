@@ -86,6 +86,7 @@ struct PhaseSpec {
   int epochs = 1;
   Measure measure = Measure::classifier;
   int feature_blocks = 0;
+  KnnMonitor knn;  ///< linear-probe phases only
 };
 
 /// What a finished phase reports, whatever the backend.
@@ -95,6 +96,8 @@ struct PhaseOutcome {
   nlohmann::json summary;            ///< history, timing, schedule comparison
   /// --init-probe on a linear-probe phase: the probe accuracy of the untrained (initial) weights.
   double init_probe_accuracy = -1.0;
+  /// The kNN monitor's accuracy on the untrained (initial) weights, when the phase has a monitor.
+  double init_knn_accuracy = -1.0;
 };
 
 template <class B>
@@ -129,9 +132,10 @@ typename Pipeline<B>::OptimizerFactory optimizer_factory(const std::string& name
   throw UsageError("--optimizer '" + name + "': expected sgd, lars or adamw");
 }
 
-/// A self-supervised phase: two augmented views, a momentum teacher (τ₀ cosine to 1 over the
-/// run; δ and K from the flags) whose BatchNorm uses batch statistics, accuracy by linear probe on
-/// the first `feature_blocks` student blocks (the backbone).
+/// A self-supervised phase: two views (PhaseSpec::augment, the caller's), a momentum teacher (τ₀
+/// cosine to 1 over the run; δ and K from the flags) whose BatchNorm uses batch statistics, the
+/// dataset's unlabeled split where it has one, accuracy by linear probe on the first
+/// `feature_blocks` student blocks (the backbone).
 template <class B>
 PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> student,
                             std::shared_ptr<const typename Pipeline<B>::Loss> loss,

@@ -1,10 +1,11 @@
 // mocov3_vit: MoCo-v3 with a small ViT on Fashion-MNIST (or --dataset, e.g. CIFAR-10 at 32×32)
 // through a tspipe Pipeline.
 //
-// Student = ViT + 3-layer projector + 2-layer predictor; momentum teacher = ViT + projector with
-// the same names and seed, τ cosine from --tau0 (0.99) to 1, read with staleness δ. Loss: the
-// symmetric InfoNCE 2T·CE(q̂·k̂ᵀ/T, arange(N)) over the whole batch (every other sample is a
-// negative). After each epoch: a linear probe on the frozen class-token features.
+// Student = ViT + 3-layer projector + 2-layer predictor, both ending in BatchNorm without affine
+// parameters as in MoCo-v3's ViT code; momentum teacher = ViT + projector with the same names and
+// seed, τ cosine from --tau0 (0.99) to 1, read with staleness δ. Loss: the symmetric InfoNCE 2T·CE(q̂·k̂ᵀ/T, arange(N)) over
+// the whole batch (every other sample is a negative). After each epoch: a linear probe and the kNN
+// monitor on the frozen class-token features.
 #include "momentum_example.hpp"
 
 #include <tspipe/nn/models/vit.hpp>
@@ -83,10 +84,13 @@ struct MocoRecipe {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // --width 1/3 of ViT-Tiny's 192: dim 64.
+  // --width 1/3 of ViT-Tiny's 192: dim 64. MoCo-v3's ViT recipe (docs/ssl-recipes.md): AdamW, base
+  // learning rate 1.5e-4 per 256 images, weight decay 0.1, τ₀ 0.99, heads ending in BatchNorm
+  // without affine parameters; a 1-epoch warm-up stands for its 40 of 300 epochs.
   const MomentumExample moco{
-      .program = "mocov3_vit", .phase = "mocov3", .seed_salt = 4, .projector_layers = 3, .out = "out/mocov3_vit",
-      .width = 1.0 / 3.0, .learning_rate = 1e-3, .weight_decay = 0.05, .tau0 = 0.99, .optimizer = "adamw",
+      .program = "mocov3_vit", .phase = "mocov3", .seed_salt = 4, .projector_layers = 3,
+      .heads_end_in_batch_norm = true, .out = "out/mocov3_vit", .width = 1.0 / 3.0, .learning_rate = 1.5e-4,
+      .weight_decay = 0.1, .tau0 = 0.99, .lr_warmup_epochs = 1, .optimizer = "adamw",
       .optimizer_help = "adamw (MoCo-v3's for ViTs) | sgd | lars",
       .summary = "MoCo-v3 (momentum teacher, InfoNCE, two views) with a small ViT on Fashion-MNIST (or --dataset) through a tspipe\n"
                  "Pipeline; reports the linear-probe test accuracy of the frozen backbone."};

@@ -9,13 +9,16 @@
 #include <tspipe/sim/export.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <new>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -74,11 +77,37 @@ selection and output:
   --out FILE             trace: where to write (.json Chrome trace, .svg, .csv)
   --file FILE            validate: the schedule to check; fill: the PyTorch CSV to fill
   -h, --help             this text
+
+limits (each refusal names the flag that raises it):
+  --max-file-mb N        largest --costs / --file read, in MiB           (default 64)
+  --max-memory-mb N      memory the command's schedules may take, in MiB, estimated
+                         from the workload before generating             (default 1024)
+  Counts (--micro-batches, --views, --batches, --staleness, --warmup, --lookahead, ...)
+  go up to 2^24 and --stages up to 4096; costs, transfers, overheads and caps are finite
+  numbers in [0, 1e18]; every option is given at most once.
 )";
 
 struct UsageError {
   std::string message;
 };
+
+using schedule::quote;
+
+/// A path in a message: whole up to 256 bytes (a file's name is what tells the user which input is
+/// wrong), escaped like every quoted input.
+std::string quote_path(std::string_view path) { return quote(path, 256); }
+
+// The commands, in the order --help lists them.
+constexpr std::string_view kCommands[] = {"actions", "metrics", "compare", "trace", "validate", "fill"};
+
+// What one request may use (each refusal names the flag that raises it):
+// * files read whole (--costs, --file): kDefaultMaxFileMiB, --max-file-mb;
+// * the schedules a command generates, validates and simulates: kDefaultMaxMemoryMiB, estimated
+//   before anything is allocated as the workload's largest action count times what each action
+//   costs that command (bytes_per_action), --max-memory-mb.
+constexpr long long kDefaultMaxFileMiB = 64;
+constexpr long long kDefaultMaxMemoryMiB = 1024;
+constexpr long long kMaxLimitMiB = 1 << 20;  // 1 TiB: the most either flag accepts
 
 struct Options {
   std::string command;
@@ -87,32 +116,46 @@ struct Options {
   bool search = false;
 };
 
+std::string known_commands() {
+  std::string out;
+  for (auto c : kCommands) out += (out.empty() ? "" : ", ") + std::string(c);
+  return out;
+}
+
 Options parse_arguments(int argc, char** argv) {
   Options o;
-  if (argc < 2) throw UsageError{"missing COMMAND"};
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "-h" || std::string_view(argv[i]) == "--help") {
+      o.command = "help";
+      return o;
+    }
+  if (argc < 2) throw UsageError{"missing COMMAND (one of " + known_commands() + ")"};
   o.command = argv[1];
-  if (o.command == "-h" || o.command == "--help") {
-    o.command = "help";
-    return o;
+  if (std::find(std::begin(kCommands), std::end(kCommands), o.command) == std::end(kCommands)) {
+    if (o.command.rfind("-", 0) == 0)
+      throw UsageError{"the COMMAND (one of " + known_commands() + ") comes first, before " + quote(o.command)};
+    throw UsageError{"unknown command " + quote(o.command) + " (known: " + known_commands() + ")"};
   }
   static const std::vector<std::string> with_value = {
       "--workload", "--stages", "--micro-batches", "--views", "--staleness", "--warmup", "--teacher-versions",
       "--lookahead", "--split", "--batches", "--max-micro-batches", "--memory-cap", "--teacher-cost", "--transfer", "--overhead", "--costs",
-      "--schedule", "--dispatch", "--format", "--out", "--file"};
+      "--schedule", "--dispatch", "--format", "--out", "--file", "--max-file-mb", "--max-memory-mb"};
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      o.command = "help";
-      return o;
-    }
     if (arg == "--json" || arg == "--search") {
-      (arg == "--json" ? o.json : o.search) = true;
+      bool& flag = arg == "--json" ? o.json : o.search;
+      if (flag) throw UsageError{"option " + arg + " given twice"};
+      flag = true;
       continue;
     }
     if (std::find(with_value.begin(), with_value.end(), arg) == with_value.end())
-      throw UsageError{"unknown option '" + arg + "'"};
+      throw UsageError{"unknown option " + quote(arg)};
     if (i + 1 >= argc) throw UsageError{"option " + arg + " needs a value"};
-    o.values[arg] = argv[++i];
+    const std::string value = argv[++i];
+    // A repeated flag is a mistake (a pasted command line, a script adding its own default), not
+    // an override: refuse it rather than guess which one was meant.
+    if (const auto [it, added] = o.values.emplace(arg, value); !added)
+      throw UsageError{"option " + arg + " given twice (" + quote(it->second) + " and " + quote(value) + "); give it once"};
   }
   return o;
 }
@@ -123,77 +166,145 @@ std::optional<std::string> value_of(const Options& o, const std::string& key) {
   return it->second;
 }
 
+/// An integer flag in [low, high], or `fallback` when absent.
 template <class T>
-T number(const Options& o, const std::string& key, T fallback) {
+T integer(const Options& o, const std::string& key, T fallback, T low, T high) {
   const auto text = value_of(o, key);
   if (!text) return fallback;
   T value{};
   const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (text->empty() || ec != std::errc{} || end != text->data() + text->size())
-    throw UsageError{key + " = '" + *text + "' is not a number"};
+  const std::string range = " (need " + std::to_string(low) + " to " + std::to_string(high) + ")";
+  if (text->empty() || (ec != std::errc{} && ec != std::errc::result_out_of_range) || end != text->data() + text->size())
+    throw UsageError{key + " = " + quote(*text) + " is not an integer" + range};
+  if (ec == std::errc::result_out_of_range || value < low || value > high)
+    throw UsageError{key + " = " + quote(*text) + " is out of range" + range};
   return value;
 }
 
-std::string read_file(const std::string& path) {
+/// A cost, memory size or cap flag: a finite number in [0, 1e18] (schedule/limits.hpp), or
+/// `fallback` when absent.
+double real(const Options& o, const std::string& key, double fallback) {
+  const auto text = value_of(o, key);
+  if (!text) return fallback;
+  double value = 0.0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (text->empty() || ec != std::errc{} || end != text->data() + text->size() || !schedule::value_in_range(value))
+    throw UsageError{key + " = " + quote(*text) + " is not a finite number in [0, 1e18]"};
+  return value;
+}
+
+long long mebibytes(long long mib) { return mib * 1024 * 1024; }
+
+/// The whole of the file a flag names, refusing a directory and anything over --max-file-mb
+/// (read in pieces, so /dev/zero or a FIFO stops at the limit too).
+std::string read_file(const Options& o, const std::string& flag) {
+  const std::string path = *value_of(o, flag);
+  const long long limit_mib = integer(o, "--max-file-mb", kDefaultMaxFileMiB, 1LL, kMaxLimitMiB);
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error))
+    throw UsageError{flag + " " + quote_path(path) + " is a directory, not a file"};
+  const auto limit = static_cast<std::size_t>(mebibytes(limit_mib));
+  const auto too_large = [&] {
+    return UsageError{flag + " " + quote_path(path) + " is larger than the " + std::to_string(limit_mib) +
+                      " MiB limit on files read whole (raise it with --max-file-mb)"};
+  };
+  // A regular file says its size up front; a device or a pipe is read until the limit.
+  if (std::filesystem::is_regular_file(path, error)) {
+    const auto size = std::filesystem::file_size(path, error);
+    if (!error && size > limit) throw too_large();
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError{"cannot open '" + path + "'"};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  if (!in) throw UsageError{flag + ": cannot open " + quote_path(path) + " (" + std::strerror(errno) + ")"};
+  std::string text;
+  std::vector<char> piece(1 << 16);
+  while (in) {
+    in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+    text.append(piece.data(), static_cast<std::size_t>(in.gcount()));
+    if (text.size() > limit) throw too_large();
+  }
+  if (in.bad()) throw UsageError{flag + ": cannot read " + quote_path(path)};
+  return text;
+}
+
+/// Peak bytes per action of Workload::max_actions for each command: the maximum resident set
+/// (GNU time) over SSL S = 8 and 64, KD S = 4, with about 40 % headroom. metrics and validate
+/// hold a schedule, the validator's replay and a timeline (measured up to 74 bytes); compare holds
+/// every generator's at once (up to 235), fill the original and the filled schedule; trace also
+/// its output text (up to 294, SVG); dynamic dispatch adds its readiness counts and queues (up to
+/// 40 more).
+std::size_t bytes_per_action(const std::string& command, bool dynamic) {
+  const std::size_t bytes = command == "compare" || command == "fill" ? 330 : command == "trace" ? 410 : 100;
+  return dynamic ? bytes + 60 : bytes;
+}
+
+/// Refuses a request of up to `actions` actions whose schedules would need more than
+/// --max-memory-mb, before generating any; `counted` says how they were counted.
+void check_memory(const Options& o, std::uint64_t actions, bool dynamic, const std::string& counted) {
+  const long long limit_mib = integer(o, "--max-memory-mb", kDefaultMaxMemoryMiB, 1LL, kMaxLimitMiB);
+  const std::size_t per_action = bytes_per_action(o.command, dynamic);
+  const double mib = static_cast<double>(actions) * static_cast<double>(per_action) / (1024.0 * 1024.0);
+  if (mib <= static_cast<double>(limit_mib)) return;
+  throw UsageError{o.command + ": the " + counted + " may generate " + std::to_string(actions) + " actions, about " +
+                   std::to_string(static_cast<long long>(mib)) + " MiB at " + std::to_string(per_action) +
+                   " bytes each, over the " + std::to_string(limit_mib) +
+                   " MiB limit (raise it with --max-memory-mb, or ask for fewer --batches, --stages, --micro-batches or --views)"};
+}
+
+/// The same for a workload (Workload::check passed, so max_actions is at most kMaxActions).
+void check_memory(const Options& o, const Workload& w, bool dynamic) {
+  const std::string search = w.choose_micro_batches ? " (counted at the largest M --search may pick, " +
+                                                          std::to_string(w.largest_micro_batches()) +
+                                                          "; --max-micro-batches lowers it)"
+                                                    : "";
+  check_memory(o, w.max_actions(), dynamic, "workload" + search);
 }
 
 Workload workload_from(const Options& o) {
+  using schedule::kMaxCount;
   const auto kind = value_of(o, "--workload");
   if (!kind) throw UsageError{"--workload ssl|kd is required"};
-  if (*kind != "ssl" && *kind != "kd") throw UsageError{"--workload must be ssl or kd, got '" + *kind + "'"};
+  if (*kind != "ssl" && *kind != "kd") throw UsageError{"--workload must be ssl or kd, got " + quote(*kind)};
   if (!value_of(o, "--stages")) throw UsageError{"--stages S is required"};
-  const int stages = number(o, "--stages", 0);
-  if (stages < 1) throw UsageError{"--stages must be at least 1, got " + std::to_string(stages)};
-  if (stages > 4096) throw UsageError{"--stages " + std::to_string(stages) + " is too many (at most 4096)"};
+  const int stages = integer(o, "--stages", 0, 1, schedule::kMaxStages);
   Workload w = *kind == "ssl" ? schedule::ssl_workload(stages) : schedule::kd_workload(stages);
-  w.micro_batches = number(o, "--micro-batches", w.micro_batches);
-  w.views = number(o, "--views", w.views);
-  w.staleness = number(o, "--staleness", w.staleness);
-  w.warmup = number(o, "--warmup", w.warmup);
-  w.teacher_versions = number(o, "--teacher-versions", w.teacher_versions);
-  w.teacher_lookahead = number(o, "--lookahead", w.teacher_lookahead);
-  w.batches = number(o, "--batches", 8);
+  w.micro_batches = integer(o, "--micro-batches", w.micro_batches, 1, kMaxCount);
+  w.views = integer(o, "--views", w.views, 1, kMaxCount);
+  w.staleness = integer(o, "--staleness", w.staleness, 0, kMaxCount);
+  w.warmup = integer(o, "--warmup", w.warmup, 0, kMaxCount);
+  w.teacher_versions = integer(o, "--teacher-versions", w.teacher_versions, 0, kMaxCount);
+  w.teacher_lookahead = integer(o, "--lookahead", w.teacher_lookahead, 0, kMaxCount);
+  w.batches = integer(o, "--batches", 8, 1, kMaxCount);
   if (const auto split = value_of(o, "--split")) {
     if (*split == "full") w.split = schedule::BackwardSplit::full;
     else if (*split == "halves") w.split = schedule::BackwardSplit::halves;
     else if (*split == "input-weight") w.split = schedule::BackwardSplit::input_weight;
-    else throw UsageError{"--split must be full, halves or input-weight, got '" + *split + "'"};
+    else throw UsageError{"--split must be full, halves or input-weight, got " + quote(*split)};
   }
-  if (const auto file = value_of(o, "--costs")) {
-    auto table = schedule::parse_cost_csv(read_file(*file));
-    if (!table) throw UsageError{*file + ": " + table.message()};
+  if (value_of(o, "--costs")) {
+    if (value_of(o, "--teacher-cost"))
+      throw UsageError{"--teacher-cost and --costs both set the teacher's cost; give one (a teacher_forward column in the table)"};
+    const std::string file = *value_of(o, "--costs");
+    auto table = schedule::parse_cost_csv(read_file(o, "--costs"));
+    if (!table) throw UsageError{"--costs " + quote_path(file) + ": " + table.message()};
     if (static_cast<int>(table.value().stages.size()) != stages)
-      throw UsageError{*file + " has " + std::to_string(table.value().stages.size()) + " stages, --stages is " +
-                       std::to_string(stages)};
+      throw UsageError{"--costs " + quote_path(file) + " has " + std::to_string(table.value().stages.size()) +
+                       " stages, --stages is " + std::to_string(stages)};
     w.costs = table.value();
   } else {
-    const double ratio = number(o, "--teacher-cost", 1.0);
-    if (!(ratio >= 0.0)) throw UsageError{"--teacher-cost must be >= 0"};
-    w.costs = schedule::CostModel::teacher_ratio(stages, ratio);
+    w.costs = schedule::CostModel::teacher_ratio(stages, real(o, "--teacher-cost", 1.0));
   }
-  const double transfer = number(o, "--transfer", -1.0);
   if (value_of(o, "--transfer")) {
-    if (!(transfer >= 0.0)) throw UsageError{"--transfer must be >= 0"};
+    const double transfer = real(o, "--transfer", 0.0);
     for (auto& s : w.costs.stages) s.transfer = transfer;
   }
-  w.costs.per_action_overhead = number(o, "--overhead", 0.0);
+  w.costs.per_action_overhead = real(o, "--overhead", 0.0);
   // M is the user's unless --search; the split is the planner's unless --split pins it.
   w.choose_micro_batches = o.search;
   w.choose_split = w.choose_halves = o.search || !value_of(o, "--split");
-  w.max_micro_batches = number(o, "--max-micro-batches", 0);
-  w.memory_cap = number(o, "--memory-cap", 0.0);
+  w.max_micro_batches = integer(o, "--max-micro-batches", 0, 0, kMaxCount);
+  w.memory_cap = real(o, "--memory-cap", 0.0);
   // Every field error names the field and its value (Workload::check).
   if (Status ok = w.check(); !ok) throw UsageError{ok.message()};
-  // Keep the CLI from being asked for more work than a terminal can show or memory can hold.
-  const int most_micro_batches =
-      o.search ? std::max(w.micro_batches, w.max_micro_batches > 0 ? w.max_micro_batches : 8 * stages) : w.micro_batches;
-  const double actions = 5.0 * stages * w.batches * w.views * most_micro_batches;
-  if (actions > 2e8) throw UsageError{"the workload has ~" + std::to_string(static_cast<long long>(actions)) + " actions; at most 2e8"};
   return w;
 }
 
@@ -246,18 +357,25 @@ schedule::Dispatch dispatch_of(const Options& o) {
   const std::string text = value_of(o, "--dispatch").value_or("in-order");
   if (text == "in-order") return schedule::Dispatch::in_order;
   if (text == "dynamic") return schedule::Dispatch::dynamic;
-  throw UsageError{"--dispatch must be in-order or dynamic, got '" + text + "'"};
+  throw UsageError{"--dispatch must be in-order or dynamic, got " + quote(text)};
 }
 
+/// Generates the named schedule (a refusal is bad input) once, then validates and simulates it (a
+/// failure there is the schedule's).
 planning::Evaluation evaluate_or_fail(const std::string& name, const Workload& w, schedule::Dispatch dispatch) {
-  auto e = planning::evaluate(name, w, dispatch);
+  auto g = planning::generate(name, w);
+  if (!g) throw UsageError{g.message()};
+  auto e = planning::evaluate_generated(name, std::move(g).value(), w, dispatch);
   if (!e) throw std::runtime_error(e.message());
   return std::move(e).value();
 }
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
-  if (!out || !(out << text)) throw std::runtime_error("cannot write '" + path + "'");
+  if (!out) throw std::runtime_error("--out: cannot create " + quote_path(path) + " (" + std::strerror(errno) + ")");
+  out << text;
+  out.close();  // a full disk shows only once the buffer is flushed
+  if (!out) throw std::runtime_error("--out: cannot write " + quote_path(path) + " (" + std::strerror(errno) + ")");
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {
@@ -272,11 +390,16 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 schedule::TorchImport import_torch_file(const Options& o) {
   const auto file = value_of(o, "--file");
   if (!file) throw UsageError{o.command + " --format torch-csv needs --file FILE"};
-  auto csv = schedule::parse_torch_csv(read_file(*file));
-  if (!csv) throw UsageError{*file + ": " + csv.message()};
-  const int batches = number(o, "--batches", 8);
+  auto csv = schedule::parse_torch_csv(read_file(o, "--file"));
+  if (!csv) throw UsageError{"--file " + quote_path(*file) + ": " + csv.message()};
+  const int batches = integer(o, "--batches", 8, 1, schedule::kMaxCount);
+  // Per batch, each cell at most two actions (a B is BI + BW) and a LOSS; each rank an OPT.
+  std::uint64_t per_batch = csv.value().ranks.size();
+  for (const auto& rank : csv.value().ranks) per_batch += 3 * rank.size();
+  check_memory(o, schedule::saturating_product(per_batch, static_cast<std::uint64_t>(batches)), false,
+               "PyTorch schedule repeated for " + std::to_string(batches) + " batches");
   auto imported = schedule::import_torch_csv(csv.value(), batches);
-  if (!imported) throw UsageError{*file + ": " + imported.message()};
+  if (!imported) throw UsageError{"--file " + quote_path(*file) + ": " + imported.message()};
   schedule::TorchImport out = std::move(imported).value();
   // The cost options of a workload of this shape (its teacher is set by the caller, if any).
   Options shaped = o;
@@ -368,7 +491,7 @@ int fill_torch_csv(const Options& o) {
     if (ends_with(*out, ".txt")) write_file(*out, schedule::to_text(schedule));
     else if (ends_with(*out, ".json")) write_file(*out, sim::chrome_trace(after.value().timeline, title));
     else if (ends_with(*out, ".svg")) write_file(*out, sim::svg_timeline(after.value().timeline, title));
-    else throw UsageError{"fill: --out must end in .txt, .json or .svg, got '" + *out + "'"};
+    else throw UsageError{"fill: --out must end in .txt, .json or .svg, got " + quote_path(*out)};
     std::printf("wrote %s\n", out->c_str());
   }
   return 0;
@@ -385,16 +508,16 @@ int run(const Options& o) {
   const std::string name = value_of(o, "--schedule").value_or("tspipe");
   const Workload w = workload_from(o);
   const schedule::Dispatch dispatch = dispatch_of(o);
+  check_memory(o, w, dispatch == schedule::Dispatch::dynamic);
   if (o.command == "actions") {
     auto g = planning::generate(name, w);
     if (!g) throw UsageError{g.message()};
     const std::string format = value_of(o, "--format").value_or("text");
-    if (format != "text" && format != "csv") throw UsageError{"--format must be text or csv, got '" + format + "'"};
+    if (format != "text" && format != "csv") throw UsageError{"--format must be text or csv, got " + quote(format)};
     std::fputs((format == "csv" ? schedule::to_csv(g.value().schedule) : schedule::to_text(g.value().schedule)).c_str(), stdout);
     return 0;
   }
   if (o.command == "metrics") {
-    if (!planning::generate(name, w)) throw UsageError{planning::generate(name, w).message()};
     const auto e = evaluate_or_fail(name, w, dispatch);
     if (o.json) std::printf("%s\n", metrics_json(name, e).c_str());
     else print_metrics(name, e);
@@ -439,8 +562,9 @@ int run(const Options& o) {
     const auto out = value_of(o, "--out");
     if (!out) throw UsageError{"trace needs --out FILE.json|FILE.svg|FILE.csv"};
     if (!ends_with(*out, ".json") && !ends_with(*out, ".svg") && !ends_with(*out, ".csv"))
-      throw UsageError{"--out must end in .json, .svg or .csv, got '" + *out + "'"};
-    if (!planning::generate(name, w)) throw UsageError{planning::generate(name, w).message()};
+      throw UsageError{"--out must end in .json, .svg or .csv, got " + quote_path(*out)};
+    if (std::error_code error; std::filesystem::is_directory(*out, error))
+      throw UsageError{"--out " + quote_path(*out) + " is a directory, not a file"};
     const auto e = evaluate_or_fail(name, w, dispatch);
     const std::string title = name + " S=" + std::to_string(w.stages) + " M=" + std::to_string(e.generated.workload.micro_batches);
     if (ends_with(*out, ".json")) write_file(*out, sim::chrome_trace(e.result.timeline, title));
@@ -453,16 +577,16 @@ int run(const Options& o) {
   if (o.command == "validate") {
     const auto file = value_of(o, "--file");
     if (!file) throw UsageError{"validate needs --file FILE"};
-    const std::string text = read_file(*file);
+    const std::string text = read_file(o, "--file");
     auto parsed = text.rfind(std::string(schedule::kScheduleCsvHeader), 0) == 0 ? schedule::parse_csv(text)
                                                                                  : schedule::parse_text(text);
-    if (!parsed) throw UsageError{*file + ": " + parsed.message()};
+    if (!parsed) throw UsageError{"--file " + quote_path(*file) + ": " + parsed.message()};
     const auto violations = schedule::validate(parsed.value(), w);
     for (const auto& v : violations) std::printf("%s\n", schedule::to_string(v).c_str());
     std::printf("%s: %zu actions, %zu violations\n", file->c_str(), parsed.value().num_actions(), violations.size());
     return violations.empty() ? 0 : 1;
   }
-  throw UsageError{"unknown command '" + o.command + "'"};
+  throw UsageError{"unknown command " + quote(o.command) + " (known: " + known_commands() + ")"};
 }
 
 }  // namespace
@@ -473,6 +597,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::fprintf(stderr, "tspipe-sim: %s\n(run 'tspipe-sim --help' for usage)\n", e.message.c_str());
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "tspipe-sim: out of memory (lower --max-memory-mb to what this machine has)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tspipe-sim: %s\n", e.what());
     return 1;

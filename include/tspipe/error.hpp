@@ -4,7 +4,7 @@
 // Inside the library a violated precondition throws tspipe::Error whose message names the
 // failing thing (the layer, its name, the shapes involved), e.g.
 //   "Linear 'fc': input has 10 features, expected 12".
-// At library boundaries (DESIGN §7) functions may instead return a [[nodiscard]] Status or
+// At library boundaries (docs/design.md §7) functions may instead return a [[nodiscard]] Status or
 // Result<T>, which carry the same message as a value; `try_call` turns one into the other.
 #include <optional>
 #include <stdexcept>

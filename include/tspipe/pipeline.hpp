@@ -20,8 +20,11 @@
 // drain every segment), never results.
 //
 // The parts live in pipeline/: options.hpp (what a pipeline is built from), placement.hpp
-// (checks, profiling, partition, stages), segment_executor.hpp (one segment on the workers),
-// checkpoint.hpp (save/load content) and timing.hpp (trace and predicted-vs-measured report).
+// (checks, profiling, partition, stages), segment_plan.hpp (each segment's validated schedule,
+// planned from a cost model fixed for the run), segment_executor.hpp (one segment on the
+// workers), checkpoint.hpp and plan_metadata.hpp (save/load content with the plan, checked before
+// anything is copied), trace.hpp and timing.hpp (a window of recent actions; running sums).
+// Nothing a pipeline keeps grows with the batches trained, as long as the caller takes its losses.
 //
 // Backends: what differs between host and device tensors (the loss and optimizer types, parameter
 // views, teacher version copies, a stage's stream) comes from runtime::BackendHooks<Backend>. For
@@ -31,12 +34,13 @@
 #include <tspipe/pipeline/checkpoint.hpp>
 #include <tspipe/pipeline/options.hpp>
 #include <tspipe/pipeline/placement.hpp>
+#include <tspipe/pipeline/plan_metadata.hpp>
 #include <tspipe/pipeline/segment_executor.hpp>
+#include <tspipe/pipeline/segment_plan.hpp>
 #include <tspipe/pipeline/timing.hpp>
+#include <tspipe/pipeline/trace.hpp>
 #include <tspipe/planning/generate.hpp>
-#include <tspipe/schedule/validator.hpp>
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -73,7 +77,8 @@ class Pipeline {
     stages_ = std::move(placed.stages);
     plan_ = std::move(placed.plan);
     profiled_costs_ = std::move(placed.profiled_costs);
-    trace_.resize(stages_.size());
+    make_optimizer_ = std::move(make_optimizer);
+    trace_ = TraceWindow(stages(), options_.record_trace ? options_.trace_segments : 0);
     // Reject a schedule that cannot run this shape now, not at the first segment.
     if (auto probe = planning::generate(options_.schedule, workload(2)); !probe) throw Error("Pipeline: " + probe.message());
     learning_rate_ = stages_.front()->optimizer->learning_rate();
@@ -87,7 +92,7 @@ class Pipeline {
   /// `labels` one class per sample (may be empty for self-supervised losses). Runs a segment when
   /// `segment_batches` are queued. Throws tspipe::Error on bad input or a failed segment.
   void feed(std::vector<Tensor> views, std::vector<int> labels = {}) {
-    check_batch(views, labels);
+    check_fed_batch<B>(options_, views, labels, next_batch_);
     Hooks::finish_caller_work();  // the views (and anything else the caller wrote) are complete
     queued_.push_back({next_batch_++, std::move(views), std::move(labels), learning_rate_,
                        tau_override_ ? *tau_override_ : options_.teacher.tau.at(next_batch_ - 1)});
@@ -120,6 +125,9 @@ class Pipeline {
 
   /// Spreads the pipeline over processes (see Distribution); call before the first feed().
   void set_distribution(Distribution distribution) {
+    if (options_.calibrate_costs && distribution.transport)
+      throw Error("Pipeline::set_distribution: calibrate_costs plans from this process's own timing, but every process of a "
+                  "distributed launch must plan the same schedule; turn it off");
     if (options_.dispatch == runtime::Dispatch::dynamic && (distribution.transport || !distribution.local_stages.empty()))
       throw Error("Pipeline::set_distribution: dynamic dispatch reads every stage's progress, so it needs all stages in "
                   "this process; use Dispatch::in_order for a distributed launch");
@@ -136,13 +144,14 @@ class Pipeline {
   int stages() const { return static_cast<int>(stages_.size()); }
   runtime::Stage<B>& stage(int s) { return *stages_.at(static_cast<std::size_t>(s)); }
 
-  /// The measured trace: per stage, every action run so far with its start and end.
-  const MeasuredTrace& trace() const { return trace_; }
+  /// The measured trace: per stage, every action of the last `trace_segments` segments with its
+  /// start and end (empty without record_trace).
+  const MeasuredTrace& trace() const { return trace_.actions(); }
   /// The trace as simulator timelines (seconds), ready for sim::chrome_trace / svg_timeline.
-  std::vector<std::vector<sim::TimedAction>> trace_timeline() const { return to_timeline(trace_); }
+  std::vector<std::vector<sim::TimedAction>> trace_timeline() const { return to_timeline(trace_.actions()); }
 
-  /// The cost model of this pipeline from the profiled per-block costs (seconds per whole batch
-  /// of one view), for the simulator's prediction.
+  /// The cost model the pipeline plans with (seconds per whole batch of one view): profiled when
+  /// it was built, or as set_profiled_costs or load left it.
   schedule::CostModel profiled_costs() const { return profiled_costs_; }
   /// Replaces the cost model, e.g. with rank 0's profile, so that every process of an MPI launch
   /// plans the same cost-aware schedule (each would otherwise plan with its own timings).
@@ -150,26 +159,16 @@ class Pipeline {
     if (static_cast<int>(costs.stages.size()) != stages())
       throw Error("Pipeline::set_profiled_costs: " + std::to_string(costs.stages.size()) + " stages, the pipeline has " +
                   std::to_string(stages()));
+    schedule::Workload w = workload(1);
+    w.costs = costs;
+    if (Status ok = w.check(); !ok) throw Error("Pipeline::set_profiled_costs: " + ok.message());
     profiled_costs_ = costs;
+    planner_.forget();
   }
 
   /// The workload of a segment of `batches` batches starting at global batch `first`.
   schedule::Workload workload(int batches, long first = 0) const {
-    schedule::Workload w;
-    w.stages = stages();
-    w.micro_batches = options_.micro_batches;
-    w.views = options_.views;
-    w.batches = batches;
-    w.teacher = options_.teacher.kind;
-    w.staleness = options_.teacher.staleness;
-    w.warmup = static_cast<int>(std::max(0L, options_.teacher.warmup - first));
-    w.teacher_lookahead = options_.frozen_lookahead;
-    w.split = options_.split;
-    w.costs = profiled_costs_;
-    w.choose_micro_batches = options_.choose_micro_batches;
-    w.choose_split = options_.choose_split;
-    w.max_micro_batches = static_cast<int>(std::min<long>(options_.batch_size, 8L * stages()));
-    return w;
+    return segment_workload(options_, profiled_costs_, stages(), batches, first);
   }
 
   /// Every student parameter (all stages), for tests and checkpoints.
@@ -201,22 +200,35 @@ class Pipeline {
     f(st.teacher);
   }
 
-  /// Writes a checkpoint (student, teacher with every version held, optimizer state, step) as a
-  /// safetensors file, atomically: a crash mid-save leaves the previous file intact.
+  /// Writes a checkpoint (student, teacher with every version held, optimizer state, step, and
+  /// the plan: options, partition, cost model) as a safetensors file, atomically: a crash
+  /// mid-save leaves the previous file intact.
   void save(const std::filesystem::path& path) {
     flush();
     nn::SafetensorsContent content = checkpoint().save({next_batch_, learning_rate_});
+    write_plan(content.metadata, options_, plan_, profiled_costs_);
     const bool writer = distribution_.gather_checkpoint ? distribution_.gather_checkpoint(content) : true;
     if (writer) nn::save_safetensors(path, content);
   }
 
   /// Restores a checkpoint written by save() into this pipeline (built with the same models; the
-  /// partition may differ). Continuing gives bit-identical results to the run that saved it.
+  /// partition may differ). The plan options come back with it, and the cost model too when the
+  /// partition is the same, so continuing runs the saving run's schedules and gives bit-identical
+  /// results. Throws Error naming every tensor that does not fit (name, dtype, shape, teacher
+  /// versions, optimizer state) or the metadata field at fault; the pipeline is unchanged then.
   void load(const std::filesystem::path& path) {
     flush();
-    const CheckpointPosition position = checkpoint().load(nn::load_safetensors(path), path.string());
-    next_batch_ = done_batches_ = position.step;
-    learning_rate_ = position.learning_rate;
+    const nn::SafetensorsContent content = nn::load_safetensors(path);
+    PipelineCheckpoint<B> checkpoint = this->checkpoint();
+    const auto restore = checkpoint.check(content, path.string());
+    RestoredPlan plan =
+        read_plan(content.metadata, "checkpoint '" + path.string() + "': ", options_, plan_, profiled_costs_, restore.position.step);
+    checkpoint.apply(restore);
+    options_ = std::move(plan.options);
+    profiled_costs_ = std::move(plan.costs);
+    planner_.forget();
+    next_batch_ = done_batches_ = restore.position.step;
+    learning_rate_ = restore.position.learning_rate;
   }
 
   /// Predicted (simulator, profiled costs) against measured time per batch over the segments run
@@ -225,53 +237,39 @@ class Pipeline {
 
  private:
   PipelineCheckpoint<B> checkpoint() {
-    return PipelineCheckpoint<B>(stages_, [this](int s) { return runs_stage(s); });
+    return PipelineCheckpoint<B>(stages_, [this](int s) { return runs_stage(s); }, make_optimizer_);
   }
 
-  void check_batch(const std::vector<Tensor>& views, const std::vector<int>& labels) const {
-    const auto fail = [&](const std::string& what) {
-      throw Error("Pipeline::feed (batch " + std::to_string(next_batch_) + "): " + what);
-    };
-    if (static_cast<int>(views.size()) != options_.views)
-      fail("got " + std::to_string(views.size()) + " views, the pipeline has " + std::to_string(options_.views));
-    nn::Shape expected{options_.batch_size};
-    expected.insert(expected.end(), options_.input_shape.begin(), options_.input_shape.end());
-    for (std::size_t v = 0; v < views.size(); ++v)
-      if (views[v].shape() != expected)
-        fail("view " + std::to_string(v) + " has shape " + Ops::shape(views[v]) + ", expected " + nn::to_string(expected));
-    if (!labels.empty() && static_cast<long>(labels.size()) != options_.batch_size)
-      fail(std::to_string(labels.size()) + " labels for " + std::to_string(options_.batch_size) + " samples");
-  }
-
-  /// Generates and validates the schedule of the queued batches, runs it, then updates the
-  /// timing report.
+  /// Runs the queued batches on their segment's plan, then updates the timing report.
   void run_segment() {
     std::vector<FedBatch<Tensor>> batches = std::exchange(queued_, {});
     const long first = batches.front().index;
-    auto generated = planning::generate(options_.schedule, workload(static_cast<int>(batches.size()), first));
-    if (!generated) throw Error("Pipeline: " + generated.message());
-    const auto violations = schedule::validate(generated.value().schedule, generated.value().workload, 3);
-    if (!violations.empty())
-      throw Error("Pipeline: the " + options_.schedule + " schedule is invalid: " + schedule::to_string(violations.front()));
-
+    const schedule::Generated& generated = planner_.plan(options_, profiled_costs_, stages(), static_cast<int>(batches.size()), first);
     const auto segment_start = std::chrono::steady_clock::now();
+    trace_.begin_segment();
+    timing_.begin_segment(stages());
     SegmentExecutor<B> executor(options_, distribution_, *loss_, stages_, started_);
     executor.run(
-        generated.value(), batches,
+        generated, batches,
         [this](long batch, double loss) {
           std::lock_guard lock(losses_mutex_);
           losses_.push_back({batch, loss});
         },
         [this](int stage, const MeasuredAction& measured) {
-          if (options_.record_trace) trace_[static_cast<std::size_t>(stage)].push_back(measured);
+          timing_.record(stage, measured);
+          trace_.record(stage, measured);
         });
     done_batches_ = first + static_cast<long>(batches.size());
-    timing_.add_segment(generated.value(), std::chrono::duration<double>(std::chrono::steady_clock::now() - segment_start).count(),
-                        static_cast<long>(batches.size()), trace_);
-    // Calibrate the cost model with what an action really costs beyond its profiled compute, so
-    // a schedule that chooses M does not pick more micro-batches than pay off. Not under a
-    // distributed launch, where every process must keep planning with the same costs.
-    if (!distribution_.transport) profiled_costs_.per_action_overhead = timing_.report().mean_action_overhead;
+    timing_.end_segment(generated, std::chrono::duration<double>(std::chrono::steady_clock::now() - segment_start).count(),
+                        static_cast<long>(batches.size()));
+    // Asked for: plan with what an action really costs beyond its profiled compute, so that a
+    // schedule choosing M does not pick more micro-batches than pay off. Never under a distributed
+    // launch, where every process must keep planning with the same costs.
+    const double overhead = timing_.report().mean_action_overhead;
+    if (options_.calibrate_costs && !distribution_.transport && overhead != profiled_costs_.per_action_overhead) {
+      profiled_costs_.per_action_overhead = overhead;
+      planner_.forget();
+    }
   }
 
   PipelineOptions options_;
@@ -281,6 +279,8 @@ class Pipeline {
   std::vector<std::unique_ptr<runtime::Stage<B>>> stages_;
   partition::PartitionPlan plan_;
   schedule::CostModel profiled_costs_;
+  OptimizerFactory make_optimizer_;
+  SegmentPlanner planner_;
 
   std::vector<FedBatch<Tensor>> queued_;
   long next_batch_ = 0;
@@ -290,7 +290,7 @@ class Pipeline {
 
   std::mutex losses_mutex_;
   std::vector<LossRecord> losses_;
-  MeasuredTrace trace_;
+  TraceWindow trace_{0, 0};
   TimingAccumulator timing_;
 };
 

@@ -49,8 +49,11 @@ fs::path checkpoint_with(const std::map<std::string, std::string>& metadata, con
 PhaseState sample_state() {
   PhaseState s{"byol", 2, 17, {}};
   // Doubles with no short decimal form: they must come back bit for bit.
-  s.history.push_back({"byol", 1, 1.0 / 3.0, 0.1 + 0.2, 1234.5678901234567, 0.1234567890123456789});
-  s.history.push_back({"byol", 2, std::nextafter(0.5, 1.0), 0.7, 1e-300, 3.0e10});
+  s.history.push_back({.phase = "byol", .epoch = 1, .loss = 1.0 / 3.0, .accuracy = 0.1 + 0.2,
+                       .examples_per_second = 1234.5678901234567, .seconds = 0.1234567890123456789});
+  s.history.push_back({.phase = "byol", .epoch = 2, .loss = std::nextafter(0.5, 1.0), .accuracy = 0.7,
+                       .knn_accuracy = 0.1 + 0.7,  // measured in some epochs only
+                       .examples_per_second = 1e-300, .seconds = 3.0e10});
   return s;
 }
 
@@ -89,6 +92,7 @@ TEST_CASE("the run state in a checkpoint's metadata reads back exactly") {
     CHECK(std::memcmp(&a.accuracy, &b.accuracy, sizeof(double)) == 0);
     CHECK(std::memcmp(&a.seconds, &b.seconds, sizeof(double)) == 0);
     CHECK(std::memcmp(&a.examples_per_second, &b.examples_per_second, sizeof(double)) == 0);
+    CHECK(std::memcmp(&a.knn_accuracy, &b.knn_accuracy, sizeof(double)) == 0);
     CHECK(b.epoch == a.epoch);
     CHECK(b.phase == "byol");
   }
@@ -163,11 +167,13 @@ TEST_CASE("model sizes are counted before building, as the builders build them")
   c.heads = 4;
   auto vit = nn::models::vit<B>(c);
   CHECK(vit_parameters(48, 3, 7, 28, 1) == parameter_count(vit));
-  for (int layers : {2, 3}) {
-    std::vector<nn::LayerPtr<B>> head;
-    head.push_back(nn::models::mlp_head<B>({"projector", 48, 64, 16, layers, 3}));
-    CHECK(mlp_head_parameters(48, 64, 16, layers) == parameter_count(head));
-  }
+  for (int layers : {2, 3})
+    for (bool final_batch_norm : {false, true}) {
+      std::vector<nn::LayerPtr<B>> head;
+      head.push_back(nn::models::mlp_head<B>({.name = "projector", .in_features = 48, .hidden_features = 64, .out_features = 16,
+                                              .layers = layers, .seed = 3, .output_batch_norm = final_batch_norm}));
+      CHECK(mlp_head_parameters(48, 64, 16, layers) == parameter_count(head));
+    }
 }
 
 TEST_CASE("a model over --max-parameters is refused naming the flags and the limit, before anything is allocated") {

@@ -146,7 +146,7 @@ TEST_CASE("KD loss is CE + λ·T²·batch-mean KL(softmax(t/T) ‖ softmax(s/T))
   }
   const double expected = ce / 2 + lambda * temperature * temperature * kl / 2;
 
-  const SoftTargetKDLoss kd;  // the DESIGN §6 defaults
+  const SoftTargetKDLoss kd;  // the docs/design.md §6 defaults
   CHECK(kd.temperature() == 4.0f);
   CHECK(kd.soft_weight() == doctest::Approx(0.1));
   CHECK(kd.compute(b.input()).loss == doctest::Approx(expected).epsilon(1e-5));

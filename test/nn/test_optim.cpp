@@ -84,51 +84,53 @@ TEST_CASE("AdamW: two steps by hand, decoupled decay, bias correction by step co
   CHECK(state.at("w/exp_avg_sq")[0] == doctest::Approx(0.00031225).epsilon(1e-6));
 }
 
-TEST_CASE("LARS: trust ratio per tensor, biases excluded from decay and adaptation") {
+TEST_CASE("LARS: trust ratio η‖w‖/‖g + wd·w‖ per tensor, biases excluded from decay and adaptation") {
   const double lr = 0.1, mu = 0.9, wd = 0.01, eta = 0.001;
   Lars lars({.learning_rate = lr, .momentum = 0.9f, .weight_decay = 0.01f, .eta = 0.001f});
-  std::vector<Param> params{{"fc.weight", {3.0f, 4.0f}, {0.6f, 0.8f}},
+  // The gradient is orthogonal to the weight, so ‖g + wd·w‖² = ‖g‖² + wd²‖w‖² = 1 + 0.0025 and
+  // the trust ratio is 0.005 / √1.0025 = 0.0049937578; the form η‖w‖/(‖g‖ + wd‖w‖) would give
+  // 0.005 / 1.05 = 0.0047619 instead.
+  std::vector<Param> params{{"fc.weight", {3.0f, 4.0f}, {0.8f, -0.6f}},
                             {"fc.bias", {1.0f}, {0.5f}, true}};
-  CHECK(lars.trust_ratio(params[0].slot()) == doctest::Approx(0.001 * 5 / (1 + 0.01 * 5)));
+  CHECK(lars.trust_ratio(params[0].slot()) == doctest::Approx(0.0049937578).epsilon(1e-6));
   CHECK(lars.trust_ratio(params[1].slot()) == 1.0f);
 
-  // Reference in double: ‖w‖ = 5, ‖g‖ = 1 on the first step.
-  std::vector<double> w{3, 4}, vel{0, 0};
-  double bias = 1, bias_vel = 0;
-  const auto reference_step = [&](std::vector<double> g, double bias_grad) {
-    const double wn = std::hypot(w[0], w[1]);
-    const double gn = std::hypot(g[0], g[1]);
-    const double trust = eta * wn / (gn + wd * wn);
-    for (int i = 0; i < 2; ++i) {
-      vel[static_cast<std::size_t>(i)] = mu * vel[static_cast<std::size_t>(i)] +
-          trust * (g[static_cast<std::size_t>(i)] + wd * w[static_cast<std::size_t>(i)]);
-      w[static_cast<std::size_t>(i)] -= lr * vel[static_cast<std::size_t>(i)];
-    }
-    bias_vel = mu * bias_vel + bias_grad;  // plain momentum SGD, no decay
-    bias -= lr * bias_vel;
-  };
-
   step(lars, params);
-  reference_step({0.6, 0.8}, 0.5);
-  CHECK(params[0].value[0] == doctest::Approx(w[0]).epsilon(1e-6));
-  CHECK(params[0].value[1] == doctest::Approx(w[1]).epsilon(1e-6));
-  CHECK(params[1].value[0] == doctest::Approx(0.95).epsilon(1e-6));
+  // d = g + wd·w = (0.83, −0.56); v = trust·d; w ← w − lr·v.
+  CHECK(params[0].value[0] == doctest::Approx(3.0 - 0.1 * 0.0049937578 * 0.83).epsilon(1e-7));
+  CHECK(params[0].value[1] == doctest::Approx(4.0 + 0.1 * 0.0049937578 * 0.56).epsilon(1e-7));
+  CHECK(params[1].value[0] == doctest::Approx(0.95).epsilon(1e-6));  // plain momentum SGD: 1 − 0.1·0.5
 
+  // The second step against a double-precision reference (momentum carries the first step's trust·d).
+  std::vector<double> w{3.0 - 0.1 * 0.0049937578 * 0.83, 4.0 + 0.1 * 0.0049937578 * 0.56};
+  std::vector<double> vel{0.0049937578 * 0.83, -0.0049937578 * 0.56};
   params[0].grad = {-0.3f, 0.1f};
+  const std::vector<double> g{-0.3, 0.1};
+  const std::vector<double> d{g[0] + wd * w[0], g[1] + wd * w[1]};
+  const double trust = eta * std::hypot(w[0], w[1]) / std::hypot(d[0], d[1]);
+  CHECK(lars.trust_ratio(params[0].slot()) == doctest::Approx(trust).epsilon(1e-6));
   step(lars, params);
-  reference_step({-0.3, 0.1}, 0.5);
-  CHECK(params[0].value[0] == doctest::Approx(w[0]).epsilon(1e-6));
-  CHECK(params[0].value[1] == doctest::Approx(w[1]).epsilon(1e-6));
-  CHECK(params[1].value[0] == doctest::Approx(bias).epsilon(1e-6));
-  CHECK(bias == doctest::Approx(0.95 - 0.1 * 0.95));
+  for (std::size_t i = 0; i < 2; ++i) {
+    vel[i] = mu * vel[i] + trust * d[i];
+    w[i] -= lr * vel[i];
+    CHECK(params[0].value[i] == doctest::Approx(w[i]).epsilon(1e-7));
+  }
+  // bias: v = 0.9·0.5 + 0.5 = 0.95; b = 0.95 − 0.1·0.95, no decay, no adaptation.
+  CHECK(params[1].value[0] == doctest::Approx(0.95 - 0.1 * 0.95).epsilon(1e-6));
 }
 
-TEST_CASE("LARS leaves the trust ratio at 1 for a zero weight or zero gradient") {
-  Lars lars({});
+TEST_CASE("LARS leaves the trust ratio at 1 for a zero weight or a zero update; decay alone still adapts") {
+  Lars no_decay({.weight_decay = 0.0f});
   Param zero_weight{"w", {0.0f, 0.0f}, {1.0f, 1.0f}};
   Param zero_grad{"v", {1.0f, 1.0f}, {0.0f, 0.0f}};
-  CHECK(lars.trust_ratio(zero_weight.slot()) == 1.0f);
-  CHECK(lars.trust_ratio(zero_grad.slot()) == 1.0f);
+  CHECK(no_decay.trust_ratio(zero_weight.slot()) == 1.0f);
+  CHECK(no_decay.trust_ratio(zero_grad.slot()) == 1.0f);
+  // With decay the update of a zero gradient is wd·w: trust = η‖w‖/(wd‖w‖) = η/wd, as in BYOL.
+  Lars decayed({.weight_decay = 0.01f, .eta = 0.001f});
+  CHECK(decayed.trust_ratio(zero_grad.slot()) == doctest::Approx(0.1).epsilon(1e-6));
+  // A gradient that cancels the decay exactly: the update is zero, the ratio 1.
+  Param cancelled{"u", {2.0f}, {-0.02f}};
+  CHECK(decayed.trust_ratio(cancelled.slot()) == 1.0f);
 }
 
 TEST_CASE("set_learning_rate changes the next step and rejects nonsense") {

@@ -62,6 +62,38 @@ inline std::vector<tspipe::nn::ParamSlot> slots(tspipe::nn::Sequential<B>& model
   return out;
 }
 
+/// Options for the small MLPs here: `stages` stages one block apart (stage s starts at block s),
+/// batches of `batch` samples of `features` values, two batches a segment (several segments in a
+/// short run: versions and state must carry over), a watchdog that never fires on a busy machine.
+inline tspipe::PipelineOptions mlp_options(int stages, int micro_batches, const std::string& schedule, long batch, int64_t features) {
+  tspipe::PipelineOptions o;
+  o.stages = stages;
+  o.micro_batches = micro_batches;
+  o.schedule = schedule;
+  o.batch_size = batch;
+  o.input_shape = {features};
+  o.segment_batches = 2;
+  o.watchdog = std::chrono::milliseconds(20000);
+  for (int s = 1; s < stages; ++s) {
+    o.teacher_cuts.push_back(s);
+    o.student_cuts.push_back(s);
+  }
+  return o;
+}
+
+/// Whether two cost models agree exactly, field by field.
+inline bool same_costs(const tspipe::schedule::CostModel& a, const tspipe::schedule::CostModel& b) {
+  if (a.per_action_overhead != b.per_action_overhead || a.stages.size() != b.stages.size()) return false;
+  for (std::size_t s = 0; s < a.stages.size(); ++s) {
+    const auto &x = a.stages[s], &y = b.stages[s];
+    if (x.teacher_forward != y.teacher_forward || x.student_forward != y.student_forward || x.student_backward != y.student_backward ||
+        x.backward_input_share != y.backward_input_share || x.loss != y.loss || x.optimizer != y.optimizer || x.ema != y.ema ||
+        x.transfer != y.transfer || x.activation_memory != y.activation_memory || x.teacher_output_memory != y.teacher_output_memory)
+      return false;
+  }
+  return true;
+}
+
 /// A batch of `views` inputs [n, features] and labels, deterministic in `seed`.
 struct Batch {
   std::vector<Tensor> views;

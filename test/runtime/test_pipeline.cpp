@@ -32,19 +32,7 @@ tspipe::OptimizerFactory sgd(double lr = 0.05) {
 }
 
 PipelineOptions kd_options(int stages, int micro_batches, const std::string& schedule) {
-  PipelineOptions o;
-  o.stages = stages;
-  o.micro_batches = micro_batches;
-  o.schedule = schedule;
-  o.batch_size = kBatch;
-  o.input_shape = {kFeatures};
-  o.segment_batches = 2;  // several segments in a short run: versions and state must carry over
-  o.watchdog = std::chrono::milliseconds(20000);
-  for (int s = 1; s < stages; ++s) {  // explicit cuts: one block per stage where possible
-    o.teacher_cuts.push_back(s);
-    o.student_cuts.push_back(s);
-  }
-  return o;
+  return mlp_options(stages, micro_batches, schedule, kBatch, kFeatures);
 }
 
 }  // namespace
@@ -52,7 +40,7 @@ PipelineOptions kd_options(int stages, int micro_batches, const std::string& sch
 namespace {
 /// Trains kSteps KD batches through a pipeline built with `o` and, independently, on one device;
 /// losses and student parameters must agree. Returns the pipeline's measured trace.
-std::vector<std::vector<tspipe::MeasuredAction>> check_kd_exact(const PipelineOptions& o) {
+tspipe::MeasuredTrace check_kd_exact(const PipelineOptions& o) {
   const auto loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>(4.0, 0.5);
   constexpr int kSteps = 5;
   ReferenceTrainer ref{as_model(mlp(teacher_widths(), 100, "t")), as_model(mlp(student_widths(), 200)), loss, sgd()(), {}};

@@ -1,4 +1,4 @@
-// Generators: the reference order exactly, the unit-cost oracles of DESIGN §2, and a validation
+// Generators: the reference order exactly, the unit-cost oracles of docs/design.md §2, and a validation
 // sweep over S, M, V, δ and teacher kinds.
 #include "run_generator.hpp"
 
@@ -11,12 +11,12 @@ using namespace tspipe::schedule;
 using namespace tspipe::planning;
 using tspipe::test::simulated;
 
-TEST_CASE("tspipe-paper is exactly DESIGN §2's order (SSL, S = 3, M = 2, two batches)") {
+TEST_CASE("tspipe-paper is exactly docs/design.md §2's order (SSL, S = 3, M = 2, two batches)") {
   Workload w = ssl_workload(3);
   w.batches = 2;
   auto g = generate("tspipe-paper", w);
   REQUIRE(g.ok());
-  // Written out by hand from DESIGN §2: device j takes the first 2(S−1−j) teacher forwards of the
+  // Written out by hand from docs/design.md §2: device j takes the first 2(S−1−j) teacher forwards of the
   // next batch before its backward halves (view 1 halves 3..0, then view 0), the rest after.
   const std::string expected =
       "d0: FT:0.0.0.0 FT:0.0.0.1 FT:0.0.1.0 FT:0.0.1.1 "
@@ -90,7 +90,7 @@ TEST_CASE("unknown generator names list the known ones") {
   CHECK(g.message() == "unknown schedule 'zigzag' (known: sequential, gpipe, 1f1b, tspipe-paper, tspipe)");
 }
 
-TEST_CASE("unit-cost oracles of DESIGN §2 hold in steady state for S = 2…16") {
+TEST_CASE("unit-cost oracles of docs/design.md §2 hold in steady state for S = 2…16") {
   for (int S = 2; S <= 16; ++S) {
     CAPTURE(S);
     const double M = S - 1;

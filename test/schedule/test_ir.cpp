@@ -20,7 +20,7 @@ void check_rejected(const std::pair<const char*, const char*> (&cases)[N], Parse
 }
 }  // namespace
 
-TEST_CASE("tokens print as DESIGN §1 writes them and parse back") {
+TEST_CASE("tokens print as docs/design.md §1 writes them and parse back") {
   CHECK(to_token(teacher_forward(2, 0, 1, 3)) == "FT:2.0.1.3");
   CHECK(to_token(student_forward(0, 7, 0, 0)) == "FS:0.7.0.0");
   CHECK(to_token(student_backward(1, 2, 1, 5)) == "BS:1.2.1.5");
@@ -84,7 +84,7 @@ TEST_CASE("the text and CSV forms round-trip every generator's schedule") {
   }
 }
 
-TEST_CASE("text form: the format of DESIGN §2, comments and blank lines ignored") {
+TEST_CASE("text form: the format of docs/design.md §2, comments and blank lines ignored") {
   auto parsed = parse_text("# two devices\nd0: FT:0.0.0.0 FS:0.0.0.0\n\nd1:   FS:1.0.0.0  LOSS:0\n");
   REQUIRE(parsed.ok());
   REQUIRE(parsed.value().devices.size() == 2);

@@ -1,4 +1,4 @@
-// The cost-aware tspipe generator (issue 8): the utilisation targets with M and the split chosen,
+// The cost-aware tspipe generator (docs/design.md §2.5): the utilisation targets with M and the split chosen,
 // memory no more than gpipe's at the same M (or under a cap), the runtime's contract (M and split
 // kept unless the workload asks), overhead steering M, and a validation sweep of what it emits.
 #include <doctest/doctest.h>

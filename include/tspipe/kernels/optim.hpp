@@ -51,15 +51,15 @@ TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE void adamw_update(float& weight, float& fi
   weight -= lr * m_hat / (sqrtf(v_hat) + eps);
 }
 
-/// LARS trust ratio of one parameter tensor (You et al. 2017): η·‖w‖ / (‖g‖ + wd·‖w‖).
-/// Tensors excluded from adaptation (biases, norm parameters), and tensors whose weight or
-/// gradient norm is zero (fresh zero-initialised weights, unused parameters), get 1 so that they
-/// still move with the plain learning rate instead of freezing or dividing by zero.
-TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE float lars_trust_ratio(float weight_norm, float grad_norm,
-                                                             float eta, float weight_decay,
-                                                             bool exclude) {
-  if (exclude || weight_norm <= 0.0f || grad_norm <= 0.0f) return 1.0f;
-  return eta * weight_norm / (grad_norm + weight_decay * weight_norm);
+/// LARS trust ratio of one parameter tensor, as BYOL's and MoCo-v3's code compute it:
+/// η·‖w‖ / ‖g + wd·w‖, the norm of the weight-decayed gradient (the update LARS scales).
+/// Tensors excluded from adaptation (biases, norm parameters), and tensors whose weight or update
+/// norm is zero (fresh zero-initialised weights, unused parameters without decay), get 1 so that
+/// they still move with the plain learning rate instead of freezing or dividing by zero.
+TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE float lars_trust_ratio(float weight_norm, float update_norm,
+                                                             float eta, bool exclude) {
+  if (exclude || weight_norm <= 0.0f || update_norm <= 0.0f) return 1.0f;
+  return eta * weight_norm / update_norm;
 }
 
 /// LARS element update with momentum on the trust-scaled step; excluded tensors also skip the
@@ -74,11 +74,27 @@ TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE void lars_update(float& weight, float& vel
   weight -= lr * velocity;
 }
 
+/// (g + wd·w)² of one element, in double: the summand of ‖g + wd·w‖², LARS's update norm.
+TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE double decayed_grad_square(float grad, float weight,
+                                                                 float weight_decay) {
+  const double d = static_cast<double>(grad) + static_cast<double>(weight_decay) * static_cast<double>(weight);
+  return d * d;
+}
+
 /// Σ x² of a contiguous range, accumulated in double: the host-side half of a LARS norm (a CUDA
 /// backend reduces with Thrust instead and feeds the result to lars_trust_ratio).
 TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE double squared_norm(const float* x, long n) {
   double sum = 0.0;
   for (long i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  return sum;
+}
+
+/// ‖g + wd·w‖² of a contiguous range, accumulated in double (host side; CUDA reduces
+/// decayed_grad_square with Thrust).
+TSPIPE_HOST_DEVICE TSPIPE_FORCEINLINE double decayed_grad_squared_norm(const float* grad, const float* weight,
+                                                                       float weight_decay, long n) {
+  double sum = 0.0;
+  for (long i = 0; i < n; ++i) sum += decayed_grad_square(grad[i], weight[i], weight_decay);
   return sum;
 }
 

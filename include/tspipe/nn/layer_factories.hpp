@@ -32,8 +32,9 @@ struct LayerFactories {
   static LayerPtr conv2d(const Conv2dOptions& options, uint64_t seed, std::string label = "");
   static LayerPtr batch_norm2d(int64_t channels, std::string label = "", float eps = 1e-5f,
                                float momentum = 0.1f);
+  /// affine = false: no learned γ, β (PyTorch's BatchNorm1d(affine=False)).
   static LayerPtr batch_norm1d(int64_t channels, std::string label = "", float eps = 1e-5f,
-                               float momentum = 0.1f);
+                               float momentum = 0.1f, bool affine = true);
   static LayerPtr layer_norm(int64_t features, std::string label = "", float eps = 1e-6f);
   static LayerPtr relu();
   static LayerPtr gelu();

@@ -25,8 +25,9 @@ LayerPtr<B> LayerFactories<B>::batch_norm2d(int64_t channels, std::string label,
   return std::make_unique<typename LayerClasses<B>::BatchNorm>(2, channels, std::move(label), eps, momentum);
 }
 template <class B>
-LayerPtr<B> LayerFactories<B>::batch_norm1d(int64_t channels, std::string label, float eps, float momentum) {
-  return std::make_unique<typename LayerClasses<B>::BatchNorm>(1, channels, std::move(label), eps, momentum);
+LayerPtr<B> LayerFactories<B>::batch_norm1d(int64_t channels, std::string label, float eps, float momentum,
+                                            bool affine) {
+  return std::make_unique<typename LayerClasses<B>::BatchNorm>(1, channels, std::move(label), eps, momentum, affine);
 }
 template <class B>
 LayerPtr<B> LayerFactories<B>::layer_norm(int64_t features, std::string label, float eps) {

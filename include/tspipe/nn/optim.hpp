@@ -212,9 +212,10 @@ inline const LarsOptions& checked(const LarsOptions& options) {
   return options;
 }
 
-/// LARS: per-tensor trust ratio η·‖w‖/(‖g‖ + wd·‖w‖) scaling a momentum-SGD step; tensors marked
-/// no_weight_decay (biases, norm parameters) get neither weight decay nor adaptation, as in BYOL.
-/// See kernels::lars_trust_ratio and kernels::lars_update.
+/// LARS as BYOL's and MoCo-v3's code run it: the weight-decayed gradient d = g + wd·w is scaled
+/// per tensor by the trust ratio η·‖w‖/‖d‖ and drives momentum SGD (v ← μ·v + trust·d,
+/// w ← w − lr·v). Tensors marked no_weight_decay (biases, norm parameters) get neither weight
+/// decay nor adaptation. See kernels::lars_trust_ratio and kernels::lars_update.
 class Lars final : public Optimizer {
  public:
   explicit Lars(const LarsOptions& options) : Optimizer(options.learning_rate), options_(checked(options)) {}
@@ -222,11 +223,12 @@ class Lars final : public Optimizer {
 
   /// The trust ratio step() would use for p now (for logging and tests).
   float trust_ratio(const ParamSlot& p) const {
+    if (p.no_weight_decay) return 1.0f;
     const long n = static_cast<long>(p.value.size());
     const auto weight_norm = static_cast<float>(std::sqrt(kernels::squared_norm(p.value.data(), n)));
-    const auto grad_norm = static_cast<float>(std::sqrt(kernels::squared_norm(p.grad.data(), n)));
-    return kernels::lars_trust_ratio(weight_norm, grad_norm, options_.eta, options_.weight_decay,
-                                     p.no_weight_decay);
+    const auto update_norm = static_cast<float>(
+        std::sqrt(kernels::decayed_grad_squared_norm(p.grad.data(), p.value.data(), options_.weight_decay, n)));
+    return kernels::lars_trust_ratio(weight_norm, update_norm, options_.eta, p.no_weight_decay);
   }
 
  private:

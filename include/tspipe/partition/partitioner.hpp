@@ -1,5 +1,5 @@
 #pragma once
-// Balanced partitioning of teacher and student (DESIGN §3, issue "Pipeline runtime" item 3).
+// Balanced partitioning of teacher and student (docs/design.md §3).
 // Each stage gets a contiguous run of teacher blocks and a contiguous run of student blocks; the
 // cuts minimise the slowest stage's time (teacher forward + student forward + student backward)
 // under a per-device memory cap. Teacher and student are cut separately (a KD teacher may be a

@@ -49,7 +49,20 @@ struct PipelineOptions {
   int frozen_lookahead = 1; ///< batches a frozen teacher's forwards may run ahead
   std::chrono::milliseconds watchdog{60000};  ///< a worker waiting longer reports what it waits on
   std::size_t mailbox_capacity = 0;  ///< messages per stage mailbox; 0 = enough for any schedule
+  /// Keep the measured trace (Pipeline::trace, trace_timeline): every action of the most recent
+  /// `trace_segments` segments, so that its memory stays bounded however long the run; the
+  /// timing report covers every segment either way.
   bool record_trace = true;
+  int trace_segments = 64;
+
+  /// The cost model the `tspipe` search plans with is fixed for a run: profiled once when the
+  /// pipeline is built (or given with set_profiled_costs, or restored by load), so the schedule,
+  /// and with choose_micro_batches M, never depend on timing. With calibrate_costs, after every
+  /// segment the model's per-action overhead is set to what the actions took beyond their
+  /// profiled cost so far: later plans follow the measured time, and MAY CHANGE with it (another
+  /// M, another order), so two runs need not train alike. Not for a distributed launch, whose
+  /// processes must all plan the same schedule.
+  bool calibrate_costs = false;
 };
 
 struct LossRecord {

@@ -32,6 +32,7 @@ void check_pipeline_options(const PipelineOptions& o, const std::vector<nn::Laye
          " samples)");
   if (o.input_shape.empty()) fail("input_shape (one sample's shape, e.g. {3, 32, 32}) is required");
   if (o.segment_batches < 1) fail("segment_batches = " + std::to_string(o.segment_batches) + " must be at least 1");
+  if (o.trace_segments < 0) fail("trace_segments = " + std::to_string(o.trace_segments) + " must be ≥ 0 (0 keeps no trace)");
   if (o.frozen_lookahead < 0) fail("frozen_lookahead must be ≥ 0");
   if (o.watchdog.count() <= 0) fail("watchdog must be positive");
   if (Status ok = o.teacher.check(); !ok) fail(ok.message());
@@ -54,6 +55,23 @@ void check_pipeline_options(const PipelineOptions& o, const std::vector<nn::Laye
   }
   if (o.schedule == "sequential" && o.micro_batches != 1)
     fail("the sequential schedule runs whole batches: micro_batches must be 1, got " + std::to_string(o.micro_batches));
+}
+
+/// Throws Error("Pipeline::feed (batch <index>): …") unless `views` and `labels` make one batch.
+template <class B>
+void check_fed_batch(const PipelineOptions& o, const std::vector<typename B::Tensor>& views, const std::vector<int>& labels,
+                     long index) {
+  const auto fail = [&](const std::string& what) { throw Error("Pipeline::feed (batch " + std::to_string(index) + "): " + what); };
+  if (static_cast<int>(views.size()) != o.views)
+    fail("got " + std::to_string(views.size()) + " views, the pipeline has " + std::to_string(o.views));
+  nn::Shape expected{o.batch_size};
+  expected.insert(expected.end(), o.input_shape.begin(), o.input_shape.end());
+  for (std::size_t v = 0; v < views.size(); ++v)
+    if (views[v].shape() != expected)
+      fail("view " + std::to_string(v) + " has shape " + runtime::TensorOps<typename B::Tensor>::shape(views[v]) + ", expected " +
+           nn::to_string(expected));
+  if (!labels.empty() && static_cast<long>(labels.size()) != o.batch_size)
+    fail(std::to_string(labels.size()) + " labels for " + std::to_string(o.batch_size) + " samples");
 }
 
 /// The stages of a pipeline, where its blocks went, and the cost model to plan with.

@@ -25,7 +25,7 @@ inline Result<Generated> generate(std::string_view generator, const Workload& w)
   if (generator == "tspipe") return generate_tspipe(w);
   std::string known;
   for (auto n : generator_names()) known += (known.empty() ? "" : ", ") + std::string(n);
-  return Result<Generated>::failure("unknown schedule '" + std::string(generator) + "' (known: " + known + ")");
+  return Result<Generated>::failure("unknown schedule " + schedule::quote(generator) + " (known: " + known + ")");
 }
 
 }  // namespace tspipe::planning

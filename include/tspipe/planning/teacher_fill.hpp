@@ -13,12 +13,13 @@
 // right before the student forward of its micro-batch, is a candidate too, so filling never
 // does worse than it; the fastest simulated candidate is kept.
 #include <tspipe/planning/device_agenda.hpp>
+#include <tspipe/planning/head_inputs.hpp>
 #include <tspipe/schedule/device_lists.hpp>
 #include <tspipe/schedule/validator.hpp>
 #include <tspipe/sim/simulator.hpp>
 
 #include <algorithm>
-#include <limits>
+#include <array>
 #include <optional>
 #include <string>
 #include <utility>
@@ -85,24 +86,11 @@ inline Result<schedule::Schedule> teacher_in_gaps(const std::vector<std::vector<
                                                   const std::vector<std::vector<schedule::Action>>& teacher,
                                                   const schedule::Workload& w, double filler_overrun) {
   using schedule::Action;
-  constexpr double kUnknown = std::numeric_limits<double>::infinity();
   const std::size_t D = lists.size();
   const schedule::ActionIndex index(w);
-  std::vector<double> finish(index.size(), -1.0);
-  // When `a`'s inputs are usable, or kUnknown while a producer has not finished.
-  const auto inputs_at = [&](const Action& a) {
-    double at = 0.0;
-    schedule::for_each_dependency(w, a, [&](const Action& producer, schedule::DependencyKind) {
-      const double f = finish[index.index_unchecked(producer)];
-      if (f < 0.0) {
-        at = kUnknown;
-        return false;
-      }
-      at = std::max(at, sim::detail::arrival(w, producer, a, f));
-      return true;
-    });
-    return at;
-  };
+  std::vector<double> finish(index.size(), -1.0);  // costs are checked, so a finish is never < 0
+  // When the inputs of a device's next student action (0) or teacher forward (1) are usable.
+  std::vector<std::array<HeadInputs, 2>> heads(D);
   schedule::Schedule out;
   out.generator = "fill";
   out.devices.resize(D);
@@ -117,31 +105,36 @@ inline Result<schedule::Schedule> teacher_in_gaps(const std::vector<std::vector<
     out.devices[j].push_back(a);
     --remaining;
     agenda.wake_at(j, now[j]);
-    for (std::size_t k = 0; k < D; ++k) agenda.wake_sleeping(k, now[k]);  // whoever waited on it may go on
+    // Only neighbouring stages consume across devices, so only they may have waited on it.
+    for (std::size_t k : {j - 1, j + 1})
+      if (k < D) agenda.wake_sleeping(k, now[k]);
   };
   while (const auto wake_up = agenda.next()) {
     const auto [j, t] = *wake_up;
     now[j] = std::max(now[j], t);
     const bool student_left = next[j] < lists[j].size();
-    const double student_at = student_left ? inputs_at(lists[j][next[j]]) : kUnknown;
-    if (student_at <= now[j]) {
+    // Nothing while the next student action waits on an unfinished producer (or none is left).
+    const std::optional<double> student_at =
+        student_left ? heads[j][0].ready(next[j], lists[j][next[j]], w, index, finish) : std::nullopt;
+    if (student_at && *student_at <= now[j]) {
       run(j, lists[j][next[j]++]);
       continue;
     }
-    double wake = student_at;
+    std::optional<double> wake = student_at;
     if (next_teacher[j] < teacher[j].size()) {
       const Action& ft = teacher[j][next_teacher[j]];
       const int student_batch = student_left ? lists[j][next[j]].batch : w.batches;
       const bool allowed = w.momentum() || ft.batch <= student_batch + w.teacher_lookahead;
-      const double teacher_at = allowed ? inputs_at(ft) : kUnknown;
-      if (teacher_at <= now[j] &&
-          (student_at == kUnknown || now[j] + w.action_cost(ft) * (1.0 - filler_overrun) <= student_at)) {
+      const std::optional<double> teacher_at =
+          allowed ? heads[j][1].ready(next_teacher[j], ft, w, index, finish) : std::nullopt;
+      if (teacher_at && *teacher_at <= now[j] &&
+          (!student_at || now[j] + w.action_cost(ft) * (1.0 - filler_overrun) <= *student_at)) {
         run(j, teacher[j][next_teacher[j]++]);
         continue;
       }
-      if (teacher_at > now[j]) wake = std::min(wake, teacher_at);
+      if (teacher_at && *teacher_at > now[j]) wake = wake ? std::min(*wake, *teacher_at) : *teacher_at;
     }
-    if (wake < kUnknown) agenda.wake_at(j, wake);
+    if (wake) agenda.wake_at(j, *wake);
     else agenda.sleep(j);
   }
   if (remaining != 0)

@@ -1,5 +1,5 @@
 #pragma once
-// The cost-aware `tspipe` generator (DESIGN §2).
+// The cost-aware `tspipe` generator (docs/design.md §2).
 //
 // One candidate is built by list scheduling against the cost model: the student runs a flush
 // pipeline (all forwards, LOSS, the backwards in GPipe (LIFO) or 1F1B (FIFO) order, OPT, EMA), and
@@ -26,6 +26,7 @@
 // Planning sits above both the schedule IR and the simulator: it builds candidates from the IR's
 // building blocks and ranks them by simulating them.
 #include <tspipe/planning/fixed_order_candidates.hpp>
+#include <tspipe/planning/head_inputs.hpp>
 #include <tspipe/schedule/device_lists.hpp>
 #include <tspipe/sim/simulator.hpp>
 
@@ -38,6 +39,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace tspipe::planning {
@@ -77,8 +79,7 @@ using namespace schedule::detail;  // the device-list building blocks every gene
 inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOptions& options) {
   const std::size_t D = static_cast<std::size_t>(w.stages);
   const ActionIndex index(w);
-  constexpr double kUnknown = std::numeric_limits<double>::infinity();
-  std::vector<double> finish(index.size(), -1.0);
+  std::vector<double> finish(index.size(), -1.0);  // costs are checked, so a finish is never < 0
   const bool defer_weights = options.weight_gradients_in_gaps && w.split == BackwardSplit::input_weight;
 
   // Per device: the student list, and two filler queues in the order their items become runnable
@@ -103,40 +104,11 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
     });
   }
 
-  // When every dependency of `a` has finished: the time its inputs are usable; else kUnknown,
-  // and `blocker` names the first unfinished producer.
-  const auto ready_time = [&](const Action& a, std::size_t& blocker) {
-    double ready = 0.0;
-    for_each_dependency(w, a, [&](const Action& producer, DependencyKind) {
-      const std::size_t p = index.index_unchecked(producer);
-      const double f = finish[p];
-      if (f < 0.0) {
-        ready = kUnknown;
-        blocker = p;
-        return false;
-      }
-      const bool crosses = device_of(w, producer) != device_of(w, a);
-      const double transfer = crosses ? w.transfer_cost(std::min(producer.stage, a.stage)) : 0.0;
-      ready = std::max(ready, f + transfer);
-      return true;
-    });
-    return ready;
-  };
   // A device asks for the same heads again on every wake-up (queue 0 student, 1 weight gradients,
-  // 2 teacher). Once known, a ready time never changes; while unknown, nothing changes until the
-  // producer that blocked it finishes. Both are remembered until the head moves.
-  struct Head {
-    std::size_t position = std::numeric_limits<std::size_t>::max();
-    double ready = kUnknown;
-    std::size_t blocker = 0;
-  };
-  std::vector<std::array<Head, 3>> heads(D);
+  // 2 teacher).
+  std::vector<std::array<HeadInputs, 3>> heads(D);
   const auto head_ready = [&](std::size_t j, int queue, std::size_t position, const Action& a) {
-    Head& head = heads[j][static_cast<std::size_t>(queue)];
-    if (head.position == position && (head.ready < kUnknown || finish[head.blocker] < 0.0)) return head.ready;
-    head.position = position;
-    head.ready = ready_time(a, head.blocker);
-    return head.ready;
+    return heads[j][static_cast<std::size_t>(queue)].ready(position, a, w, index, finish);
   };
   // The last stage holds teacher outputs until LOSS; with H set, batch b's may only be produced
   // once LOSS(b − 1 − H) has freed an older batch's (so at most H + 1 batches' are held).
@@ -182,16 +154,17 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
     if (gen != generation[j]) continue;
     now[j] = std::max(now[j], t);
     const bool student_left = next_student[j] < student[j].size();
-    const double student_ready =
-        student_left ? head_ready(j, 0, next_student[j], student[j][next_student[j]]) : kUnknown;
-    if (student_ready <= now[j]) {
+    // Nothing while the student's next action waits on an unfinished producer (or none is left).
+    const std::optional<double> student_ready =
+        student_left ? head_ready(j, 0, next_student[j], student[j][next_student[j]]) : std::nullopt;
+    if (student_ready && *student_ready <= now[j]) {
       commit(j, student[j][next_student[j]++], now[j]);
       continue;
     }
     // Fillers, most urgent first: a weight gradient holds up its batch's OPT, a teacher forward
     // only a later LOSS.
     const int current_batch = student_left ? student[j][next_student[j]].batch : w.batches;
-    double wake = student_ready;
+    std::optional<double> wake = student_ready;
     bool ran = false;
     for (int filler = 0; filler < 2 && !ran; ++filler) {
       const DeviceList& queue = filler == 0 ? weights[j] : teacher[j];
@@ -200,22 +173,27 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
       const Action& a = queue[next];
       if (filler == 1 && !w.momentum() && a.batch > current_batch + w.teacher_lookahead) continue;
       if (filler == 1 && !teacher_memory_allows(a)) continue;
-      const double ready = head_ready(j, 1 + filler, next, a);
-      if (ready > now[j]) {
-        wake = std::min(wake, ready);
-      } else if (student_ready == kUnknown ||
-                 now[j] + w.action_cost(a) * (1.0 - options.filler_overrun) <= student_ready) {
+      const std::optional<double> ready = head_ready(j, 1 + filler, next, a);
+      if (!ready) continue;  // a producer's finish wakes the device
+      if (*ready > now[j]) {
+        wake = wake ? std::min(*wake, *ready) : *ready;
+      } else if (!student_ready || now[j] + w.action_cost(a) * (1.0 - options.filler_overrun) <= *student_ready) {
         commit(j, queue[next++], now[j]);
         ran = true;
       }
     }
     if (ran) continue;
-    if (wake < kUnknown) agenda.emplace(wake, j, ++generation[j]);
+    if (wake) agenda.emplace(*wake, j, ++generation[j]);
     else sleeping[j] = true;
   }
-  if (remaining != 0)
+  if (remaining != 0) {
+    std::string where;
+    for (std::size_t j = 0; j < D && where.empty(); ++j)
+      if (next_student[j] < student[j].size())
+        where = " (device " + std::to_string(j) + " waits at " + to_token(student[j][next_student[j]]) + ")";
     return Result<Schedule>::failure("internal error: list scheduling stalled with " + std::to_string(remaining) +
-                                     " actions left (please report this workload)");
+                                     " actions left" + where + " (please report this workload)");
+  }
   return schedule;
 }
 
@@ -255,10 +233,16 @@ inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
   if (w.costs.stages.back().teacher_output_memory > 0.0) {
     // Holding H + 1 batches of teacher outputs: H = 0 stays within gpipe's memory; more only
     // under an explicit cap, up to how far the teacher can run ahead (δ or the look-ahead).
-    const int ahead = w.momentum() ? w.staleness : w.teacher_lookahead;
+    // On a horizon of N batches every H ≥ N − 1 never waits, so behaves as H = N − 1; past
+    // kEveryHeld, H doubles, so a huge δ or look-ahead costs a few candidates, not one per value.
+    constexpr int kEveryHeld = 16;
+    const int ahead = std::min(w.momentum() ? w.staleness : w.teacher_lookahead, w.batches - 1);
     const int most = w.memory_cap > 0.0 ? ahead : 0;
     held.clear();
-    for (int h = 0; h <= most; ++h) held.push_back(h);
+    for (int h = 0;; h = h < kEveryHeld ? h + 1 : std::min(2 * h, most)) {
+      held.push_back(h);
+      if (h >= most) break;
+    }
   }
   std::vector<TspipeOptions> out;
   for (bool lifo : {true, false})

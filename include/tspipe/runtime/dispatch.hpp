@@ -1,5 +1,5 @@
 #pragma once
-// How a pipeline worker picks its next action (DESIGN §2, issue "cost-aware tspipe", item 2).
+// How a pipeline worker picks its next action (docs/design.md §2).
 //
 // In order: the worker runs its device's list exactly as generated, waiting on the transport for
 // each input. This is what the validator checked and what the simulator predicts.

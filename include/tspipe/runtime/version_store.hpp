@@ -1,5 +1,5 @@
 #pragma once
-// The teacher parameter versions one stage holds (DESIGN §1, §4). The newest version lives in the
+// The teacher parameter versions one stage holds (docs/design.md §1, §4). The newest version lives in the
 // teacher layers themselves; older versions that a stale teacher forward may still read are kept
 // as copies, at most `capacity` versions in all (δ + 1 by default). Reading an older version
 // swaps it into the layers; every swap and save is one parameter copy, cheap against a forward.

@@ -1,5 +1,5 @@
 #pragma once
-// The action IR of DESIGN §1: the unit a schedule orders, and its stable text token.
+// The action IR of docs/design.md §1: the unit a schedule orders, and its stable text token.
 //
 //   FT:s.b.v.u  teacher forward (inference mode)      FS:s.b.v.u  student forward
 //   BS:s.b.v.u  student backward                      BI/BW:s.b.v.u  input-grad / weight-grad
@@ -9,6 +9,7 @@
 //
 // There is deliberately no teacher-backward token: the IR cannot express one.
 #include <tspipe/error.hpp>
+#include <tspipe/schedule/limits.hpp>
 
 #include <charconv>
 #include <cstdint>
@@ -91,8 +92,7 @@ inline std::string to_token(const Action& a) {
 /// `last_stage` (the caller knows the pipeline depth).
 inline Result<Action> parse_token(std::string_view token, int last_stage = 0) {
   const auto fail = [&](std::string_view why) {
-    return Result<Action>::failure("malformed action token '" + std::string(token) + "': " +
-                                   std::string(why));
+    return Result<Action>::failure("malformed action token " + quote(token) + ": " + std::string(why));
   };
   const auto colon = token.find(':');
   if (colon == std::string_view::npos) return fail("expected KIND:fields, e.g. FS:0.1.0.2");
@@ -105,7 +105,7 @@ inline Result<Action> parse_token(std::string_view token, int last_stage = 0) {
       known = true;
     }
   }
-  if (!known) return fail("unknown kind '" + std::string(prefix) + "' (expected FT, FS, BS, BI, BW, LOSS, OPT or EMA)");
+  if (!known) return fail("unknown kind " + quote(prefix) + " (expected FT, FS, BS, BI, BW, LOSS, OPT or EMA)");
 
   // LOSS takes the batch and, under a per-micro-batch loss, the micro-batch.
   const int expected = action.kind == ActionKind::Loss ? 2 : is_sliced(action.kind) ? 4 : 2;
@@ -121,7 +121,7 @@ inline Result<Action> parse_token(std::string_view token, int last_stage = 0) {
     std::int32_t value = 0;
     const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
     if (ec != std::errc{} || end != field.data() + field.size())
-      return fail("field " + std::to_string(count + 1) + " '" + std::string(field) + "' is not an integer");
+      return fail("field " + std::to_string(count + 1) + " " + quote(field) + " is not an integer");
     if (value < 0) return fail("field " + std::to_string(count + 1) + " is negative");
     fields[count++] = value;
     if (dot == std::string_view::npos) break;

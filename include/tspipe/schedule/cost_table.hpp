@@ -9,7 +9,7 @@
 #include <tspipe/schedule/schedule.hpp>
 #include <tspipe/schedule/workload.hpp>
 
-#include <array>
+#include <algorithm>
 #include <charconv>
 #include <string>
 #include <string_view>
@@ -18,24 +18,9 @@
 namespace tspipe::schedule {
 
 namespace detail {
-struct CostColumn {
-  std::string_view name;
-  double StageCost::*field;
-};
-inline constexpr std::array<CostColumn, 10> kCostColumns = {{
-    {"teacher_forward", &StageCost::teacher_forward},
-    {"student_forward", &StageCost::student_forward},
-    {"student_backward", &StageCost::student_backward},
-    {"backward_input_share", &StageCost::backward_input_share},
-    {"loss", &StageCost::loss},
-    {"optimizer", &StageCost::optimizer},
-    {"ema", &StageCost::ema},
-    {"transfer", &StageCost::transfer},
-    {"activation_memory", &StageCost::activation_memory},
-    {"teacher_output_memory", &StageCost::teacher_output_memory},
-}};
-
-inline std::vector<std::string_view> split_commas(std::string_view line) {
+/// The cells of one CSV line, blanks around each trimmed; at most `max_cells` of them (a longer
+/// line yields max_cells + 1, so the caller sees it is too long without splitting it all).
+inline std::vector<std::string_view> split_commas(std::string_view line, std::size_t max_cells) {
   std::vector<std::string_view> cells;
   while (true) {
     const auto comma = line.find(',');
@@ -43,9 +28,12 @@ inline std::vector<std::string_view> split_commas(std::string_view line) {
     while (!cell.empty() && (cell.front() == ' ' || cell.front() == '\t')) cell.remove_prefix(1);
     while (!cell.empty() && (cell.back() == ' ' || cell.back() == '\t')) cell.remove_suffix(1);
     cells.push_back(cell);
-    if (comma == std::string_view::npos) return cells;
+    if (comma == std::string_view::npos || cells.size() > max_cells) return cells;
     line.remove_prefix(comma + 1);
   }
+}
+inline std::size_t count_cells(std::string_view line) {
+  return static_cast<std::size_t>(std::count(line.begin(), line.end(), ',')) + 1;
 }
 }  // namespace detail
 
@@ -66,13 +54,17 @@ inline std::string to_csv(const CostModel& model) {
   return out;
 }
 
-/// Parses a cost table; every stage 0…S−1 must appear exactly once.
+/// Parses a cost table; every stage 0…S−1 (S ≤ kMaxStages) must appear exactly once, and every
+/// value must be finite and in [0, 1e18] (backward_input_share in [0, 1]).
 inline Result<CostModel> parse_cost_csv(std::string_view text) {
   using R = Result<CostModel>;
-  const auto lines = detail::split_lines(text);
-  if (lines.empty() || detail::blank(lines.front())) return R::failure("cost CSV: empty input, expected a header starting with 'stage'");
-  const auto header = detail::split_commas(lines.front());
-  if (header.front() != "stage") return R::failure("cost CSV: the first column must be 'stage', got '" + std::string(header.front()) + "'");
+  detail::LineReader reader(text);
+  std::string_view first;
+  if (!reader.next(first) || detail::blank(first)) return R::failure("cost CSV: empty input, expected a header starting with 'stage'");
+  // 'stage' and each known column at most once: anything longer is an error below.
+  const std::size_t most_columns = 1 + detail::kCostColumns.size();
+  const auto header = detail::split_commas(first, most_columns);
+  if (header.front() != "stage") return R::failure("cost CSV: the first column must be 'stage', got " + quote(header.front()));
   std::vector<double StageCost::*> fields;
   for (std::size_t c = 1; c < header.size(); ++c) {
     double StageCost::*field = nullptr;
@@ -81,7 +73,7 @@ inline Result<CostModel> parse_cost_csv(std::string_view text) {
     if (!field) {
       std::string names;
       for (const auto& known : detail::kCostColumns) names += (names.empty() ? "" : ", ") + std::string(known.name);
-      return R::failure("cost CSV: unknown column '" + std::string(header[c]) + "' (known: " + names + ")");
+      return R::failure("cost CSV: unknown column " + quote(header[c]) + " (known: " + names + ")");
     }
     for (std::size_t prev = 1; prev < c; ++prev)
       if (header[prev] == header[c]) return R::failure("cost CSV: column '" + std::string(header[c]) + "' appears twice");
@@ -89,15 +81,17 @@ inline Result<CostModel> parse_cost_csv(std::string_view text) {
   }
   CostModel model;
   std::vector<bool> seen;
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    if (detail::blank(lines[i])) continue;
-    const std::string where = "cost CSV, line " + std::to_string(i + 1) + ": ";
-    const auto cells = detail::split_commas(lines[i]);
+  for (std::string_view line; reader.next(line);) {
+    if (detail::blank(line)) continue;
+    const std::string where = "cost CSV, line " + std::to_string(reader.number()) + ": ";
+    const auto cells = detail::split_commas(line, header.size());
     if (cells.size() != header.size())
-      return R::failure(where + "has " + std::to_string(cells.size()) + " columns, the header " + std::to_string(header.size()));
+      return R::failure(where + "has " + std::to_string(detail::count_cells(line)) + " columns, the header " + std::to_string(header.size()));
     auto stage = detail::parse_index(cells[0], "stage");
     if (!stage) return R::failure(where + stage.message());
-    if (stage.value() > 4096) return R::failure(where + "stage " + std::to_string(stage.value()) + " is implausibly large");
+    if (stage.value() >= kMaxStages)
+      return R::failure(where + "stage " + std::to_string(stage.value()) + " is implausibly large (at most " +
+                        std::to_string(kMaxStages - 1) + ")");
     const std::size_t s = static_cast<std::size_t>(stage.value());
     if (s >= model.stages.size()) {
       model.stages.resize(s + 1);
@@ -108,9 +102,11 @@ inline Result<CostModel> parse_cost_csv(std::string_view text) {
     for (std::size_t c = 1; c < cells.size(); ++c) {
       double value = 0.0;
       const auto [end, ec] = std::from_chars(cells[c].data(), cells[c].data() + cells[c].size(), value);
-      if (cells[c].empty() || ec != std::errc{} || end != cells[c].data() + cells[c].size() || !(value >= 0.0))
-        return R::failure(where + "column '" + std::string(header[c]) + "' = '" + std::string(cells[c]) +
-                          "' is not a non-negative number");
+      const bool share = fields[c - 1] == &StageCost::backward_input_share;
+      if (cells[c].empty() || ec != std::errc{} || end != cells[c].data() + cells[c].size() || !value_in_range(value) ||
+          (share && value > 1.0))
+        return R::failure(where + "column '" + std::string(header[c]) + "' = " + quote(cells[c]) +
+                          (share ? " is not a number in [0, 1]" : " is not a non-negative finite number (at most 1e18)"));
       model.stages[s].*(fields[c - 1]) = value;
     }
   }

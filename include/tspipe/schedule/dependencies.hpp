@@ -1,5 +1,5 @@
 #pragma once
-// The dependency structure of DESIGN §1–2, written once: which actions a workload expects (as a
+// The dependency structure of docs/design.md §1–2, written once: which actions a workload expects (as a
 // dense index), which device runs each, and what each action must wait for. The validator, the
 // simulator and the generators all read it from here.
 #include <tspipe/schedule/workload.hpp>

@@ -1,5 +1,5 @@
 #pragma once
-// Schedule generators (DESIGN §2): a workload in, every device's ordered action list out.
+// Schedule generators (docs/design.md §2): a workload in, every device's ordered action list out.
 //
 //   sequential    no micro-batching: each view flows through the stages whole
 //   gpipe         all forwards (teacher, then student) of a batch, all backwards, flush
@@ -95,6 +95,9 @@ inline Result<Generated> generate_1f1b(Workload w) {
 /// sequential: plain inter-layer model parallelism, M = 1: for each view the teacher forward then
 /// the student forward flow through the stages whole; LOSS; backwards; flush.
 inline Result<Generated> generate_sequential(Workload w) {
+  // The workload as given must hold up too, although M is replaced: an M out of range is a
+  // mistake the caller should hear about from every generator alike.
+  if (Status ok = w.check(); !ok) return detail::fail("sequential", ok.message());
   w.micro_batches = 1;
   if (w.split == BackwardSplit::halves) w.split = BackwardSplit::full;
   auto g = generate_1f1b(w);
@@ -103,7 +106,7 @@ inline Result<Generated> generate_sequential(Workload w) {
   return g;
 }
 
-/// tspipe-paper: the reference implementation's order (DESIGN §2), exactly. SSL: V = 2, momentum
+/// tspipe-paper: the reference implementation's order (docs/design.md §2), exactly. SSL: V = 2, momentum
 /// teacher, δ = 1, no warm-up; KD: V = 1, frozen teacher. Both with M = S − 1 and the backward
 /// in halves. Device j:
 ///   FT(0); for b: FS(b) [LOSS] FT(b+1)[0, 2(S−1−j)) BS(b) FT(b+1)[2(S−1−j), 2M) OPT(b) EMA(b)

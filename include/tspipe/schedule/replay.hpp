@@ -3,8 +3,8 @@
 // order, and an action starts once the device is free and everything it depends on has finished.
 // The validator uses it (zero costs) to find deadlocks; the simulator (with a cost model) to time.
 //
-// Each device blocks on at most one producer at a time, so waiters form intrusive lists and the
-// whole replay is linear in actions + dependencies.
+// Each device blocks on at most one producer at a time, so waiters form intrusive lists, and a
+// blocked action resumes where it stopped, so the whole replay is linear in actions + dependencies.
 #include <tspipe/schedule/dependencies.hpp>
 #include <tspipe/schedule/schedule.hpp>
 
@@ -66,9 +66,18 @@ ReplayOutcome replay(const Schedule& schedule, const ActionIndex& index, const P
   std::vector<double> finish(index.size(), kNotDone);
   std::vector<std::int32_t> waiters_head(index.size(), -1);
   std::vector<std::int32_t> next_waiter(D, -1);
-  std::vector<std::size_t> cursor(D, 0), dep_cursor(D, 0);
+  std::vector<std::size_t> cursor(D, 0);
   std::vector<double> ready_at(D, 0.0), device_free(D, 0.0);
   std::vector<std::size_t> blocked_on(D, kAbsent);
+  // A device blocked on a producer keeps the producers of its action still to check, from the
+  // blocking one on, and resumes there: an action waiting on many producers that finish one by
+  // one (on other devices, in a misplaced schedule) costs its dependencies once, not once per wait.
+  struct Producer {
+    Action action;
+    std::size_t index;
+  };
+  std::vector<std::vector<Producer>> still_to_check(D);
+  std::vector<std::size_t> checked(D, 0);
   std::vector<std::int32_t> runnable;
   runnable.reserve(D);
   for (std::size_t j = D; j-- > 0;) runnable.push_back(static_cast<std::int32_t>(j));
@@ -86,25 +95,33 @@ ReplayOutcome replay(const Schedule& schedule, const ActionIndex& index, const P
         continue;
       }
       const Action& a = list[p];
-      std::size_t seen = 0;
       std::size_t missing = kAbsent;
       double ready = ready_at[j];
-      for_each_dependency(w, a, [&](const Action& producer, DependencyKind) {
-        if (seen++ < dep_cursor[j]) return true;
-        // for_each_dependency names only actions inside the workload, so no range check here.
-        const std::size_t pi = index.index_unchecked(producer);
-        if (!placement.present(pi)) {  // absent producer: reported elsewhere
-          ++dep_cursor[j];
+      auto& rest = still_to_check[j];
+      if (rest.empty()) {  // first look at this action
+        for_each_dependency(w, a, [&](const Action& producer, DependencyKind) {
+          // for_each_dependency names only actions inside the workload, so no range check here.
+          const std::size_t pi = index.index_unchecked(producer);
+          if (!placement.present(pi)) return true;  // absent producer: reported elsewhere
+          if (missing == kAbsent && finish[pi] != kNotDone) {
+            ready = std::max(ready, arrival(producer, a, finish[pi]));
+            return true;
+          }
+          if (missing == kAbsent) missing = pi;
+          rest.push_back({producer, pi});
           return true;
+        });
+        checked[j] = 0;
+      } else {  // resumed: the producer it waited on has finished
+        for (; checked[j] < rest.size(); ++checked[j]) {
+          const Producer& producer = rest[checked[j]];
+          if (finish[producer.index] == kNotDone) {
+            missing = producer.index;
+            break;
+          }
+          ready = std::max(ready, arrival(producer.action, a, finish[producer.index]));
         }
-        if (finish[pi] == kNotDone) {
-          missing = pi;
-          return false;
-        }
-        ready = std::max(ready, arrival(producer, a, finish[pi]));
-        ++dep_cursor[j];
-        return true;
-      });
+      }
       ready_at[j] = ready;
       if (missing != kAbsent) {
         blocked_on[j] = missing;
@@ -112,12 +129,12 @@ ReplayOutcome replay(const Schedule& schedule, const ActionIndex& index, const P
         waiters_head[missing] = static_cast<std::int32_t>(j);
         break;
       }
+      rest.clear();
       const double start = std::max(ready, device_free[j]);
       const double end = execute(static_cast<int>(j), static_cast<int>(p), a, self, start);
       finish[self] = end;
       device_free[j] = end;
       ready_at[j] = 0.0;
-      dep_cursor[j] = 0;
       ++cursor[j];
       for (std::int32_t waiter = waiters_head[self]; waiter >= 0;) {
         const std::int32_t next = next_waiter[static_cast<std::size_t>(waiter)];

@@ -5,6 +5,7 @@
 // (one line per device) and a CSV form (device,position,token), both of which round-trip.
 #include <tspipe/error.hpp>
 #include <tspipe/schedule/action.hpp>
+#include <tspipe/schedule/limits.hpp>
 
 #include <charconv>
 #include <cstddef>
@@ -42,42 +43,61 @@ inline std::string to_text(const Schedule& schedule) {
 }
 
 namespace detail {
-inline std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
+/// The lines of a text one at a time ('\n' or "\r\n" ends one; a last line needs no '\n'), so
+/// a file of a hundred million empty lines costs no memory to read.
+class LineReader {
+ public:
+  explicit LineReader(std::string_view text) : rest_(text) {}
+  /// The next line into `line`; false at the end.
+  bool next(std::string_view& line) {
+    if (rest_.empty()) return false;
+    const auto nl = rest_.find('\n');
+    line = rest_.substr(0, nl);
+    rest_ = nl == std::string_view::npos ? std::string_view{} : rest_.substr(nl + 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    lines.push_back(line);
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
+    ++number_;
+    return true;
   }
-  return lines;
-}
+  /// The 1-based number of the line `next` returned last.
+  std::size_t number() const { return number_; }
+
+ private:
+  std::string_view rest_;
+  std::size_t number_ = 0;
+};
 inline bool blank(std::string_view line) { return line.find_first_not_of(" \t") == std::string_view::npos; }
 inline Result<int> parse_index(std::string_view text, std::string_view what) {
   int value = -1;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value < 0)
-    return Result<int>::failure(std::string(what) + " '" + std::string(text) + "' is not a non-negative integer");
+    return Result<int>::failure(std::string(what) + " " + quote(text) + " is not a non-negative integer");
   return value;
 }
+/// Device lines of the text form: neither blank nor a '#' comment.
+inline bool device_line(std::string_view line) { return !blank(line) && line.front() != '#'; }
 }  // namespace detail
 
 /// Parses the text form. Lines must name devices d0, d1, … in order; blank lines and lines starting
 /// with '#' are ignored. LOSS tokens are placed on the last device's stage.
 inline Result<Schedule> parse_text(std::string_view text) {
-  std::vector<std::string_view> lines;
-  for (std::string_view line : detail::split_lines(text))
-    if (!detail::blank(line) && line.front() != '#') lines.push_back(line);
+  // LOSS tokens need the last stage, so count the device lines first.
+  std::size_t num_devices = 0;
+  detail::LineReader counting(text);
+  for (std::string_view line; counting.next(line);)
+    if (detail::device_line(line) && ++num_devices > static_cast<std::size_t>(kMaxStages))
+      return Result<Schedule>::failure("schedule text: more than " + std::to_string(kMaxStages) +
+                                       " device lines (a schedule has one per stage, at most " + std::to_string(kMaxStages) + ")");
   Schedule schedule;
-  const int last_stage = static_cast<int>(lines.size()) - 1;
-  for (std::size_t j = 0; j < lines.size(); ++j) {
-    std::string_view line = lines[j];
+  schedule.devices.reserve(num_devices);
+  const int last_stage = static_cast<int>(num_devices) - 1;
+  detail::LineReader reader(text);
+  for (std::string_view line; reader.next(line);) {
+    if (!detail::device_line(line)) continue;
+    const std::size_t j = schedule.devices.size();
     const auto where = "schedule text, device line " + std::to_string(j + 1) + ": ";
     const auto colon = line.find(':');
     if (line.front() != 'd' || colon == std::string_view::npos)
-      return Result<Schedule>::failure(where + "expected 'd<j>: tok tok ...', got '" + std::string(line.substr(0, 40)) + "'");
+      return Result<Schedule>::failure(where + "expected 'd<j>: tok tok ...', got " + quote(line));
     auto device = detail::parse_index(line.substr(1, colon - 1), "device number");
     if (!device) return Result<Schedule>::failure(where + device.message());
     if (device.value() != static_cast<int>(j))
@@ -116,26 +136,28 @@ inline std::string to_csv(const Schedule& schedule) {
 
 /// Parses the CSV form. Rows may come in any order; positions of a device must be 0…n−1 exactly.
 inline Result<Schedule> parse_csv(std::string_view text) {
-  const auto lines = detail::split_lines(text);
-  if (lines.empty() || lines.front() != kScheduleCsvHeader)
+  detail::LineReader reader(text);
+  std::string_view header;
+  if (!reader.next(header) || header != kScheduleCsvHeader)
     return Result<Schedule>::failure("schedule CSV: the header must be '" + std::string(kScheduleCsvHeader) +
-                                     "', got '" + std::string(lines.empty() ? "" : lines.front().substr(0, 60)) + "'");
+                                     "', got " + quote(header));
   struct Row { int device, position; std::string_view token; };
   std::vector<Row> rows;
   int num_devices = 0;
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const std::string_view line = lines[i];
+  for (std::string_view line; reader.next(line);) {
     if (detail::blank(line)) continue;
-    const auto where = "schedule CSV, line " + std::to_string(i + 1) + ": ";
+    const auto where = "schedule CSV, line " + std::to_string(reader.number()) + ": ";
     const auto c1 = line.find(',');
     const auto c2 = c1 == std::string_view::npos ? c1 : line.find(',', c1 + 1);
     if (c2 == std::string_view::npos || line.find(',', c2 + 1) != std::string_view::npos)
-      return Result<Schedule>::failure(where + "expected 3 columns (device,position,token), got '" + std::string(line.substr(0, 60)) + "'");
+      return Result<Schedule>::failure(where + "expected 3 columns (device,position,token), got " + quote(line));
     auto device = detail::parse_index(line.substr(0, c1), "device");
     if (!device) return Result<Schedule>::failure(where + device.message());
     auto position = detail::parse_index(line.substr(c1 + 1, c2 - c1 - 1), "position");
     if (!position) return Result<Schedule>::failure(where + position.message());
-    if (device.value() > 1 << 20) return Result<Schedule>::failure(where + "device number too large");
+    if (device.value() >= kMaxStages)
+      return Result<Schedule>::failure(where + "device number " + std::to_string(device.value()) +
+                                       " too large (a schedule has one device per stage, at most " + std::to_string(kMaxStages) + ")");
     rows.push_back({device.value(), position.value(), line.substr(c2 + 1)});
     num_devices = std::max(num_devices, device.value() + 1);
   }

@@ -29,6 +29,7 @@
 // Not read: the compute_comms form (SEND_F, RECV_F, SEND_B, RECV_B, UNSHARD, RESHARD, REDUCE_GRAD
 // cells) and several stages per rank, which needs virtual stages in the IR; both are errors that
 // say so. Cells with trailing characters (which PyTorch's prefix match would ignore) are errors.
+#include <tspipe/schedule/limits.hpp>
 #include <tspipe/schedule/replay.hpp>
 #include <tspipe/schedule/workload.hpp>
 
@@ -60,32 +61,40 @@ struct TorchCsv {
 };
 
 namespace detail {
-/// The cells of one CSV line (csv.writer quoting: a quoted cell may hold commas and "" quotes).
-inline Result<std::vector<std::string>> csv_cells(std::string_view line) {
-  std::vector<std::string> cells(1);
+/// Calls `visit(cell, column)` for each cell of one CSV line in turn (csv.writer quoting: a quoted
+/// cell may hold commas and "" quotes), so a line of a million empty cells costs no memory;
+/// `visit` returns a failed Status to stop. A line whose quote is not closed fails first.
+template <class Visit>
+Status for_each_csv_cell(std::string_view line, Visit&& visit) {
+  bool open = false;
+  for (const char c : line) open = c == '"' ? !open : open;  // "" inside a quoted cell toggles twice
+  if (open) return Status::failure("a quoted cell is not closed");
+  std::string cell;
+  int column = 0;
   bool quoted = false;
   for (std::size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
     if (quoted) {
-      if (c != '"') cells.back() += c;
-      else if (i + 1 < line.size() && line[i + 1] == '"') cells.back() += line[++i];
+      if (c != '"') cell += c;
+      else if (i + 1 < line.size() && line[i + 1] == '"') cell += line[++i];
       else quoted = false;
     } else if (c == '"') {
       quoted = true;
     } else if (c == ',') {
-      cells.emplace_back();
+      if (Status ok = visit(std::string_view(cell), column); !ok) return ok;
+      cell.clear();
+      ++column;
     } else {
-      cells.back() += c;
+      cell += c;
     }
   }
-  if (quoted) return Result<std::vector<std::string>>::failure("a quoted cell is not closed");
-  return cells;
+  return visit(std::string_view(cell), column);
 }
 
 /// One "<stage><type><micro-batch>" compute action.
 inline Result<TorchAction> parse_torch_action(std::string_view text) {
   const auto fail = [&](const std::string& why) {
-    return Result<TorchAction>::failure("cell '" + std::string(text) + "': " + why);
+    return Result<TorchAction>::failure("cell " + quote(text) + ": " + why);
   };
   std::size_t i = 0;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
@@ -99,7 +108,7 @@ inline Result<TorchAction> parse_torch_action(std::string_view text) {
       return fail("'" + std::string(comm) + "' belongs to PyTorch's compute_comms form; only the compute-only form "
                   "(F, B, I, W) is read");
   if (type.size() != 1 || std::string_view("FBIW").find(type[0]) == std::string_view::npos)
-    return fail("unknown action type '" + std::string(type) + "' (expected F, B, I or W)");
+    return fail("unknown action type " + quote(type) + " (expected F, B, I or W)");
   if (micro.empty()) return fail("the micro-batch index is missing");
   TorchAction a;
   a.type = type[0];
@@ -113,30 +122,38 @@ inline Result<TorchAction> parse_torch_action(std::string_view text) {
 }
 }  // namespace detail
 
-/// Reads the compute-only form. Row r is rank r; trailing blank lines are ignored, a blank row
-/// before the last rank is a rank without actions (an error: every rank runs a stage).
+/// Reads the compute-only form. Row r is rank r (at most kMaxStages ranks); trailing blank lines
+/// are ignored, a blank row before the last rank is a rank without actions (an error: every rank
+/// runs a stage). Lines are read one at a time.
 inline Result<TorchCsv> parse_torch_csv(std::string_view text) {
   using R = Result<TorchCsv>;
-  std::vector<std::string_view> lines = detail::split_lines(text);
-  while (!lines.empty() && detail::blank(lines.back())) lines.pop_back();
-  if (lines.empty()) return R::failure("torch CSV: empty input, expected one row of actions per rank");
   TorchCsv csv;
-  for (std::size_t r = 0; r < lines.size(); ++r) {
-    const std::string where = "torch CSV, rank " + std::to_string(r) + " (line " + std::to_string(r + 1) + "): ";
-    auto cells = detail::csv_cells(lines[r]);
-    if (!cells) return R::failure(where + cells.message());
+  std::size_t blank_rows = 0;  // blank lines since the last rank: an error once a rank follows
+  detail::LineReader reader(text);
+  for (std::string_view line; reader.next(line);) {
+    if (detail::blank(line)) {
+      ++blank_rows;
+      continue;
+    }
+    if (blank_rows > 0)
+      return R::failure("torch CSV, rank " + std::to_string(csv.ranks.size()) + " (line " +
+                        std::to_string(reader.number() - blank_rows) + "): has no actions (every rank runs a stage)");
+    const std::size_t r = csv.ranks.size();
+    const std::string where = "torch CSV, rank " + std::to_string(r) + " (line " + std::to_string(reader.number()) + "): ";
+    if (r >= static_cast<std::size_t>(kMaxStages))
+      return R::failure(where + "more than " + std::to_string(kMaxStages) + " ranks (one stage each, at most " +
+                        std::to_string(kMaxStages) + ")");
     csv.ranks.emplace_back();
     csv.columns.emplace_back();
-    for (std::size_t c = 0; c < cells.value().size(); ++c) {
-      std::string_view cell = cells.value()[c];
+    const Status read = detail::for_each_csv_cell(line, [&](std::string_view cell, int c) -> Status {
       while (!cell.empty() && (cell.front() == ' ' || cell.front() == '\t')) cell.remove_prefix(1);
       while (!cell.empty() && (cell.back() == ' ' || cell.back() == '\t')) cell.remove_suffix(1);
-      if (cell.empty()) continue;  // an idle step
+      if (cell.empty()) return {};  // an idle step
       std::vector<std::string_view> parts = {cell};
       constexpr std::string_view kOverlap = ")OVERLAP_F_B";
       if (cell.front() == '(') {
         if (cell.size() < kOverlap.size() + 1 || cell.substr(cell.size() - kOverlap.size()) != kOverlap)
-          return R::failure(where + "cell '" + std::string(cell) + "': a parenthesised cell must be (<a>;<b>)OVERLAP_F_B");
+          return Status::failure("cell " + quote(cell) + ": a parenthesised cell must be (<a>;<b>)OVERLAP_F_B");
         parts.clear();
         std::string_view inner = cell.substr(1, cell.size() - 1 - kOverlap.size());
         while (true) {
@@ -148,13 +165,16 @@ inline Result<TorchCsv> parse_torch_csv(std::string_view text) {
       }
       for (std::string_view part : parts) {
         auto action = detail::parse_torch_action(part);
-        if (!action) return R::failure(where + "column " + std::to_string(c) + ": " + action.message());
+        if (!action) return Status::failure("column " + std::to_string(c) + ": " + action.message());
         csv.ranks.back().push_back(action.value());
-        csv.columns.back().push_back(static_cast<int>(c));
+        csv.columns.back().push_back(c);
       }
-    }
+      return {};
+    });
+    if (!read) return R::failure(where + read.message());
     if (csv.ranks.back().empty()) return R::failure(where + "has no actions (every rank runs a stage)");
   }
+  if (csv.ranks.empty()) return R::failure("torch CSV: empty input, expected one row of actions per rank");
   return csv;
 }
 

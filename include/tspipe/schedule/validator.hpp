@@ -1,5 +1,5 @@
 #pragma once
-// The validator of DESIGN §2. It returns every violation (device, position, rule, message) and
+// The validator of docs/design.md §2. It returns every violation (device, position, rule, message) and
 // never throws: a schedule is checked before anything runs it.
 #include <tspipe/schedule/replay.hpp>
 

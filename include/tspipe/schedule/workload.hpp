@@ -1,10 +1,14 @@
 #pragma once
-// What a schedule is for (DESIGN §2): pipeline depth, micro-batches, views, the teacher's kind and
+// What a schedule is for (docs/design.md §2): pipeline depth, micro-batches, views, the teacher's kind and
 // staleness, how the student backward is split, and what every action costs.
 #include <tspipe/error.hpp>
 #include <tspipe/schedule/action.hpp>
+#include <tspipe/schedule/limits.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,12 +58,32 @@ struct StageCost {
   double teacher_output_memory = 0.0; ///< last-stage teacher output held until LOSS, whole view
 };
 
+namespace detail {
+/// StageCost's fields by name: the columns of a cost CSV and the names Workload::check reports.
+struct CostColumn {
+  std::string_view name;
+  double StageCost::*field;
+};
+inline constexpr std::array<CostColumn, 10> kCostColumns = {{
+    {"teacher_forward", &StageCost::teacher_forward},
+    {"student_forward", &StageCost::student_forward},
+    {"student_backward", &StageCost::student_backward},
+    {"backward_input_share", &StageCost::backward_input_share},
+    {"loss", &StageCost::loss},
+    {"optimizer", &StageCost::optimizer},
+    {"ema", &StageCost::ema},
+    {"transfer", &StageCost::transfer},
+    {"activation_memory", &StageCost::activation_memory},
+    {"teacher_output_memory", &StageCost::teacher_output_memory},
+}};
+}  // namespace detail
+
 /// Per-stage cost table plus a fixed runtime overhead per compute action.
 struct CostModel {
   std::vector<StageCost> stages;
   double per_action_overhead = 0.0;
 
-  /// FT = FS = 1, BS = 2 per stage and view (the unit costs of DESIGN §2's oracles).
+  /// FT = FS = 1, BS = 2 per stage and view (the unit costs of docs/design.md §2's oracles).
   static CostModel unit(int num_stages) { return teacher_ratio(num_stages, 1.0); }
   /// Unit student costs with a teacher `ratio` times heavier per stage (ViT-L → ResNet-152: 3).
   static CostModel teacher_ratio(int num_stages, double ratio) {
@@ -114,47 +138,78 @@ struct Workload {
   /// Teacher parameter buffers per stage: EMA:s.b writes ξ_{b+1} over ξ_{b+1−buffers}.
   int teacher_buffers() const { return teacher_versions > 0 ? teacher_versions : staleness + 1; }
 
-  /// The teacher version ξ_r that batch b's forward reads (DESIGN §1). A frozen teacher has one.
+  /// The teacher version ξ_r that batch b's forward reads (docs/design.md §1). A frozen teacher has one.
   int teacher_version_read(int batch) const {
     if (!momentum()) return 0;
     if (batch < warmup) return batch;
     return std::max(0, batch - staleness);
   }
 
-  /// Rejects impossible shapes with a message naming the field and its value.
+  /// The largest M any generator may use: M, or under choose_micro_batches the search's bound.
+  int largest_micro_batches() const {
+    if (!choose_micro_batches) return micro_batches;
+    // (stages clamped so that an unchecked workload cannot overflow 8·S)
+    return std::max(micro_batches, max_micro_batches > 0 ? max_micro_batches : 8 * std::clamp(stages, 0, kMaxStages));
+  }
+
+  /// The most actions any generator may produce for this workload (at the largest M, with the
+  /// backward in two parts), saturating: what generating, validating and simulating it will hold.
+  std::uint64_t max_actions() const {
+    const auto n = [](int x) { return static_cast<std::uint64_t>(std::max(x, 0)); };
+    // Per slice FT, FS and two backward parts; per batch a LOSS per micro-batch at most, and OPT
+    // and EMA per stage.
+    const std::uint64_t most_m = n(largest_micro_batches());
+    const std::uint64_t slices = saturating_product(saturating_product(saturating_product(n(stages), n(batches)), n(views)), most_m);
+    return saturating_sum(saturating_product(slices, 4), saturating_product(n(batches), saturating_sum(most_m, 2 * n(stages))));
+  }
+
+  /// Rejects impossible shapes and numbers outside schedule/limits.hpp's ranges with a message
+  /// naming the field and its value.
   Status check() const {
     const auto bad = [](std::string_view field, int value, std::string_view need) {
       return Status::failure("workload: " + std::string(field) + " = " + std::to_string(value) +
                              " is invalid (" + std::string(need) + ")");
     };
-    if (stages < 1) return bad("stages", stages, "need at least 1");
-    if (micro_batches < 1) return bad("micro_batches", micro_batches, "need at least 1");
-    if (views < 1) return bad("views", views, "need at least 1");
-    if (batches < 1) return bad("batches", batches, "need at least 1");
-    if (staleness < 0) return bad("staleness", staleness, "must be ≥ 0");
-    if (warmup < 0) return bad("warmup", warmup, "must be ≥ 0");
-    if (teacher_versions < 0) return bad("teacher_versions", teacher_versions, "need ≥ 1, or 0 for δ + 1");
-    if (teacher_lookahead < 0) return bad("teacher_lookahead", teacher_lookahead, "must be ≥ 0");
-    if (max_micro_batches < 0) return bad("max_micro_batches", max_micro_batches, "need ≥ 1, or 0 for 8·S");
-    if (!(memory_cap >= 0.0)) return Status::failure("workload: memory_cap must be ≥ 0 (0 = no cap)");
+    // Enumerations set from outside their range (a cast, memory written by other means).
+    if (teacher != TeacherKind::frozen && teacher != TeacherKind::momentum && teacher != TeacherKind::none)
+      return bad("teacher", static_cast<int>(teacher), "need frozen, momentum or none");
+    if (split != BackwardSplit::full && split != BackwardSplit::input_weight && split != BackwardSplit::halves)
+      return bad("split", static_cast<int>(split), "need full, input_weight or halves");
+    const std::string count_range = " to " + std::to_string(kMaxCount);
+    if (stages < 1 || stages > kMaxStages) return bad("stages", stages, "need 1 to " + std::to_string(kMaxStages));
+    if (micro_batches < 1 || micro_batches > kMaxCount) return bad("micro_batches", micro_batches, "need 1" + count_range);
+    if (views < 1 || views > kMaxCount) return bad("views", views, "need 1" + count_range);
+    if (batches < 1 || batches > kMaxCount) return bad("batches", batches, "need 1" + count_range);
+    if (staleness < 0 || staleness > kMaxCount) return bad("staleness", staleness, "need 0" + count_range);
+    if (warmup < 0 || warmup > kMaxCount) return bad("warmup", warmup, "need 0" + count_range);
+    if (teacher_versions < 0 || teacher_versions > kMaxCount)
+      return bad("teacher_versions", teacher_versions, "need 1" + count_range + ", or 0 for δ + 1");
+    if (teacher_lookahead < 0 || teacher_lookahead > kMaxCount)
+      return bad("teacher_lookahead", teacher_lookahead, "need 0" + count_range);
+    if (max_micro_batches < 0 || max_micro_batches > kMaxCount)
+      return bad("max_micro_batches", max_micro_batches, "need 1" + count_range + ", or 0 for 8·S");
+    const auto bad_value = [](const std::string& field, double value, std::string_view need) {
+      return Status::failure("workload: " + field + " = " + shown(value) + " is invalid (" + std::string(need) + ")");
+    };
+    constexpr std::string_view value_range = "need a finite value in [0, 1e18]";
+    if (!value_in_range(memory_cap)) return bad_value("memory_cap", memory_cap, "need a finite value in [0, 1e18]; 0 = no cap");
     if (static_cast<int>(costs.stages.size()) != stages)
       return Status::failure("workload: cost table has " + std::to_string(costs.stages.size()) +
                              " stages but the workload has " + std::to_string(stages));
-    for (std::size_t s = 0; s < costs.stages.size(); ++s) {
-      const StageCost& c = costs.stages[s];
-      const double values[] = {c.teacher_forward, c.student_forward, c.student_backward, c.loss,
-                               c.optimizer, c.ema, c.transfer, c.activation_memory,
-                               c.teacher_output_memory};
-      for (double v : values)
-        if (!(v >= 0.0))
-          return Status::failure("workload: stage " + std::to_string(s) +
-                                 " has a negative or NaN cost");
-      if (!(c.backward_input_share >= 0.0 && c.backward_input_share <= 1.0))
-        return Status::failure("workload: stage " + std::to_string(s) +
-                               " backward_input_share must lie in [0, 1]");
-    }
-    if (!(costs.per_action_overhead >= 0.0))
-      return Status::failure("workload: per_action_overhead must be ≥ 0");
+    for (std::size_t s = 0; s < costs.stages.size(); ++s)
+      for (const auto& column : detail::kCostColumns) {
+        const double v = costs.stages[s].*(column.field);
+        const bool share = column.field == &StageCost::backward_input_share;
+        if (!value_in_range(v) || (share && v > 1.0))
+          return bad_value("stage " + std::to_string(s) + " " + std::string(column.name), v,
+                           share ? "need a value in [0, 1]" : value_range);
+      }
+    if (!value_in_range(costs.per_action_overhead))
+      return bad_value("per_action_overhead", costs.per_action_overhead, value_range);
+    if (const std::uint64_t actions = max_actions(); actions > kMaxActions)
+      return Status::failure("workload: stages × batches × views × micro-batches give up to " +
+                             (actions == std::numeric_limits<std::uint64_t>::max() ? std::string("more than 2^64") : std::to_string(actions)) +
+                             " actions, more than the " + std::to_string(kMaxActions) + " a schedule can index");
     return {};
   }
 

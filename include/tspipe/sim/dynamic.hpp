@@ -49,6 +49,7 @@ inline Result<SimulationResult> simulate_dynamic(const Schedule& schedule, const
   };
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events;
   std::vector<bool> busy(D, false);
+  std::string bad_cost;
   const auto arrival = [&](const Action& producer, const Action& consumer, double finish) {
     return detail::arrival(w, producer, consumer, finish);
   };
@@ -57,7 +58,7 @@ inline Result<SimulationResult> simulate_dynamic(const Schedule& schedule, const
       if (busy[j]) continue;
       const auto a = order.take(static_cast<int>(j), now, arrival);
       if (!a) continue;
-      const double end = now + (cost ? cost(*a) : w.action_cost(*a));
+      const double end = now + detail::cost_of(cost, w, *a, bad_cost);
       r.timeline[j].push_back({*a, now, end});
       r.makespan = std::max(r.makespan, end);
       busy[j] = true;
@@ -80,6 +81,7 @@ inline Result<SimulationResult> simulate_dynamic(const Schedule& schedule, const
     // Start what became ready once every event of this instant is in.
     if (events.empty() || events.top().time > e.time) start_idle_devices(e.time);
   }
+  if (!bad_cost.empty()) return Result<SimulationResult>::failure("simulate_dynamic: the action cost function says " + bad_cost);
   for (std::size_t j = 0; j < D; ++j)
     if (!order.exhausted(static_cast<int>(j)))
       return Result<SimulationResult>::failure("simulate_dynamic: device " + std::to_string(j) + " cannot go on: " +

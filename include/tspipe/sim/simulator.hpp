@@ -1,5 +1,5 @@
 #pragma once
-// The schedule simulator of DESIGN §2: every device executes its list in order; an action starts
+// The schedule simulator of docs/design.md §2: every device executes its list in order; an action starts
 // when the device is free and its inputs have arrived (plus a transfer cost across devices).
 // Reports steady-state time per batch, utilisation, bubbles, peak memory and versions held.
 #include <tspipe/schedule/replay.hpp>
@@ -45,7 +45,21 @@ struct SimulationResult {
   std::vector<int> teacher_versions_held;      ///< per device: most teacher versions alive at once
 };
 
+/// What one action really costs, when it is not the workload's cost model (e.g. per-action noise).
+using ActionCost = std::function<double(const Action&)>;
+
 namespace detail {
+
+/// What `a` costs: the workload's (checked by Workload::check), or `cost`'s when given, which
+/// must also be finite and in [0, 1e18]; the first that is not is described in `bad` and counts
+/// as 0, so a bad cost function ends in an error, never in a time the simulator cannot order.
+inline double cost_of(const ActionCost& cost, const Workload& w, const Action& a, std::string& bad) {
+  if (!cost) return w.action_cost(a);
+  const double c = cost(a);
+  if (schedule::value_in_range(c)) return c;
+  if (bad.empty()) bad = schedule::to_token(a) + " costs " + schedule::shown(c) + " (need a finite value in [0, 1e18])";
+  return 0.0;
+}
 
 /// When each batch is complete: the latest end of its OPT/EMA over all stages.
 inline std::vector<double> batch_ends(const SimulationResult& r) {
@@ -198,9 +212,6 @@ inline double arrival(const Workload& w, const Action& producer, const Action& c
 }
 }  // namespace detail
 
-/// What one action really costs, when it is not the workload's cost model (e.g. per-action noise).
-using ActionCost = std::function<double(const Action&)>;
-
 /// Simulates `schedule` for `workload`. Fails (naming the stuck device and action) when the
 /// schedule cannot run to the end; validate first for a full report of what is wrong. Actions
 /// cost `workload.action_cost` unless `cost` is given.
@@ -220,10 +231,11 @@ inline Result<SimulationResult> simulate(const Schedule& schedule, const Workloa
   r.timeline.resize(schedule.devices.size());
   for (std::size_t j = 0; j < schedule.devices.size(); ++j) r.timeline[j].reserve(schedule.devices[j].size());
   const Workload& w = r.workload;
+  std::string bad_cost;
   const auto outcome = schedule::replay(
       schedule, index, placement,
       [&](int device, int, const Action& a, std::size_t, double start) {
-        const double end = start + (cost ? cost(a) : w.action_cost(a));
+        const double end = start + detail::cost_of(cost, w, a, bad_cost);
         r.timeline[static_cast<std::size_t>(device)].push_back({a, start, end});
         r.makespan = std::max(r.makespan, end);
         return end;
@@ -231,6 +243,7 @@ inline Result<SimulationResult> simulate(const Schedule& schedule, const Workloa
       [&](const Action& producer, const Action& consumer, double finish) {
         return detail::arrival(w, producer, consumer, finish);
       });
+  if (!bad_cost.empty()) return Result<SimulationResult>::failure("simulate: the action cost function says " + bad_cost);
   if (!outcome.completed) {
     const auto& s = outcome.stuck.front();
     return Result<SimulationResult>::failure(

@@ -1,5 +1,5 @@
 #pragma once
-// How the teacher is updated (DESIGN §1): frozen (KD), or a momentum teacher
+// How the teacher is updated (docs/design.md §1): frozen (KD), or a momentum teacher
 // ξ_{b+1} = τ_b·ξ_b + (1−τ_b)·θ_{b+1} read with staleness δ after K warm-up batches.
 #include <tspipe/error.hpp>
 #include <tspipe/schedule/workload.hpp>

@@ -104,6 +104,8 @@ int64_t first_non_finite(const float* x, int64_t n, cudaStream_t stream);
 /// Σ x and Σ x², accumulated in double (synchronise the stream).
 double sum(const float* x, int64_t n, cudaStream_t stream);
 double squared_norm(const float* x, int64_t n, cudaStream_t stream);
+/// ‖g + wd·w‖² (LARS's update norm, squared), accumulated in double (synchronises the stream).
+double decayed_grad_squared_norm(const float* g, const float* w, float weight_decay, int64_t n, cudaStream_t stream);
 
 void sgd_step(float* w, float* velocity, const float* g, int64_t n, float lr, float momentum, float weight_decay,
               bool nesterov, cudaStream_t stream);

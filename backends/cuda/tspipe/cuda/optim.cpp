@@ -79,16 +79,18 @@ void AdamW::update(const Parameter& p) {
 Lars::Lars(const nn::LarsOptions& options) : Optimizer(options.learning_rate), options_(nn::checked(options)) {}
 
 float Lars::trust_ratio(const Parameter& p) const {
+  if (p.no_weight_decay) return 1.0f;
   const cudaStream_t s = detail::stream();
   const auto weight_norm = static_cast<float>(std::sqrt(launch::squared_norm(p.value->data(), p.value->numel(), s)));
-  const auto grad_norm = static_cast<float>(std::sqrt(launch::squared_norm(p.grad->data(), p.grad->numel(), s)));
-  return kernels::lars_trust_ratio(weight_norm, grad_norm, options_.eta, options_.weight_decay, p.no_weight_decay);
+  const auto update_norm = static_cast<float>(std::sqrt(
+      launch::decayed_grad_squared_norm(p.grad->data(), p.value->data(), options_.weight_decay, p.value->numel(), s)));
+  return kernels::lars_trust_ratio(weight_norm, update_norm, options_.eta, p.no_weight_decay);
 }
 
 void Lars::update(const Parameter& p) {
   const int64_t n = p.value->numel();
   Tensor& velocity = state_for(p, "momentum", n);
-  const float trust = p.no_weight_decay ? 1.0f : trust_ratio(p);
+  const float trust = trust_ratio(p);
   launch::lars_step(p.value->data(), velocity.data(), p.grad->data(), n, lr(), options_.momentum,
                     options_.weight_decay, trust, p.no_weight_decay, detail::stream());
 }

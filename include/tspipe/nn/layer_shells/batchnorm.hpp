@@ -7,6 +7,11 @@
 // compute: a backend derives from BatchNormShell<Backend> and writes infer, forward and backward
 // side by side in its own file, calling init_parameters() in its constructor after any checks of
 // its own.
+//
+// Without affine parameters (affine = false, PyTorch's BatchNorm1d(affine=False), MoCo-v3's last
+// projector layer) the layer is y = (x − mean)/√(var + eps): γ = 1 and β = 0 stay in place for the
+// backends' kernels (cuDNN reads them) but are not parameters, so no optimizer, checkpoint or
+// momentum-teacher update sees them; the backward writes their gradients to scratch.
 #include <tspipe/nn/layer_shells/checks.hpp>
 #include <tspipe/nn/layer_shells/parameters.hpp>
 
@@ -21,15 +26,19 @@ template <class B>
 class BatchNormShell : public Layer<B>, public AffineParameters<B> {
  public:
   /// spatial_rank 2 → BatchNorm2d (input rank 4); spatial_rank 1 → BatchNorm1d (rank 2 or 3).
-  BatchNormShell(int spatial_rank, int64_t channels, std::string label, float eps, float momentum)
-      : spatial_rank_(spatial_rank), channels_(channels), label_(std::move(label)), eps_(eps), momentum_(momentum) {
+  BatchNormShell(int spatial_rank, int64_t channels, std::string label, float eps, float momentum, bool affine)
+      : spatial_rank_(spatial_rank), channels_(channels), label_(std::move(label)), eps_(eps), momentum_(momentum),
+        affine_(affine) {
     if (channels_ <= 0) throw Error(who() + ": channels must be positive, got " + std::to_string(channels_));
     if (!(eps_ > 0.0f) || !(momentum_ >= 0.0f && momentum_ <= 1.0f))
       throw Error(who() + ": eps must be > 0 and momentum in [0, 1]");
   }
 
   std::string kind() const override { return spatial_rank_ == 2 ? "BatchNorm2d" : "BatchNorm1d"; }
-  std::vector<Parameter<B>> parameters() override { return this->affine_parameters(); }
+  std::vector<Parameter<B>> parameters() override {
+    return affine_ ? this->affine_parameters() : std::vector<Parameter<B>>{};
+  }
+  bool affine() const { return affine_; }
   std::vector<Buffer<B>> buffers() override { return {{"running_mean", &running_mean}, {"running_var", &running_var}}; }
 
   TensorOf<B> running_mean, running_var;
@@ -63,6 +72,7 @@ class BatchNormShell : public Layer<B>, public AffineParameters<B> {
   int64_t channels_;
   std::string label_;
   float eps_, momentum_;
+  bool affine_;
 };
 
 }  // namespace tspipe::nn::shells

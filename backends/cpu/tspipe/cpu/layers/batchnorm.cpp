@@ -8,8 +8,8 @@
 
 namespace tspipe::cpu {
 
-BatchNorm::BatchNorm(int spatial_rank, int64_t channels, std::string label, float eps, float momentum)
-    : BatchNormShell(spatial_rank, channels, std::move(label), eps, momentum) {
+BatchNorm::BatchNorm(int spatial_rank, int64_t channels, std::string label, float eps, float momentum, bool affine)
+    : BatchNormShell(spatial_rank, channels, std::move(label), eps, momentum, affine) {
   init_parameters();
 }
 
@@ -72,10 +72,13 @@ Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
   const int64_t n = x.size(0), inner = x.numel() / (n * channels_);
   Tensor dx(x.shape());
   parallel_for(channels_, std::max<int64_t>(1, kElementGrain / (n * inner)), [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c)
+    for (int64_t c = begin; c < end; ++c) {
+      float scratch_dgamma = 0.0f, scratch_dbeta = 0.0f;  // without affine parameters nothing keeps them
       kernels::batchnorm_channel_backward(x.data(), dy.data(), dx.data(), n, channels_, inner, c, stats[c],
-                                          stats[channels_ + c], weight[c], batch_stats, &weight_grad[c],
-                                          &bias_grad[c]);
+                                          stats[channels_ + c], weight[c], batch_stats,
+                                          affine_ ? &weight_grad[c] : &scratch_dgamma,
+                                          affine_ ? &bias_grad[c] : &scratch_dbeta);
+    }
   });
   return dx;
 }

@@ -6,6 +6,7 @@
 
 #include <thrust/execution_policy.h>
 #include <thrust/functional.h>
+#include <thrust/iterator/counting_iterator.h>
 #include <thrust/transform_reduce.h>
 
 #include "common.cuh"
@@ -51,6 +52,12 @@ struct ToDouble {
 struct Square {
   __device__ double operator()(float v) const { return static_cast<double>(v) * static_cast<double>(v); }
 };
+struct DecayedGradSquare {
+  const float* g;
+  const float* w;
+  float weight_decay;
+  __device__ double operator()(int64_t i) const { return kernels::decayed_grad_square(g[i], w[i], weight_decay); }
+};
 
 }  // namespace
 
@@ -63,6 +70,14 @@ double squared_norm(const float* x, int64_t n, cudaStream_t stream) {
   if (n <= 0) return 0.0;
   require_pointers("squared_norm", x);
   return thrust::transform_reduce(thrust::cuda::par.on(stream), x, x + n, Square{}, 0.0, thrust::plus<double>());
+}
+
+double decayed_grad_squared_norm(const float* g, const float* w, float weight_decay, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return 0.0;
+  require_pointers("decayed_grad_squared_norm", g, w);
+  return thrust::transform_reduce(thrust::cuda::par.on(stream), thrust::counting_iterator<int64_t>(0),
+                                  thrust::counting_iterator<int64_t>(n), DecayedGradSquare{g, w, weight_decay}, 0.0,
+                                  thrust::plus<double>());
 }
 
 void sgd_step(float* w, float* velocity, const float* g, int64_t n, float lr, float momentum, float weight_decay,

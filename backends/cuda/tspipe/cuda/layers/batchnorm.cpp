@@ -15,8 +15,8 @@ namespace {
 constexpr cudnnBatchNormMode_t kMode = CUDNN_BATCHNORM_SPATIAL;
 }
 
-BatchNorm::BatchNorm(int spatial_rank, int64_t channels, std::string label, float eps, float momentum)
-    : BatchNormShell(spatial_rank, channels, std::move(label), eps, momentum) {
+BatchNorm::BatchNorm(int spatial_rank, int64_t channels, std::string label, float eps, float momentum, bool affine)
+    : BatchNormShell(spatial_rank, channels, std::move(label), eps, momentum, affine) {
   if (static_cast<double>(eps_) < CUDNN_BN_MIN_EPSILON)
     throw Error(who() + ": eps " + std::to_string(eps_) + " is below cuDNN's minimum " +
                 std::to_string(CUDNN_BN_MIN_EPSILON));
@@ -94,11 +94,16 @@ Tensor BatchNorm::backward(Context& ctx, const Tensor& dy) {
   const Stream s = current_stream();
   if (batch_stats) {
     const float one = 1.0f, zero = 0.0f;
+    // γ and β gradients accumulate (β_param = 1) when they are parameters, else overwrite scratch.
     TSPIPE_CUDNN_CHECK(cudnnBatchNormalizationBackward(
-        cudnn_handle(s), kMode, &one, &zero, &one, &one, p.x.get(), x.data(), p.x.get(), dy.data(), p.x.get(),
-        dx.data(), p.param.get(), weight.data(), weight_grad.data(), bias_grad.data(), eps_, stats.data(),
+        cudnn_handle(s), kMode, &one, &zero, &one, affine_ ? &one : &zero, p.x.get(), x.data(), p.x.get(), dy.data(),
+        p.x.get(), dx.data(), p.param.get(), weight.data(), weight_grad.data(), bias_grad.data(), eps_, stats.data(),
         stats.data() + channels_));
   } else {
+    if (!affine_) {  // the kernel accumulates: keep the scratch gradients bounded
+      launch::fill(weight_grad.data(), channels_, 0.0f, s.handle);
+      launch::fill(bias_grad.data(), channels_, 0.0f, s.handle);
+    }
     launch::batchnorm_backward(x.data(), dy.data(), dx.data(), stats.data(), weight.data(), p.n, channels_, p.inner,
                                /*batch_statistics=*/false, weight_grad.data(), bias_grad.data(), s.handle);
   }

@@ -4,8 +4,9 @@
 // running = (1 − m)·running + m·batch, unbiased variance), eval mode uses the running statistics.
 // cuDNN (spatial mode) runs the training forward/backward and the eval forward; the eval-mode
 // backward, which cuDNN does not offer, is the backend's own kernel (launch::batchnorm_backward).
-// eps must be ≥ CUDNN_BN_MIN_EPSILON (1e-5, PyTorch's default). Checks, messages, parameter and
-// buffer names are nn::shells::BatchNormShell's.
+// eps must be ≥ CUDNN_BN_MIN_EPSILON (1e-5, PyTorch's default). affine = false: no γ, β (the
+// shell's; cuDNN reads the fixed 1 and 0 and overwrites, rather than accumulates, their scratch
+// gradients). Checks, messages, parameter and buffer names are nn::shells::BatchNormShell's.
 #include <tspipe/cuda/backend.hpp>
 #include <tspipe/nn/layer_shells/batchnorm.hpp>
 
@@ -21,7 +22,8 @@ struct BatchNormPlan;
 
 class BatchNorm final : public nn::shells::BatchNormShell<Backend> {
  public:
-  BatchNorm(int spatial_rank, int64_t channels, std::string label = "", float eps = 1e-5f, float momentum = 0.1f);
+  BatchNorm(int spatial_rank, int64_t channels, std::string label = "", float eps = 1e-5f, float momentum = 0.1f,
+            bool affine = true);
   ~BatchNorm() override;
 
   Tensor infer(const Tensor& x) override;

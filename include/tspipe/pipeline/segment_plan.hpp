@@ -1,0 +1,71 @@
+#pragma once
+// The schedule of each segment: its workload (the pipeline's options and cost model, the
+// segment's length and its place in the teacher warm-up), the plan the named generator makes of
+// it, and the validator's check of that plan. A plan depends on nothing else, so it is made once
+// and reused for every later segment of the same workload, until the options or costs change.
+#include <tspipe/error.hpp>
+#include <tspipe/pipeline/options.hpp>
+#include <tspipe/planning/generate.hpp>
+#include <tspipe/schedule/validator.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <deque>
+#include <string>
+
+namespace tspipe {
+
+/// The workload of a segment of `batches` batches starting at global batch `first`.
+inline schedule::Workload segment_workload(const PipelineOptions& o, const schedule::CostModel& costs, int stages, int batches,
+                                           long first) {
+  schedule::Workload w;
+  w.stages = stages;
+  w.micro_batches = o.micro_batches;
+  w.views = o.views;
+  w.batches = batches;
+  w.teacher = o.teacher.kind;
+  w.staleness = o.teacher.staleness;
+  w.warmup = static_cast<int>(std::max(0L, o.teacher.warmup - first));
+  w.teacher_lookahead = o.frozen_lookahead;
+  w.split = o.split;
+  w.costs = costs;
+  w.choose_micro_batches = o.choose_micro_batches;
+  w.choose_split = o.choose_split;
+  w.max_micro_batches = static_cast<int>(std::min<long>(o.batch_size, 8L * stages));
+  return w;
+}
+
+/// Generated, validated plans of the segments, the last few workloads remembered.
+class SegmentPlanner {
+ public:
+  /// The plan of a segment of `batches` batches from global batch `first`. Throws Error naming
+  /// the generator's or the validator's objection.
+  const schedule::Generated& plan(const PipelineOptions& o, const schedule::CostModel& costs, int stages, int batches, long first) {
+    const schedule::Workload w = segment_workload(o, costs, stages, batches, first);
+    for (const Plan& p : plans_)
+      if (p.batches == w.batches && p.warmup == w.warmup) return p.generated;
+    auto generated = planning::generate(o.schedule, w);
+    if (!generated) throw Error("Pipeline: " + generated.message());
+    const auto violations = schedule::validate(generated.value().schedule, generated.value().workload, 3);
+    if (!violations.empty())
+      throw Error("Pipeline: the " + o.schedule + " schedule is invalid: " + schedule::to_string(violations.front()));
+    // Full segments after the warm-up are the common case; a flush's short segment and each
+    // warm-up segment come and go.
+    if (plans_.size() == kRemembered) plans_.pop_front();
+    plans_.push_back({w.batches, w.warmup, std::move(generated).value()});
+    return plans_.back().generated;
+  }
+  /// The options or the cost model changed: plan afresh.
+  void forget() { plans_.clear(); }
+
+ private:
+  static constexpr std::size_t kRemembered = 4;
+  struct Plan {
+    int batches;
+    int warmup;
+    schedule::Generated generated;
+  };
+  std::deque<Plan> plans_;
+};
+
+}  // namespace tspipe
