@@ -14,8 +14,6 @@
 
 namespace tspipe::examples {
 
-namespace fs = std::filesystem;
-
 namespace {
 
 /// The pipeline's student in eval mode (BatchNorm on running statistics) for the scope.
@@ -260,17 +258,11 @@ double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor&
   return knn.accuracy({queries.values, queries.labels, queries.dim});
 }
 
-template <class B>
-void load_weights(nn::Layer<B>& model, const fs::path& checkpoint, const std::string& prefix) {
-  copy_weights(model, nn::load_safetensors(checkpoint), checkpoint.string(), prefix);
-}
-
 // Every template above, once per backend the examples are built with.
 #define TSPIPE_EXAMPLES_INSTANTIATE_EVALUATION(B)                                                  \
   template double student_accuracy<B>(Pipeline<B>&, const Datasets&);                              \
   template double linear_probe_accuracy<B>(Pipeline<B>&, int, const Datasets&, int, std::uint64_t); \
-  template double knn_accuracy<B>(Pipeline<B>&, int, const KnnMonitor&, const Datasets&);            \
-  template void load_weights<B>(nn::Layer<B>&, const fs::path&, const std::string&);
+  template double knn_accuracy<B>(Pipeline<B>&, int, const KnnMonitor&, const Datasets&);
 
 TSPIPE_EXAMPLES_INSTANTIATE_EVALUATION(cpu::Backend)
 #if TSPIPE_EXAMPLES_CUDA

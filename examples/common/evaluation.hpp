@@ -12,7 +12,6 @@
 #include <tspipe/pipeline.hpp>
 
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,10 +47,5 @@ struct KnnMonitor {
 /// blocks (the images seen through `data.eval`).
 template <class B>
 double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor& monitor, const Datasets& data);
-
-/// Copies the parameters and buffers named "<prefix><name>" in a safetensors file (a checkpoint
-/// written by Pipeline::save) into `model`; throws naming the file and the first missing tensor.
-template <class B>
-void load_weights(nn::Layer<B>& model, const std::filesystem::path& checkpoint, const std::string& prefix);
 
 }  // namespace tspipe::examples

@@ -11,6 +11,7 @@
 #include "training.hpp"
 
 #include <tspipe/nn/models/resnet.hpp>
+#include <tspipe/nn/weights.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -47,6 +48,14 @@ PhaseSpec<B> supervised_phase(const std::string& name, Blocks<B> model, const Co
 
 template <class B>
 int train_and_distil(const CommonOptions& o, const KdOptions& kd);
+
+/// The teacher's weights: the student of the teacher phase's checkpoint ("student." tensors; any
+/// file of that model's names, shapes and dtypes). Error naming every tensor that does not fit
+/// (another --teacher-depth or --teacher-width); the blocks are unchanged then.
+template <class B>
+void load_teacher(Blocks<B>& blocks, const std::filesystem::path& checkpoint) {
+  nn::load_weights<B, runtime::TensorOps<typename B::Tensor>>(blocks, checkpoint, {.prefix = "student."});
+}
 
 int run(int argc, char** argv) {
   CommonOptions o;
@@ -129,8 +138,9 @@ int train_and_distil(const CommonOptions& o, const KdOptions& kd) {
     teacher_accuracy = teacher.test_accuracy;
     teacher_checkpoint = std::filesystem::path(o.out) / "teacher" / "checkpoint.safetensors";
   } else {
-    nn::Sequential<B> model(build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed));
-    agreed([&] { load_weights(model, teacher_checkpoint, "student."); });
+    Blocks<B> blocks = build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed);
+    agreed([&] { load_teacher(blocks, teacher_checkpoint); });
+    nn::Sequential<B> model(std::move(blocks));
     model.set_training(false);
     teacher_accuracy = model_accuracy(model, data);
     std::printf("teacher loaded from %s: test acc %.2f%%\n", teacher_checkpoint.string().c_str(), 100.0 * teacher_accuracy);
@@ -151,11 +161,9 @@ int train_and_distil(const CommonOptions& o, const KdOptions& kd) {
                                 o, data);
 
   PhaseSpec<B> distil = supervised_phase("distilled", build_resnet(kd.student_depth, o.width, student_seed), o, kd, o.epochs);
-  // The frozen teacher: each block's parameters carry full names, so each loads on its own.
+  // The frozen teacher, as the teacher phase's student left it.
   distil.teacher = build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed);
-  agreed([&] {
-    for (auto& block : distil.teacher) load_weights(*block, teacher_checkpoint, "student.");
-  });
+  agreed([&] { load_teacher(distil.teacher, teacher_checkpoint); });
   distil.loss = std::make_shared<typename BackendKit<B>::SoftTargetKDLoss>(static_cast<float>(kd.temperature), static_cast<float>(kd.kd_weight));
   PhaseResult<B> distilled = run_phase(std::move(distil), o, data);
 
