@@ -144,7 +144,7 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("train-subset", &o.train_subset, "train on the first N training images (0 = all)");
   flags.add("test-subset", &o.test_subset, "test on the first N test images (0 = all)");
   flags.add("width", &o.width, "model width multiplier");
-  flags.add("threads", &o.threads, "OpenBLAS threads (0 = cores / stages)");
+  flags.add("threads", &o.threads, "OpenBLAS threads (0 = cores / stages; under mpirun, cores / ranks on the machine)");
   flags.add("segment-batches", &o.segment_batches, "batches per generated schedule segment");
   flags.add_switch("init-probe", &o.init_probe,
                    "self-supervised examples: before training, also measure the linear probe on the randomly initialised "

@@ -67,7 +67,7 @@ struct CommonOptions {
   int train_subset = 0;          ///< first N training images; 0 = all 60000
   int test_subset = 0;           ///< first N test images; 0 = all 10000
   double width = 0.25;           ///< model width multiplier
-  int threads = 0;               ///< OpenBLAS threads; 0 = cores / stages
+  int threads = 0;               ///< OpenBLAS threads; 0 = cores / stages (MPI: cores / ranks on the machine)
   int segment_batches = 8;
   int probe_epochs = 30;         ///< epochs of the linear probe's classifier (SSL examples)
   bool init_probe = false;       ///< SSL examples: also probe the untrained backbone (random-initialisation baseline)

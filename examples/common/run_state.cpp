@@ -61,6 +61,7 @@ void remove_file(const fs::path& path) {
 nlohmann::json run_defining_flags(const CommonOptions& o, int phase_epochs) {
   return {{"seed", o.seed},           {"batch-size", o.batch_size},   {"epochs", phase_epochs},
           {"lr", o.learning_rate},    {"weight-decay", o.weight_decay}, {"lr-warmup-epochs", o.lr_warmup_epochs},
+          {"dataset", o.dataset},     {"image-size", image_geometry(o).side},
           {"train-subset", o.train_subset}, {"width", o.width},       {"stages", o.stages},
           {"micro-batches", o.micro_batches}, {"schedule", o.schedule}, {"staleness", o.staleness},
           {"warmup", o.warmup}};
