@@ -12,6 +12,7 @@
 
 #include <tspipe/nn/models/resnet.hpp>
 #include <tspipe/nn/weights.hpp>
+#include <tspipe/runtime/tensor_ops.hpp>
 
 #include <chrono>
 #include <cstdio>

@@ -335,7 +335,7 @@ TEST_CASE("checkpoint metadata: non-finite or malformed numbers are refused by n
   check_refused(target, with("learning_rate", "nan"), "lr_nan.safetensors", {"metadata learning_rate 'nan' is not a finite number ≥ 0"});
   check_refused(target, with("costs.1.teacher_forward", "1e999"), "cost_overflow.safetensors",
                 {"metadata costs.1.teacher_forward '1e999' is not a finite number ≥ 0"});
-  check_refused(target, with("costs.0.backward_input_share", "1.5"), "share.safetensors", {"backward_input_share must lie in [0, 1]"});
+  check_refused(target, with("costs.0.backward_input_share", "1.5"), "share.safetensors", {"backward_input_share = 1.5", "need a value in [0, 1]"});
   check_refused(target, with("plan.schedule", "fastest"), "schedule.safetensors", {"metadata plan.schedule 'fastest' is not a known schedule"});
   check_refused(target, with("plan.micro_batches", "9"), "micro_batches.safetensors",
                 {"plan.micro_batches = 9 is larger than this pipeline's batch (8 samples)"});
