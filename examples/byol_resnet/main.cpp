@@ -1,4 +1,5 @@
-// byol_resnet: BYOL on Fashion-MNIST through a tspipe Pipeline.
+// byol_resnet: BYOL on Fashion-MNIST (or --dataset; STL-10: its unlabeled split, probed on the
+// labeled one) through a tspipe Pipeline.
 //
 // Student (online network) = ResNet backbone + projector + predictor; teacher (target network) =
 // backbone + projector built with the same names and seed, updated as ξ ← τ·ξ + (1−τ)·θ with τ
@@ -36,20 +37,22 @@ struct ByolRecipe {
     check_model_size("--depth " + std::to_string(depth) + " --width " + brief(o.width), "the backbone", backbone_parameters(o), o);
   }
   void describe(const CommonOptions& o, const MomentumOptions& m, const Datasets& data) const {
-    std::printf("byol_resnet: backend %s, %d train / %d test images, ResNet-%d×%.3g, δ = %d, K = %d, τ₀ = %.4g, %d stages, "
+    const auto& train = data.unlabeled ? data.unlabeled : data.train;
+    std::printf("byol_resnet: backend %s, %s, %ld %strain / %ld test images, ResNet-%d×%.3g, δ = %d, K = %d, τ₀ = %.4g, %d stages, "
                 "%d micro-batches, schedule %s\n",
-                o.backend.c_str(), data.train->count, data.test->count, depth, o.width, o.staleness, o.warmup, m.tau0,
-                o.stages, o.micro_batches, o.schedule.c_str());
+                o.backend.c_str(), dataset_title(o.dataset).c_str(), static_cast<long>(train->size()), data.unlabeled ? "unlabeled " : "",
+                static_cast<long>(data.test->size()), depth, o.width, o.staleness, o.warmup, m.tau0, o.stages, o.micro_batches,
+                o.schedule.c_str());
   }
   template <class B>
   Blocks<B> backbone(const CommonOptions& o, std::uint64_t seed) const {
-    return fashion_resnet<B>(depth, o.width, 0, seed);
+    return image_resnet<B>(image_geometry(o), depth, o.width, 0, seed);
   }
   int64_t feature_size(const CommonOptions& o) const {
     if (is_compact_resnet_depth(depth)) return nn::models::detail::scaled_channels(256, o.width);  // 3 basic stages
     return nn::models::detail::scaled_channels(512, o.width) * (nn::models::resnet_layout(depth).bottleneck ? 4 : 1);
   }
-  double backbone_parameters(const CommonOptions& o) const { return resnet_parameters(depth, o.width, 0); }
+  double backbone_parameters(const CommonOptions& o) const { return resnet_parameters(image_geometry(o), depth, o.width, 0); }
   template <class B>
   std::shared_ptr<const typename Pipeline<B>::Loss> loss() const {
     return std::make_shared<typename BackendKit<B>::ByolLoss>();
@@ -65,7 +68,7 @@ int main(int argc, char** argv) {
       .program = "byol_resnet", .phase = "byol", .seed_salt = 3, .projector_layers = 2,
       .heads_end_in_batch_norm = false, .out = "out/byol_resnet", .width = 0.25, .learning_rate = 0.2,
       .weight_decay = 1.5e-6, .tau0 = 0.996, .lr_warmup_epochs = 1, .optimizer = "lars", .optimizer_help = "lars (BYOL's recipe) | sgd | adamw",
-      .summary = "BYOL (momentum teacher, two views) on Fashion-MNIST through a tspipe Pipeline;\n"
+      .summary = "BYOL (momentum teacher, two views) on Fashion-MNIST (or --dataset) through a tspipe Pipeline;\n"
                  "reports the linear-probe test accuracy of the frozen backbone."};
   return run_momentum_example(argc, argv, byol, ByolRecipe{});
 }

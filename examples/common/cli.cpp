@@ -1,5 +1,6 @@
 #include "cli.hpp"
 
+#include <tspipe/data/open.hpp>
 #include <tspipe/planning/generate.hpp>
 #if TSPIPE_EXAMPLES_CUDA
 #include <tspipe/cuda/device.hpp>
@@ -15,7 +16,7 @@ namespace tspipe::examples {
 
 namespace {
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
+std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
 template <class T>
 T parse_number(const std::string& flag, const std::string& text) {
@@ -23,7 +24,7 @@ T parse_number(const std::string& flag, const std::string& text) {
   const char* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc{} || ptr != end || text.empty())
-    throw UsageError("--" + flag + " " + quoted(text) + ": not a " +
+    throw UsageError("--" + flag + " " + in_quotes(text) + ": not a " +
                      (std::is_integral_v<T> ? "whole number" : "number"));
   return value;
 }
@@ -33,6 +34,17 @@ std::string default_text(const T& value) {
   std::ostringstream s;
   s << value;
   return s.str();
+}
+
+/// UsageError unless `value` is one of `names`: "--flag 'value': unknown flag (known: a, b, …)".
+template <class Names>
+void check_known(const std::string& flag, const std::string& value, const Names& names) {
+  std::string list;
+  for (const auto& n : names) {
+    if (n == value) return;
+    list += (list.empty() ? "" : ", ") + std::string(n);
+  }
+  throw UsageError("--" + flag + " " + in_quotes(value) + ": unknown " + flag + " (known: " + list + ")");
 }
 
 }  // namespace
@@ -47,7 +59,7 @@ void Flags::add(const std::string& name, int* value, const std::string& help) {
 void Flags::add(const std::string& name, double* value, const std::string& help) {
   flags_.push_back({name, help, default_text(*value), false, [value, name](const std::string& v) {
                       *value = parse_number<double>(name, v);
-                      if (!std::isfinite(*value)) throw UsageError("--" + name + " " + quoted(v) + ": not a finite number");
+                      if (!std::isfinite(*value)) throw UsageError("--" + name + " " + in_quotes(v) + ": not a finite number");
                     }});
 }
 void Flags::add_switch(const std::string& name, bool* value, const std::string& help) {
@@ -68,7 +80,7 @@ bool Flags::parse(int argc, char** argv) {
       std::fputs(usage().c_str(), stdout);
       return false;
     }
-    if (arg.rfind("--", 0) != 0) throw UsageError(quoted(arg) + ": unexpected argument (flags start with --; see --help)");
+    if (arg.rfind("--", 0) != 0) throw UsageError(in_quotes(arg) + ": unexpected argument (flags start with --; see --help)");
     std::string name = arg.substr(2), value;
     bool has_value = false;
     if (const auto eq = name.find('='); eq != std::string::npos) {
@@ -79,14 +91,14 @@ bool Flags::parse(int argc, char** argv) {
     const Flag* flag = find(name);
     if (!flag) throw UsageError("--" + name + ": unknown flag (see --help)");
     if (flag->is_switch) {
-      if (has_value) throw UsageError("--" + name + " takes no value, got " + quoted(value));
+      if (has_value) throw UsageError("--" + name + " takes no value, got " + in_quotes(value));
     } else if (!has_value) {
       if (i + 1 >= argc) throw UsageError("--" + name + ": missing value");
       value = argv[++i];
     }
     if (const auto [first, fresh] = given.emplace(name, value); !fresh)
       throw UsageError("--" + name + " given twice" +
-                       (flag->is_switch ? "" : " (" + quoted(first->second) + ", then " + quoted(value) + ")") + ": give it once");
+                       (flag->is_switch ? "" : " (" + in_quotes(first->second) + ", then " + in_quotes(value) + ")") + ": give it once");
     flag->set(value);
   }
   return true;
@@ -122,11 +134,17 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("out", &o.out, "output directory (checkpoints, curves, timelines, summary.json)");
   flags.add_switch("resume", &o.resume, "continue the run in --out from its checkpoints");
   flags.add_switch("overwrite", &o.overwrite, "replace the run in --out (without it or --resume, a previous run there is refused)");
-  flags.add("data", &o.data, "Fashion-MNIST directory, or IMAGES,LABELS IDX files (default /usr/share/datasets/fashion-mnist)");
+  std::string datasets;
+  for (const std::string& n : data::dataset_names()) datasets += (datasets.empty() ? "" : " | ") + n;
+  flags.add("dataset", &o.dataset, datasets + " (self-supervised examples train on STL-10's unlabeled split)");
+  flags.add("data", &o.data,
+            "where --dataset is: Fashion-MNIST's folder or IMAGES,LABELS IDX files (default /usr/share/datasets/fashion-mnist); "
+            "cifar-10-batches-bin, cifar-100-binary, stl10_binary (or their parents); a folder with train/ and val/");
+  flags.add("image-size", &o.image_size, "side of the images the models see: a folder's crop (default 224); the others' own size");
   flags.add("train-subset", &o.train_subset, "train on the first N training images (0 = all)");
   flags.add("test-subset", &o.test_subset, "test on the first N test images (0 = all)");
   flags.add("width", &o.width, "model width multiplier");
-  flags.add("threads", &o.threads, "OpenBLAS threads (0 = cores / stages)");
+  flags.add("threads", &o.threads, "OpenBLAS threads (0 = cores / stages; under mpirun, cores / ranks on the machine)");
   flags.add("segment-batches", &o.segment_batches, "batches per generated schedule segment");
   flags.add_switch("init-probe", &o.init_probe,
                    "self-supervised examples: before training, also measure the linear probe on the randomly initialised "
@@ -139,7 +157,7 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
 
 void check_backend_name(const std::string& requested) {
   if (requested != "cpu" && requested != "cuda" && requested != "auto")
-    throw UsageError("--backend " + quoted(requested) + ": expected cpu, cuda or auto");
+    throw UsageError("--backend " + in_quotes(requested) + ": expected cpu, cuda or auto");
 }
 
 void check_common_options(const CommonOptions& o) {
@@ -171,14 +189,36 @@ void check_common_options(const CommonOptions& o) {
   if (o.micro_batches > o.batch_size && o.schedule != "sequential")  // sequential runs with M = 1
     throw UsageError("--micro-batches " + default_text(o.micro_batches) + ": more micro-batches than samples in a batch (--batch-size " +
                      default_text(o.batch_size) + ")");
-  bool known = false;
-  std::string names;
-  for (auto n : planning::generator_names()) {
-    known = known || n == o.schedule;
-    names += (names.empty() ? "" : ", ") + std::string(n);
-  }
-  if (!known) throw UsageError("--schedule " + quoted(o.schedule) + ": unknown schedule (known: " + names + ")");
+  check_known("schedule", o.schedule, planning::generator_names());
   if (o.out.empty()) throw UsageError("--out: an output directory is required");
+  check_known("dataset", o.dataset, data::dataset_names());
+  if (o.dataset != "fashion-mnist" && o.data.empty())
+    throw UsageError("--dataset " + o.dataset + ": give --data, the folder it is in");
+  image_geometry(o);  // checks --image-size
+}
+
+ImageGeometry image_geometry(const CommonOptions& o) {
+  if (o.image_size < 0 || o.image_size > kMaxImageSize)
+    throw UsageError("--image-size " + default_text(o.image_size) + ": must lie in 0.." + default_text(kMaxImageSize) + " (0: the dataset's)");
+  const auto fixed = [&](int channels, int side, int classes) {
+    if (o.image_size != 0 && o.image_size != side)
+      throw UsageError("--image-size " + default_text(o.image_size) + ": " + o.dataset + " images are " + default_text(side) + "×" +
+                       default_text(side) + " (the flag sets the crop of --dataset folder)");
+    return ImageGeometry{channels, side, classes};
+  };
+  if (o.dataset == "cifar10") return fixed(3, 32, 10);
+  if (o.dataset == "cifar100") return fixed(3, 32, 100);
+  if (o.dataset == "stl10") return fixed(3, 96, 10);
+  if (o.dataset == "folder") return {3, o.image_size ? o.image_size : 224, 1000};
+  return {1, o.image_size ? o.image_size : 28, 10};  // Fashion-MNIST, or IDX files of another size
+}
+
+std::string dataset_title(const std::string& dataset) {
+  if (dataset == "fashion-mnist") return "Fashion-MNIST";
+  if (dataset == "cifar10") return "CIFAR-10";
+  if (dataset == "cifar100") return "CIFAR-100";
+  if (dataset == "stl10") return "STL-10";
+  return "image folder";
 }
 
 std::string resolve_backend(const std::string& requested) {

@@ -61,11 +61,13 @@ struct CommonOptions {
   std::string out;               ///< output directory
   bool resume = false;           ///< continue the run in --out
   bool overwrite = false;        ///< replace the run in --out
-  std::string data;              ///< Fashion-MNIST directory (empty: the Debian package's)
+  std::string dataset = "fashion-mnist";  ///< fashion-mnist | cifar10 | cifar100 | stl10 | folder (data/open.hpp)
+  std::string data;              ///< where --dataset is (empty: Fashion-MNIST's Debian package)
+  int image_size = 0;            ///< the side of the images the models see; 0: the dataset's (folder: 224)
   int train_subset = 0;          ///< first N training images; 0 = all 60000
   int test_subset = 0;           ///< first N test images; 0 = all 10000
   double width = 0.25;           ///< model width multiplier
-  int threads = 0;               ///< OpenBLAS threads; 0 = cores / stages
+  int threads = 0;               ///< OpenBLAS threads; 0 = cores / stages (MPI: cores / ranks on the machine)
   int segment_batches = 8;
   int probe_epochs = 30;         ///< epochs of the linear probe's classifier (SSL examples)
   bool init_probe = false;       ///< SSL examples: also probe the untrained backbone (random-initialisation baseline)
@@ -73,6 +75,9 @@ struct CommonOptions {
   int stop_after = 0;            ///< stop after this many epochs trained by this process (tests --resume)
   double max_parameters = 2.5e8; ///< largest model (teacher or student) a run may build
 };
+
+/// The largest --image-size (a folder's crop) the examples accept.
+inline constexpr int kMaxImageSize = 1024;
 
 /// The largest staleness δ the examples accept: each step of δ keeps one more copy of the
 /// teacher's weights on every stage.
@@ -84,6 +89,18 @@ struct StopRequested : std::runtime_error {
 };
 
 void add_common_flags(Flags& flags, CommonOptions& options);
+
+/// What a run's models see, known from the flags before any data is read: Fashion-MNIST 1×28×28
+/// (or the --image-size its IDX files have), CIFAR 3×32×32, STL-10 3×96×96, an image folder
+/// 3×S×S with S = --image-size (224 by default: its images are resized and cropped to it).
+/// `classes` is for size estimates (the data says how many there are; 1000 for a folder).
+struct ImageGeometry {
+  int channels = 1, side = 28, classes = 10;
+};
+ImageGeometry image_geometry(const CommonOptions& options);
+
+/// How reports name --dataset: "Fashion-MNIST", "CIFAR-10", "CIFAR-100", "STL-10", "image folder".
+std::string dataset_title(const std::string& dataset);
 
 /// Checks ranges and names (stages ≥ 1, a known schedule, a backend name, ...). Throws UsageError
 /// naming the flag. `--schedule sequential` with M ≠ 1 passes: begin_run (launch.hpp) runs it

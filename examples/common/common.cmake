@@ -3,6 +3,8 @@
 if(NOT TARGET tspipe_examples_common)
   add_library(tspipe_examples_common STATIC
     ${CMAKE_CURRENT_LIST_DIR}/cli.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/datasets.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/evaluation.cpp
     ${CMAKE_CURRENT_LIST_DIR}/launch.cpp
     ${CMAKE_CURRENT_LIST_DIR}/model_size.cpp
     ${CMAKE_CURRENT_LIST_DIR}/report.cpp

@@ -186,21 +186,6 @@ std::vector<double> sum_over_processes(std::vector<double> values) {
   return values;
 }
 
-std::vector<std::vector<std::byte>> gather_from_processes(std::vector<std::byte> mine) {
-  std::vector<std::vector<std::byte>> all(static_cast<std::size_t>(current().world_size));
-  if (!current().distributed()) {
-    all[0] = std::move(mine);
-    return all;
-  }
-  // One broadcast per rank: the parts differ in size, and each may exceed what one gather holds.
-  for (int r = 0; r < current().world_size; ++r) {
-    std::vector<std::byte>& part = all[static_cast<std::size_t>(r)];
-    if (r == current().rank) part = mine;
-    share_from(r, part);
-  }
-  return all;
-}
-
 void share_from(int root, std::vector<std::byte>& bytes) {
   if (!current().distributed()) return;
 #if TSPIPE_EXAMPLES_MPI

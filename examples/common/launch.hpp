@@ -12,6 +12,7 @@
 #include "cli.hpp"
 
 #include <cstddef>
+#include <cstring>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -103,10 +104,27 @@ auto agreed(F&& f) {
 
 /// Element-wise sums over every process, added in rank order (alone: `values`).
 std::vector<double> sum_over_processes(std::vector<double> values);
-/// Every process's `mine`, in rank order (alone: {mine}).
-std::vector<std::vector<std::byte>> gather_from_processes(std::vector<std::byte> mine);
 /// `bytes` as process `root` holds them, on every process.
 void share_from(int root, std::vector<std::byte>& bytes);
+
+/// share_from for values: `values` as process `root` holds them (the others' are replaced).
+template <class T>
+std::vector<T> shared_from(int root, const std::vector<T>& values) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  std::vector<std::byte> bytes(values.size() * sizeof(T));
+  if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+  share_from(root, bytes);
+  std::vector<T> out(bytes.size() / sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
+  return out;
+}
+/// gather_from_processes for values: every process's `mine`, in rank order.
+template <class T>
+std::vector<std::vector<T>> gathered(const std::vector<T>& mine) {
+  std::vector<std::vector<T>> all;
+  for (int r = 0; r < launch().world_size; ++r) all.push_back(shared_from(r, r == launch().rank ? mine : std::vector<T>{}));
+  return all;
+}
 
 /// Processes of this job on this machine (their OpenBLAS threads share its cores).
 int processes_on_this_machine();

@@ -22,12 +22,12 @@ std::string brief(double x) {
   return text;
 }
 
-double resnet_parameters(int depth, double width, int64_t num_classes, int64_t in_channels) {
+double resnet_parameters(const ImageGeometry& g, int depth, double width, int64_t num_classes) {
   const bool compact = is_compact_resnet_depth(depth);
   const nn::models::ResNetLayout layout = nn::models::resnet_layout(compact ? 18 : depth);
   const double expansion = layout.bottleneck ? 4.0 : 1.0;
   double in = channels(64, width);
-  double total = conv(static_cast<double>(in_channels), in, 3) + batch_norm(in);
+  double total = conv(g.channels, in, !compact && uses_imagenet_stem(g) ? 7 : 3) + batch_norm(in);
   for (int stage = 0; stage < (compact ? 3 : 4); ++stage) {
     const double planes = channels(int64_t{64} << stage, width), out = planes * expansion;
     const double blocks = compact ? (depth - 2) / 6 : layout.blocks[static_cast<std::size_t>(stage)];
@@ -56,7 +56,7 @@ double mlp_head_parameters(int64_t in, int64_t hidden, int64_t out, int layers) 
   const double h = static_cast<double>(hidden);
   double total = 0.0, from = static_cast<double>(in);
   for (int i = 0; i + 1 < layers; ++i, from = h) total += from * h + batch_norm(h);
-  return total + from * static_cast<double>(out);  // the output Linear has no bias, as mlp_head builds it
+  return total + from * static_cast<double>(out);  // no output bias; a final BatchNorm has no affine parameters
 }
 
 void check_model_size(const std::string& flags, const std::string& what, double parameters, const CommonOptions& o) {

@@ -12,11 +12,12 @@
 
 namespace tspipe::examples {
 
-/// fashion_resnet(depth, width, num_classes) on `in_channels` channels (depth valid for it).
-double resnet_parameters(int depth, double width, int64_t num_classes, int64_t in_channels = 1);
+/// image_resnet(geometry, depth, width, num_classes) (depth valid for it).
+double resnet_parameters(const ImageGeometry& geometry, int depth, double width, int64_t num_classes);
 /// nn::models::vit with a class token, MLP ratio 4 and no classifier.
 double vit_parameters(int64_t dim, int64_t depth, int64_t patch, int64_t image_size, int64_t in_channels);
-/// nn::models::mlp_head: `layers` Linear layers, BatchNorm after each but the last.
+/// nn::models::mlp_head as the examples build it: `layers` Linear layers without bias, BatchNorm
+/// after each but the last (and, optionally, a final BatchNorm without affine parameters).
 double mlp_head_parameters(int64_t in, int64_t hidden, int64_t out, int layers);
 
 /// `x` to three significant digits ("0.25", "50", "2.8e+10"), for messages.

@@ -18,6 +18,7 @@
 #include "model_size.hpp"
 #include "training.hpp"
 
+#include <tspipe/data/subset_source.hpp>
 #include <tspipe/nn/models/heads.hpp>
 
 #include <algorithm>
@@ -80,15 +81,15 @@ inline data::MultiView grey_ssl_views(const data::Normalization& norm, int size,
 inline KnnMonitor knn_monitor(const MomentumOptions& m, const Datasets& data) {
   KnnMonitor monitor;
   if (m.knn_k == 0) return monitor;
-  const auto first = [&](const std::shared_ptr<const data::Dataset>& ds) {
-    if (m.knn_subset == 0 || m.knn_subset >= ds->count) return ds;
-    return std::make_shared<const data::Dataset>(data::subset(*ds, 0, m.knn_subset));
+  const auto first = [&](const std::shared_ptr<const data::ImageSource>& source) {
+    if (m.knn_subset == 0 || m.knn_subset >= source->size()) return source;
+    return data::subset_source(source, 0, m.knn_subset);
   };
   monitor.bank = first(data.train);
   monitor.queries = first(data.test);
-  if (m.knn_k > monitor.bank->count)
+  if (m.knn_k > monitor.bank->size())
     throw UsageError("--knn-k " + std::to_string(m.knn_k) + ": more neighbours than the " +
-                     std::to_string(monitor.bank->count) + " memory-bank images");
+                     std::to_string(monitor.bank->size()) + " memory-bank images");
   monitor.options = {.k = m.knn_k, .temperature = m.knn_temperature};
   return monitor;
 }
@@ -163,7 +164,10 @@ int momentum_example_body(int argc, char** argv, const MomentumExample& example,
     PhaseSpec<B> phase =
         momentum_phase<B>(example.phase, std::move(teacher), std::move(student), recipe.template loss<B>(),
                           optimizer_factory<B>(m.optimizer, o), m.tau0, backbone_blocks, o);
-    phase.augment = grey_ssl_views(data::fashion_mnist_normalization(), data.train->h, static_cast<float>(m.crop_min));
+    // Colour images get the recipe's views as published (data/presets.hpp: BYOL's probabilities).
+    phase.augment = data.geometry.channels == 1
+                        ? grey_ssl_views(data.normalization, data.geometry.side, static_cast<float>(m.crop_min))
+                        : data::mocov3_views(data.normalization, data.geometry.side, static_cast<float>(m.crop_min));
     phase.knn = knn_monitor(m, data);
     return run_self_supervised<B>(example.program, std::move(phase), o, data);
   });

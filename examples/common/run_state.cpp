@@ -61,6 +61,7 @@ void remove_file(const fs::path& path) {
 nlohmann::json run_defining_flags(const CommonOptions& o, int phase_epochs) {
   return {{"seed", o.seed},           {"batch-size", o.batch_size},   {"epochs", phase_epochs},
           {"lr", o.learning_rate},    {"weight-decay", o.weight_decay}, {"lr-warmup-epochs", o.lr_warmup_epochs},
+          {"dataset", o.dataset},     {"image-size", image_geometry(o).side},
           {"train-subset", o.train_subset}, {"width", o.width},       {"stages", o.stages},
           {"micro-batches", o.micro_batches}, {"schedule", o.schedule}, {"staleness", o.staleness},
           {"warmup", o.warmup}};
@@ -69,9 +70,14 @@ nlohmann::json run_defining_flags(const CommonOptions& o, int phase_epochs) {
 void put_phase_state(const PhaseState& state, const nlohmann::json& flags, std::map<std::string, std::string>& metadata) {
   nlohmann::json records = nlohmann::json::array(), timing = nlohmann::json::array();
   for (const EpochRecord& r : state.history) {
-    const nlohmann::json j = to_json(r);
-    records.push_back({{"epoch", j.at("epoch")}, {"loss", j.at("loss")}, {"accuracy", j.at("accuracy")}});
-    timing.push_back({{"seconds", j.at("seconds")}, {"examples_per_second", j.at("examples_per_second")}});
+    nlohmann::json record = to_json(r), clock = nlohmann::json::object();
+    for (const char* measured : {"seconds", "examples_per_second"}) {
+      clock[measured] = record.at(measured);
+      record.erase(measured);
+    }
+    record.erase("phase");  // the state's own
+    records.push_back(std::move(record));
+    timing.push_back(std::move(clock));
   }
   check_finite(flags, "the run's flags");
   metadata[kStateKey] = nlohmann::json{{"phase", state.phase},

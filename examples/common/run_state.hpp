@@ -27,9 +27,9 @@ struct PhaseState {
   std::vector<EpochRecord> history;  ///< one per epoch done
 };
 
-/// The flags that decide what a phase computes (seed, data, batch, learning-rate schedule, model
-/// width, pipeline shape), with the phase's own epoch count: a resume under other values would
-/// not continue the same run.
+/// The flags that decide what a phase computes (seed, dataset and image size, subset, batch,
+/// learning-rate schedule, model width, pipeline shape), with the phase's own epoch count: a resume
+/// under other values would not continue the same run.
 nlohmann::json run_defining_flags(const CommonOptions& options, int phase_epochs);
 
 /// Adds `state` and `flags` to checkpoint metadata ("example.state", "example.flags", and the

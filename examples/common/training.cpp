@@ -4,10 +4,8 @@
 #include "run_state.hpp"
 
 #include <tspipe/data/loader.hpp>
-#include <tspipe/nn/losses.hpp>
-#include <tspipe/nn/optim.hpp>
-#include <tspipe/nn/safetensors.hpp>
 #include <tspipe/nn/annealing.hpp>
+#include <tspipe/nn/safetensors.hpp>
 #include <tspipe/planning/evaluate.hpp>
 #include <tspipe/sim/export.hpp>
 #if TSPIPE_EXAMPLES_MPI
@@ -18,7 +16,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <thread>
 #include <type_traits>
@@ -28,176 +25,6 @@ namespace tspipe::examples {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::shared_ptr<const data::Dataset> load_split(const CommonOptions& o, data::Split split, int subset, const char* flag) {
-  data::Dataset ds = data::load_from_flag(o.data, split);
-  if (subset > ds.count)
-    throw UsageError(std::string("--") + flag + " " + std::to_string(subset) + ": " + ds.source + " holds only " +
-                     std::to_string(ds.count) + " images");
-  if (subset > 0) ds = data::subset(ds, 0, subset);
-  return std::make_shared<const data::Dataset>(std::move(ds));
-}
-
-/// The pipeline's student in eval mode (BatchNorm on running statistics) for the scope.
-template <class B>
-class StudentEvalMode {
- public:
-  explicit StudentEvalMode(Pipeline<B>& p) : pipeline_(p) { set(false); }
-  ~StudentEvalMode() { set(true); }
-  StudentEvalMode(const StudentEvalMode&) = delete;
-  StudentEvalMode& operator=(const StudentEvalMode&) = delete;
-
- private:
-  void set(bool training) {
-    for (int s = 0; s < pipeline_.stages(); ++s) pipeline_.stage(s).student.set_training(training);
-  }
-  Pipeline<B>& pipeline_;
-};
-
-/// The output of the first `blocks` student blocks (0 = all), stage after stage, on the host.
-template <class B>
-nn::Tensor student_infer(Pipeline<B>& p, const nn::Tensor& x, int blocks) {
-  typename B::Tensor h = BackendKit<B>::upload(x);
-  int used = 0;
-  const auto enough = [&] { return blocks > 0 && used == blocks; };
-  for (int s = 0; s < p.stages() && !enough(); ++s) {
-    auto& sequence = p.stage(s).student;
-    for (std::size_t i = 0; i < sequence.size() && !enough(); ++i, ++used) h = sequence[i].infer(h);
-  }
-  if (blocks > used)
-    throw Error("asked for the features after " + std::to_string(blocks) + " student blocks; the student has " + std::to_string(used));
-  return download(h);
-}
-
-/// Samples per evaluation batch: every process cuts `ds` alike, so each sample's result is the
-/// same whichever process computes it.
-int eval_batch_size(const data::Dataset& ds) { return std::min(256, ds.count); }
-
-/// Calls f(input tensor, labels) for this process's share of the test-time batches of `ds`
-/// (normalised, no augmentation): batch i when i mod (processes) is its rank, so that under MPI
-/// the ranks split the evaluation between them; alone, every batch.
-void for_each_eval_batch(const data::Dataset& ds, const std::function<void(const nn::Tensor&, const std::vector<int>&)>& f) {
-  data::LoaderOptions lo;
-  lo.batch_size = eval_batch_size(ds);
-  lo.shuffle = false;
-  lo.drop_last = false;
-  lo.workers = 0;
-  data::Loader loader(std::make_shared<const data::Dataset>(ds), data::eval_views(data::fashion_mnist_normalization()), lo);
-  loader.start_epoch(0);
-  for (long i = 0; auto batch = loader.next(); ++i)
-    if (i % launch().world_size == launch().rank)
-      f(nn::Tensor::from({batch->n, batch->c, batch->h, batch->w}, batch->views[0]), batch->labels);
-}
-
-template <class T>
-std::vector<std::byte> bytes_of(const std::vector<T>& values) {
-  std::vector<std::byte> bytes(values.size() * sizeof(T));
-  if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
-  return bytes;
-}
-template <class T>
-std::vector<T> values_of(const std::vector<std::byte>& bytes) {
-  std::vector<T> values(bytes.size() / sizeof(T));
-  if (!values.empty()) std::memcpy(values.data(), bytes.data(), values.size() * sizeof(T));
-  return values;
-}
-
-int argmax_row(const float* row, int64_t cols) {
-  return static_cast<int>(std::max_element(row, row + cols) - row);
-}
-
-struct Features {
-  std::vector<float> values;
-  std::vector<int> labels;
-  int64_t dim = 0;
-};
-
-/// Every process's features (for_each_eval_batch's shares) in the order of `ds`, on every process.
-Features gather_features(const Features& mine, const data::Dataset& ds) {
-  if (!launch().distributed()) return mine;
-  const auto values = gather_from_processes(bytes_of(mine.values)), labels = gather_from_processes(bytes_of(mine.labels));
-  std::vector<std::vector<float>> part_values;
-  std::vector<std::vector<int>> part_labels;
-  std::size_t total = 0;
-  for (std::size_t r = 0; r < values.size(); ++r) {
-    part_values.push_back(values_of<float>(values[r]));
-    part_labels.push_back(values_of<int>(labels[r]));
-    total += part_values.back().size();
-  }
-  Features all;
-  all.dim = ds.count > 0 ? static_cast<int64_t>(total) / ds.count : 0;
-  const auto dim = static_cast<std::size_t>(all.dim);
-  std::vector<std::size_t> taken(values.size(), 0);  // rows taken from each process's part
-  const int size = eval_batch_size(ds);
-  for (int first = 0, i = 0; first < ds.count; first += size, ++i) {
-    const auto r = static_cast<std::size_t>(i % launch().world_size);
-    const auto rows = static_cast<std::size_t>(std::min(size, ds.count - first));
-    const auto from = part_values[r].begin() + static_cast<std::ptrdiff_t>(taken[r] * dim);
-    all.values.insert(all.values.end(), from, from + static_cast<std::ptrdiff_t>(rows * dim));
-    const auto labels_from = part_labels[r].begin() + static_cast<std::ptrdiff_t>(taken[r]);
-    all.labels.insert(all.labels.end(), labels_from, labels_from + static_cast<std::ptrdiff_t>(rows));
-    taken[r] += rows;
-  }
-  return all;
-}
-
-template <class B>
-Features extract_features(Pipeline<B>& p, int feature_blocks, const data::Dataset& ds) {
-  Features out;
-  StudentEvalMode<B> eval(p);
-  for_each_eval_batch(ds, [&](const nn::Tensor& x, const std::vector<int>& labels) {
-    const nn::Tensor y = student_infer(p, x, feature_blocks);
-    out.dim = y.numel() / y.size(0);
-    out.values.insert(out.values.end(), y.data(), y.data() + y.numel());
-    out.labels.insert(out.labels.end(), labels.begin(), labels.end());
-  });
-  return gather_features(out, ds);
-}
-
-/// Copies the tensors named "<prefix><name>" of `content` (read from `source`, named in errors)
-/// into `model`'s parameters and buffers; throws naming the first missing or misshapen tensor.
-template <class B>
-void copy_weights(nn::Layer<B>& model, const nn::SafetensorsContent& content, const std::string& source, const std::string& prefix) {
-  const auto fill = [&](const std::string& name, typename B::Tensor& into) {
-    const auto it = content.tensors.find(prefix + name);
-    if (it == content.tensors.end())
-      throw Error(source + ": has no tensor '" + prefix + name + "' (not a checkpoint of this model?)");
-    const auto values = it->second.to_f32();
-    if (static_cast<int64_t>(values.size()) != into.numel())
-      throw Error(source + ": '" + prefix + name + "' has " + std::to_string(values.size()) + " values, the model " +
-                  std::to_string(into.numel()) + " (built with other flags?)");
-    runtime::TensorOps<typename B::Tensor>::copy_from_host(into, values);
-  };
-  for (auto& p : model.parameters()) fill(p.name, *p.value);
-  for (auto& b : model.buffers()) fill(b.name, *b.value);
-}
-
-/// Under MPI, gives every rank the student weights of every stage (each rank trains one): the
-/// ranks of replica 0 share theirs (the replicas hold the same), so that any rank can evaluate the
-/// whole student. Alone, nothing to do.
-template <class B>
-void share_student_weights(Pipeline<B>& p) {
-  const Launch& l = launch();
-  if (!l.distributed()) return;
-  for (int s = 0; s < p.stages(); ++s) {
-    std::vector<std::byte> bytes;
-    if (l.rank == l.rank_of(0, s)) {
-      nn::SafetensorsContent content;
-      const auto put = [&](const std::string& name, const typename B::Tensor& t) {
-        std::vector<std::uint64_t> shape;
-        for (auto d : t.shape()) shape.push_back(static_cast<std::uint64_t>(d));
-        content.tensors[name] = nn::StoredTensor::from_f32(shape, download(t).span());
-      };
-      for (auto& param : p.stage(s).student.parameters()) put(param.name, *param.value);
-      for (auto& buffer : p.stage(s).student.buffers()) put(buffer.name, *buffer.value);
-      bytes = nn::serialize_safetensors(content);
-    }
-    share_from(l.rank_of(0, s), bytes);
-    if (l.stage() == s) continue;
-    const std::string source = "the student of stage " + std::to_string(s) + " from " + std::to_string(l.rank_of(0, s));
-    copy_weights(p.stage(s).student, nn::parse_safetensors(bytes, source), source, "");
-  }
-}
 
 int epochs_trained_by_this_process = 0;  // for --stop-after
 
@@ -225,107 +52,6 @@ std::vector<std::vector<sim::TimedAction>> measured_since(const Pipeline<B>& p, 
 }
 
 }  // namespace
-
-Datasets load_datasets(const CommonOptions& o) {
-  Datasets d{load_split(o, data::Split::train, o.train_subset, "train-subset"),
-             load_split(o, data::Split::test, o.test_subset, "test-subset")};
-  if (o.batch_size > d.train->count)
-    throw UsageError("--batch-size " + std::to_string(o.batch_size) + ": larger than the training set (" + d.train->source +
-                     ", " + std::to_string(d.train->count) + " images" + (o.train_subset ? " after --train-subset" : "") + ")");
-  return d;
-}
-
-double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const data::Dataset& test) {
-  long correct = 0, total = 0;
-  for_each_eval_batch(test, [&](const nn::Tensor& x, const std::vector<int>& labels) {
-    const nn::Tensor logits = infer(x);
-    const int64_t classes = logits.numel() / logits.size(0);
-    for (std::size_t i = 0; i < labels.size(); ++i)
-      correct += argmax_row(logits.data() + static_cast<int64_t>(i) * classes, classes) == labels[i];
-    total += static_cast<long>(labels.size());
-  });
-  const std::vector<double> counts = sum_over_processes({static_cast<double>(correct), static_cast<double>(total)});
-  return counts[1] > 0 ? counts[0] / counts[1] : 0.0;
-}
-
-template <class B>
-double student_accuracy(Pipeline<B>& pipeline, const data::Dataset& test) {
-  share_student_weights(pipeline);
-  StudentEvalMode<B> eval(pipeline);
-  return classifier_accuracy([&](const nn::Tensor& x) { return student_infer(pipeline, x, 0); }, test);
-}
-
-template <class B>
-double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
-                             std::uint64_t seed) {
-  share_student_weights(pipeline);
-  Features train = extract_features(pipeline, feature_blocks, *data.train);
-  Features test = extract_features(pipeline, feature_blocks, *data.test);
-  const int64_t dim = train.dim;
-  const int n = static_cast<int>(train.labels.size());
-  // Standardise with the training features' statistics (what MoCo-v3's probe BatchNorm does).
-  std::vector<double> mean(static_cast<std::size_t>(dim)), var(static_cast<std::size_t>(dim));
-  for (int i = 0; i < n; ++i)
-    for (int64_t k = 0; k < dim; ++k) mean[static_cast<std::size_t>(k)] += train.values[static_cast<std::size_t>(i * dim + k)];
-  for (auto& m : mean) m /= n;
-  for (int i = 0; i < n; ++i)
-    for (int64_t k = 0; k < dim; ++k) {
-      const double d = train.values[static_cast<std::size_t>(i * dim + k)] - mean[static_cast<std::size_t>(k)];
-      var[static_cast<std::size_t>(k)] += d * d;
-    }
-  for (Features* f : {&train, &test})
-    for (std::size_t i = 0; i < f->values.size(); ++i) {
-      const std::size_t k = i % static_cast<std::size_t>(dim);
-      f->values[i] = static_cast<float>((f->values[i] - mean[k]) / std::sqrt(var[k] / n + 1e-6));
-    }
-
-  const int64_t classes = data.train->num_classes();
-  auto probe = cpu::Backend::linear(dim, classes, true, seed, "probe");  // the probe trains on the host
-  std::vector<nn::ParamSlot> slots;
-  for (auto& p : probe->parameters()) slots.push_back({p.name, p.value->span(), p.grad->span(), p.no_weight_decay});
-  nn::Sgd sgd(nn::SgdOptions{.learning_rate = 0.1, .momentum = 0.9f, .weight_decay = 1e-4f, .nesterov = false});
-  const nn::CrossEntropyLoss loss;
-  constexpr int batch = 256;
-  const long steps_per_epoch = (n + batch - 1) / batch;
-  const nn::WarmupCosineLR schedule(0.1, 0, probe_epochs * steps_per_epoch);
-  std::vector<int> order(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
-  nn::Rng rng(seed ^ 0x9e3779b97f4a7c15ull);
-  long step = 0;
-  for (int epoch = 0; epoch < probe_epochs; ++epoch) {
-    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.next_u64() % i]);
-    for (int first = 0; first < n; first += batch, ++step) {
-      const int rows = std::min(batch, n - first);
-      std::vector<float> x(static_cast<std::size_t>(rows * dim));
-      std::vector<int> labels(static_cast<std::size_t>(rows));
-      for (int r = 0; r < rows; ++r) {
-        const int id = order[static_cast<std::size_t>(first + r)];
-        std::copy_n(train.values.begin() + id * dim, dim, x.begin() + r * dim);
-        labels[static_cast<std::size_t>(r)] = train.labels[static_cast<std::size_t>(id)];
-      }
-      auto [logits, ctx] = probe->forward(nn::Tensor::from({rows, dim}, x));
-      const nn::LossOutput out = loss.compute({{nn::MatrixView{logits.data(), rows, static_cast<int>(classes)}}, {}, labels});
-      probe->backward(ctx, nn::Tensor::from({rows, classes}, out.d_student[0]));
-      sgd.set_learning_rate(schedule.at(step));
-      sgd.step(slots);
-      probe->zero_grad();
-    }
-  }
-  long correct = 0;
-  const int test_n = static_cast<int>(test.labels.size());
-  const nn::Tensor logits = probe->infer(nn::Tensor::from({test_n, dim}, test.values));
-  for (int i = 0; i < test_n; ++i)
-    correct += argmax_row(logits.data() + i * classes, classes) == test.labels[static_cast<std::size_t>(i)];
-  return test_n ? static_cast<double>(correct) / test_n : 0.0;
-}
-
-template <class B>
-double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor& monitor) {
-  const Features bank = extract_features(pipeline, feature_blocks, *monitor.bank);
-  const Features queries = extract_features(pipeline, feature_blocks, *monitor.queries);
-  const nn::KnnClassifier knn({bank.values, bank.labels, bank.dim}, monitor.bank->num_classes(), monitor.options);
-  return knn.accuracy({queries.values, queries.labels, queries.dim});
-}
 
 template <class B>
 std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& json) {
@@ -364,7 +90,8 @@ nlohmann::json options_json(const CommonOptions& o) {
           {"schedule", o.schedule}, {"staleness", o.staleness}, {"warmup", o.warmup}, {"epochs", o.epochs},
           {"batch_size", o.batch_size}, {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
           {"lr_warmup_epochs", o.lr_warmup_epochs}, {"seed", o.seed}, {"out", o.out}, {"resume", o.resume},
-          {"data", o.data.empty() ? data::default_fashion_mnist_dir().string() : o.data},
+          {"dataset", o.dataset}, {"data", o.data.empty() ? data::default_fashion_mnist_dir().string() : o.data},
+          {"image_size", image_geometry(o).side},
           {"train_subset", o.train_subset}, {"test_subset", o.test_subset}, {"width", o.width},
           {"threads", o.threads}, {"segment_batches", o.segment_batches}, {"probe_epochs", o.probe_epochs},
           {"init_probe", o.init_probe}};
@@ -457,11 +184,15 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   });
   const fs::path checkpoint = dir / "checkpoint.safetensors";
 
+  const auto& source = spec.unlabeled && data.unlabeled ? data.unlabeled : data.train;
+  if (o.batch_size > source->size())
+    throw UsageError("--batch-size " + std::to_string(o.batch_size) + ": larger than the training set (" + source->name() + ", " +
+                     std::to_string(source->size()) + " images" + (o.train_subset ? " after --train-subset" : "") + ")");
   data::LoaderOptions lo;
   lo.batch_size = o.batch_size;  // the whole batch; each replica feeds its shard
   lo.seed = static_cast<std::uint64_t>(o.seed);
   lo.workers = 1;
-  data::Loader loader(data.train, spec.augment, lo);
+  data::Loader loader(source, spec.augment, lo);
   const long batches_per_epoch = loader.batches_per_epoch();
   const long total_steps = batches_per_epoch * spec.epochs;
 
@@ -470,7 +201,7 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   po.micro_batches = o.micro_batches;
   po.schedule = o.schedule;
   po.batch_size = o.batch_size / l.replicas();
-  po.input_shape = {data.train->channels, data.train->h, data.train->w};
+  po.input_shape = {data.geometry.channels, data.geometry.side, data.geometry.side};
   po.segment_batches = o.segment_batches;
   if (po.teacher.is_momentum()) {
     if (o.warmup > total_steps)
@@ -505,7 +236,7 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
 
   const bool monitored = spec.knn.options.k > 0 && spec.measure == Measure::linear_probe;
   if (monitored) {  // like --init-probe, before any checkpoint is loaded
-    result.init_knn_accuracy = knn_accuracy(pipeline, spec.feature_blocks, spec.knn);
+    result.init_knn_accuracy = knn_accuracy(pipeline, spec.feature_blocks, spec.knn, data);
     std::printf("%s: kNN monitor on the untrained (randomly initialised) backbone: %.2f%%\n", spec.name.c_str(),
                 100.0 * result.init_knn_accuracy);
     std::fflush(stdout);
@@ -571,12 +302,9 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
     collect();
     bar.finish();
     if (l.distributed()) {
-      std::vector<std::byte> reported = l.rank == reporting_rank ? bytes_of(std::vector<double>{loss_sum, static_cast<double>(losses)})
-                                                                 : std::vector<std::byte>{};
-      share_from(reporting_rank, reported);
-      const std::vector<double> values = values_of<double>(reported);
-      loss_sum = values.at(0);
-      losses = static_cast<long>(values.at(1));
+      const std::vector<double> reported = shared_from(reporting_rank, std::vector<double>{loss_sum, static_cast<double>(losses)});
+      loss_sum = reported.at(0);
+      losses = static_cast<long>(reported.at(1));
     }
 
     EpochRecord record;
@@ -586,10 +314,10 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
     record.loss = losses ? loss_sum / static_cast<double>(losses) : 0.0;
     record.examples_per_second = static_cast<double>(fed * o.batch_size) / std::max(1e-9, record.seconds);
     record.accuracy = spec.measure == Measure::classifier
-                          ? student_accuracy(pipeline, *data.test)
+                          ? student_accuracy(pipeline, data)
                           : linear_probe_accuracy(pipeline, spec.feature_blocks, data, o.probe_epochs,
                                                   static_cast<std::uint64_t>(o.seed) + 77);
-    if (monitored) record.knn_accuracy = knn_accuracy(pipeline, spec.feature_blocks, spec.knn);
+    if (monitored) record.knn_accuracy = knn_accuracy(pipeline, spec.feature_blocks, spec.knn, data);
     result.history.push_back(record);
     std::printf("%s\n", epoch_line(record, spec.epochs).c_str());
     std::fflush(stdout);
@@ -622,7 +350,7 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   if (monitored) {
     result.summary["init_knn_accuracy"] = result.init_knn_accuracy;
     result.summary["knn"] = {{"k", spec.knn.options.k}, {"temperature", spec.knn.options.temperature},
-                             {"bank_images", spec.knn.bank->count}, {"query_images", spec.knn.queries->count}};
+                             {"bank_images", spec.knn.bank->size()}, {"query_images", spec.knn.queries->size()}};
   }
   return result;
 }
@@ -642,7 +370,7 @@ PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> stude
   spec.pipeline.views = 2;
   spec.pipeline.teacher = update::TeacherPolicy::momentum(tau0, o.staleness, o.warmup);
   spec.pipeline.teacher_uses_batch_statistics = true;
-  spec.augment = data::ssl_views(data::fashion_mnist_normalization(), 28);
+  spec.unlabeled = true;
   spec.epochs = o.epochs;
   spec.measure = Measure::linear_probe;
   spec.feature_blocks = feature_blocks;
@@ -656,7 +384,7 @@ int run_self_supervised(const std::string& example, PhaseSpec<B> spec, const Com
   PhaseResult<B> phase = run_phase(std::move(spec), o, data);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("\nresult: linear-probe test accuracy %.2f%% (%d test images, frozen backbone, δ = %d), wall time %.1f s\n",
-              100.0 * phase.test_accuracy, data.test->count, o.staleness, wall);
+              100.0 * phase.test_accuracy, static_cast<int>(data.test->size()), o.staleness, wall);
   if (phase.init_probe_accuracy >= 0.0)
     std::printf("        the same probe on the untrained backbone: %.2f%% (%+.2f pp from training)\n",
                 100.0 * phase.init_probe_accuracy, 100.0 * (phase.test_accuracy - phase.init_probe_accuracy));
@@ -693,7 +421,7 @@ void write_run_outputs(const std::string& example, const CommonOptions& o,
   const fs::path out(o.out);
   if (!launch().prints()) return;  // one process writes the run's files
   write_file(out / "summary.json", summary.dump(2) + "\n");
-  write_file(out / "curve.svg", curve_svg(example + " on Fashion-MNIST", history, references));
+  write_file(out / "curve.svg", curve_svg(example + " on " + dataset_title(o.dataset), history, references));
   std::printf("wrote %s, %s and per-phase checkpoints%s under %s\n", (out / "summary.json").string().c_str(),
               (out / "curve.svg").string().c_str(), launch().distributed() ? "" : ", timelines (timeline.svg, trace.json)",
               out.string().c_str());
@@ -731,9 +459,6 @@ int guarded_main(const char* program, const std::function<int()>& body) {
   template PhaseSpec<B> momentum_phase<B>(std::string, Blocks<B>, Blocks<B>, std::shared_ptr<const Pipeline<B>::Loss>, \
                                           Pipeline<B>::OptimizerFactory, double, int, const CommonOptions&);           \
   template int run_self_supervised<B>(const std::string&, PhaseSpec<B>, const CommonOptions&, const Datasets&);        \
-  template double student_accuracy<B>(Pipeline<B>&, const data::Dataset&);                                             \
-  template double linear_probe_accuracy<B>(Pipeline<B>&, int, const Datasets&, int, std::uint64_t);                    \
-  template double knn_accuracy<B>(Pipeline<B>&, int, const KnnMonitor&);                                               \
   template std::string schedule_comparison<B>(const Pipeline<B>&, nlohmann::json&);
 
 TSPIPE_EXAMPLES_INSTANTIATE(cpu::Backend)

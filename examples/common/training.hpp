@@ -13,12 +13,11 @@
 //   trace.json              the last epoch's measured actions, Chrome-trace / Perfetto format (alone)
 #include "backends.hpp"
 #include "cli.hpp"
+#include "datasets.hpp"
+#include "evaluation.hpp"
 #include "launch.hpp"
 #include "report.hpp"
 
-#include <tspipe/data/augment.hpp>
-#include <tspipe/data/dataset.hpp>
-#include <tspipe/nn/knn.hpp>
 #include <tspipe/nn/models/resnet.hpp>
 #include <tspipe/pipeline.hpp>
 
@@ -37,18 +36,24 @@ using Blocks = std::vector<nn::LayerPtr<B>>;
 /// Whether `depth` names a compact CIFAR-style ResNet (6n + 2: 8, 14, 20, 26, 32, ...).
 inline bool is_compact_resnet_depth(int depth) { return depth >= 8 && (depth - 2) % 6 == 0; }
 
-/// A ResNet for 28×28 grey images, one input channel; num_classes 0 ends at the pooled features
-/// (a backbone). Depths 18, 34, 50, 101, 152: torchvision's layouts with the small-image stem
-/// (3×3, stride 1). Depths 6n + 2 (8, 14, 20, ...): the compact CIFAR-style layout, three stages of
-/// n basic blocks at widths 64/128/256 × width, behind a 3×3 stem and a 2×2 max-pool (stages at
-/// 14×14, 7×7, 4×4) — a few times cheaper per image, for full-data training on a CPU.
+/// Whether a ResNet for `g`'s images starts with ImageNet's stem (7×7/2 conv and 3×3/2 max-pool)
+/// rather than the small-image one (3×3, stride 1): images over 64 pixels (STL-10's 96, a folder's
+/// 224) are cut to a quarter of their side before the residual stages.
+inline bool uses_imagenet_stem(const ImageGeometry& g) { return g.side > 64; }
+
+/// A ResNet for the run's images (image_geometry); num_classes 0 ends at the pooled features (a
+/// backbone). Depths 18, 34, 50, 101, 152: torchvision's layouts, with the small-image stem (3×3,
+/// stride 1) up to 64-pixel images (Fashion-MNIST, CIFAR) and ImageNet's above. Depths 6n + 2 (8,
+/// 14, 20, ...): the compact CIFAR-style layout, three stages of n basic blocks at widths
+/// 64/128/256 × width, behind a 3×3 stem and a 2×2 max-pool (on 28×28 images, stages at 14×14,
+/// 7×7, 4×4) — a few times cheaper per image, for full-data training on a CPU.
 template <class B>
-Blocks<B> fashion_resnet(int depth, double width, int64_t num_classes, std::uint64_t seed) {
+Blocks<B> image_resnet(const ImageGeometry& g, int depth, double width, int64_t num_classes, std::uint64_t seed) {
   nn::models::ResNetConfig c;
   c.depth = depth;
   c.width = width;
-  c.stem = nn::models::Stem::small_image;
-  c.in_channels = 1;
+  c.stem = uses_imagenet_stem(g) ? nn::models::Stem::imagenet : nn::models::Stem::small_image;
+  c.in_channels = g.channels;
   c.num_classes = num_classes;
   c.seed = seed;
   if (is_compact_resnet_depth(depth)) {
@@ -60,26 +65,10 @@ Blocks<B> fashion_resnet(int depth, double width, int64_t num_classes, std::uint
   return nn::models::resnet<B>(c);
 }
 
-/// Fashion-MNIST (or --data) cut to --train-subset / --test-subset.
-struct Datasets {
-  std::shared_ptr<const data::Dataset> train, test;
-};
-/// Throws tspipe::Error naming the file for unreadable data, UsageError naming the flag when a
-/// subset or the batch size does not fit the data.
-Datasets load_datasets(const CommonOptions& options);
-
 /// How a phase measures test accuracy after each epoch.
 enum class Measure {
   classifier,    ///< the student's output is class logits
   linear_probe,  ///< a linear classifier on the frozen features of the first `feature_blocks` student blocks
-};
-
-/// The kNN learning monitor of a linear-probe phase: the weighted kNN classifier (nn/knn.hpp) of
-/// the frozen features, `bank` (training images) as the memory bank and `queries` (test images),
-/// once before training and after every epoch. options.k = 0: no monitor.
-struct KnnMonitor {
-  nn::KnnOptions options{.k = 0};
-  std::shared_ptr<const data::Dataset> bank, queries;
 };
 
 template <class B>
@@ -92,6 +81,8 @@ struct PhaseSpec {
   /// schedule, staleness, warm-up, batch size and input shape come from the command line.
   PipelineOptions pipeline;
   data::MultiView augment;
+  /// Trains on the dataset's unlabeled split where it has one (STL-10): self-supervised phases.
+  bool unlabeled = false;
   int epochs = 1;
   Measure measure = Measure::classifier;
   int feature_blocks = 0;
@@ -141,9 +132,10 @@ typename Pipeline<B>::OptimizerFactory optimizer_factory(const std::string& name
   throw UsageError("--optimizer '" + name + "': expected sgd, lars or adamw");
 }
 
-/// A self-supervised phase: two augmented views, a momentum teacher (τ₀ cosine to 1 over the
-/// run; δ and K from the flags) whose BatchNorm uses batch statistics, accuracy by linear probe on
-/// the first `feature_blocks` student blocks (the backbone).
+/// A self-supervised phase: two views (PhaseSpec::augment, the caller's), a momentum teacher (τ₀
+/// cosine to 1 over the run; δ and K from the flags) whose BatchNorm uses batch statistics, the
+/// dataset's unlabeled split where it has one, accuracy by linear probe on the first
+/// `feature_blocks` student blocks (the backbone).
 template <class B>
 PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> student,
                             std::shared_ptr<const typename Pipeline<B>::Loss> loss,
@@ -154,26 +146,6 @@ PhaseSpec<B> momentum_phase(std::string name, Blocks<B> teacher, Blocks<B> stude
 /// probe accuracy and the schedule comparison. Returns the exit code.
 template <class B>
 int run_self_supervised(const std::string& example, PhaseSpec<B> spec, const CommonOptions& options, const Datasets& data);
-
-/// Test accuracy of a classifier given as an inference function (eval mode is the caller's).
-double classifier_accuracy(const std::function<nn::Tensor(const nn::Tensor&)>& infer, const data::Dataset& test);
-/// Test accuracy of a model, in eval mode already, on any backend.
-template <class B>
-double model_accuracy(nn::Layer<B>& model, const data::Dataset& test) {
-  return classifier_accuracy([&](const nn::Tensor& x) { return download(model.infer(BackendKit<B>::upload(x))); }, test);
-}
-/// Test accuracy of the pipeline's student (all blocks) in eval mode.
-template <class B>
-double student_accuracy(Pipeline<B>& pipeline, const data::Dataset& test);
-/// Linear-probe test accuracy on the frozen features of the first `feature_blocks` student blocks
-/// (features computed on the backend, the probe trained on the host).
-template <class B>
-double linear_probe_accuracy(Pipeline<B>& pipeline, int feature_blocks, const Datasets& data, int probe_epochs,
-                             std::uint64_t seed);
-
-/// The kNN monitor's test accuracy on the frozen features of the first `feature_blocks` student blocks.
-template <class B>
-double knn_accuracy(Pipeline<B>& pipeline, int feature_blocks, const KnnMonitor& monitor);
 
 /// The simulated schedule comparison of the pipeline's own profiled costs: every generator on
 /// this run's workload. Returns the printable table and fills `json`.

@@ -1,4 +1,5 @@
-// mocov3_vit: MoCo-v3 with a small ViT on Fashion-MNIST through a tspipe Pipeline.
+// mocov3_vit: MoCo-v3 with a small ViT on Fashion-MNIST (or --dataset, e.g. CIFAR-10 at 32×32)
+// through a tspipe Pipeline.
 //
 // Student = ViT + 3-layer projector + 2-layer predictor, both ending in BatchNorm without affine
 // parameters as in MoCo-v3's ViT code; momentum teacher = ViT + projector with the same names and
@@ -19,45 +20,61 @@ using namespace tspipe::examples;
 namespace {
 
 struct MocoRecipe {
-  int depth = 4, heads = 4, patch = 7;
+  int depth = 4, heads = 4, patch = 0;  // patch 0: patch_for(side)
   double temperature = 0.2;
 
   void add_backbone_flags(Flags& flags) {
     flags.add("vit-depth", &depth, "transformer blocks");
     flags.add("vit-heads", &heads, "attention heads (the width is --width × 192, rounded to a multiple of it)");
-    flags.add("patch", &patch, "patch size (a divisor of 28: 4, 7, 14)");
+    flags.add("patch", &patch, "patch size, a divisor of the image side (0: 7 for 28-pixel images, else side / 8: 4 on CIFAR)");
   }
   void add_loss_flags(Flags& flags) { flags.add("temperature", &temperature, "InfoNCE temperature T"); }
   void check(const CommonOptions& o) const {
     if (heads < 1 || depth < 1) throw UsageError("--vit-heads/--vit-depth: must be positive");
-    if (patch < 1 || 28 % patch != 0) throw UsageError("--patch " + std::to_string(patch) + ": must divide 28");
+    const int side = image_geometry(o).side;
+    if (patch < 0 || (patch > 0 && side % patch != 0))
+      throw UsageError("--patch " + std::to_string(patch) + ": must divide the image side " + std::to_string(side));
+    if (patch_for(side) == 0) throw UsageError("--patch: give one that divides the image side " + std::to_string(side));
     if (!(temperature > 0.0)) throw UsageError("--temperature " + std::to_string(temperature) + ": must be positive");
     check_model_size("--vit-depth " + std::to_string(depth) + " --vit-heads " + std::to_string(heads) + " --width " + brief(o.width),
                      "the ViT", backbone_parameters(o), o);
+  }
+  /// The patch size: --patch, or 7 on 28-pixel images (16 tokens), side / 8 where that divides
+  /// (64 tokens: 4 on CIFAR's 32, 12 on STL-10's 96); 0 where neither does.
+  int patch_for(int side) const {
+    if (patch > 0) return patch;
+    if (side == 28) return 7;
+    return side % 8 == 0 ? side / 8 : 0;
   }
   /// The token width: --width of ViT-Tiny's 192, rounded to a multiple of the heads.
   int64_t feature_size(const CommonOptions& o) const {
     return std::max<int64_t>(1, std::lround(192.0 * o.width / heads)) * heads;
   }
   void describe(const CommonOptions& o, const MomentumOptions& m, const Datasets& data) const {
-    std::printf("mocov3_vit: backend %s, %d train / %d test images, ViT dim %ld depth %d heads %d patch %d, δ = %d, K = %d, "
-                "τ₀ = %.4g, T = %.3g, %d stages, %d micro-batches, schedule %s\n",
-                o.backend.c_str(), data.train->count, data.test->count, static_cast<long>(feature_size(o)), depth, heads,
-                patch, o.staleness, o.warmup, m.tau0, temperature, o.stages, o.micro_batches, o.schedule.c_str());
+    const auto& train = data.unlabeled ? data.unlabeled : data.train;
+    std::printf("mocov3_vit: backend %s, %s, %ld %strain / %ld test images, ViT dim %ld depth %d heads %d patch %d, δ = %d, "
+                "K = %d, τ₀ = %.4g, T = %.3g, %d stages, %d micro-batches, schedule %s\n",
+                o.backend.c_str(), dataset_title(o.dataset).c_str(), static_cast<long>(train->size()), data.unlabeled ? "unlabeled " : "",
+                static_cast<long>(data.test->size()), static_cast<long>(feature_size(o)), depth, heads, patch_for(data.geometry.side),
+                o.staleness, o.warmup, m.tau0, temperature, o.stages, o.micro_batches, o.schedule.c_str());
   }
   template <class B>
   Blocks<B> backbone(const CommonOptions& o, std::uint64_t seed) const {
+    const ImageGeometry g = image_geometry(o);
     nn::models::ViTConfig c;
-    c.image_size = 28;
-    c.patch = patch;
-    c.in_channels = 1;
+    c.image_size = g.side;
+    c.patch = patch_for(g.side);
+    c.in_channels = g.channels;
     c.dim = feature_size(o);
     c.depth = depth;
     c.heads = heads;
     c.seed = seed;
     return nn::models::vit<B>(c);
   }
-  double backbone_parameters(const CommonOptions& o) const { return vit_parameters(feature_size(o), depth, patch, 28, 1); }
+  double backbone_parameters(const CommonOptions& o) const {
+    const ImageGeometry g = image_geometry(o);
+    return vit_parameters(feature_size(o), depth, patch_for(g.side), g.side, g.channels);
+  }
   template <class B>
   std::shared_ptr<const typename Pipeline<B>::Loss> loss() const {
     return std::make_shared<typename BackendKit<B>::MocoV3Loss>(static_cast<float>(temperature));
@@ -75,7 +92,7 @@ int main(int argc, char** argv) {
       .heads_end_in_batch_norm = true, .out = "out/mocov3_vit", .width = 1.0 / 3.0, .learning_rate = 1.5e-4,
       .weight_decay = 0.1, .tau0 = 0.99, .lr_warmup_epochs = 1, .optimizer = "adamw",
       .optimizer_help = "adamw (MoCo-v3's for ViTs) | sgd | lars",
-      .summary = "MoCo-v3 (momentum teacher, InfoNCE, two views) with a small ViT on Fashion-MNIST through a tspipe\n"
+      .summary = "MoCo-v3 (momentum teacher, InfoNCE, two views) with a small ViT on Fashion-MNIST (or --dataset) through a tspipe\n"
                  "Pipeline; reports the linear-probe test accuracy of the frozen backbone."};
   return run_momentum_example(argc, argv, moco, MocoRecipe{});
 }

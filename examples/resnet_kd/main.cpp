@@ -1,4 +1,4 @@
-// resnet_kd: knowledge distillation on Fashion-MNIST through a tspipe Pipeline.
+// resnet_kd: knowledge distillation on Fashion-MNIST (or --dataset) through a tspipe Pipeline.
 //
 //   1. teacher        a ResNet trained with cross-entropy (or loaded with --teacher-checkpoint)
 //   2. student_alone  the smaller student ResNet trained with cross-entropy only
@@ -34,11 +34,6 @@ struct KdOptions {
 };
 
 template <class B>
-Blocks<B> build_resnet(int depth, double width, std::uint64_t seed) {
-  return fashion_resnet<B>(depth, width, 10, seed);
-}
-
-template <class B>
 PhaseSpec<B> supervised_phase(const std::string& name, Blocks<B> model, const CommonOptions& o, const KdOptions& kd, int epochs) {
   PhaseSpec<B> spec;
   spec.name = name;
@@ -47,13 +42,21 @@ PhaseSpec<B> supervised_phase(const std::string& name, Blocks<B> model, const Co
   spec.loss = std::make_shared<typename BackendKit<B>::CrossEntropyLoss>();
   spec.make_optimizer = optimizer_factory<B>(kd.optimizer, o);
   spec.pipeline.teacher = update::TeacherPolicy::frozen();
-  spec.augment = data::kd_views(data::fashion_mnist_normalization(), kd.crop_pad);
+  spec.augment = supervised_views(o, kd.crop_pad);
   spec.epochs = epochs;
   return spec;
 }
 
 template <class B>
 int train_and_distil(const CommonOptions& o, const KdOptions& kd);
+
+/// The teacher's weights: the student of the teacher phase's checkpoint ("student." tensors; any
+/// file of that model's names, shapes and dtypes). Error naming every tensor that does not fit
+/// (another --teacher-depth or --teacher-width); the blocks are unchanged then.
+template <class B>
+void load_teacher(Blocks<B>& blocks, const std::filesystem::path& checkpoint) {
+  nn::load_weights<B, runtime::TensorOps<typename B::Tensor>>(blocks, checkpoint, {.prefix = "student."});
+}
 
 int run(int argc, char** argv) {
   CommonOptions o;
@@ -62,7 +65,7 @@ int run(int argc, char** argv) {
   o.learning_rate = 0.05;
   o.staleness = 0;
   KdOptions kd;
-  Flags flags("resnet_kd", "Distils a ResNet teacher into a smaller ResNet student on Fashion-MNIST through a tspipe Pipeline;\n"
+  Flags flags("resnet_kd", "Distils a ResNet teacher into a smaller ResNet student (Fashion-MNIST, or --dataset) through a tspipe Pipeline;\n"
                            "reports the test accuracy of the teacher, the student alone and the distilled student.");
   add_common_flags(flags, o);
   flags.add("teacher-depth", &kd.teacher_depth,
@@ -97,10 +100,11 @@ int run(int argc, char** argv) {
                        ": expected 18, 34, 50, 101, 152 or a compact depth 6n+2 (8, 14, 20, ...)");
   if (kd.teacher_only && !kd.teacher_checkpoint.empty())
     throw UsageError("--teacher-only with --teacher-checkpoint: nothing to train (the teacher is loaded, the students are skipped)");
+  const ImageGeometry g = image_geometry(o);
   check_model_size("--teacher-depth " + std::to_string(kd.teacher_depth) + " --teacher-width " + brief(kd.teacher_width), "the teacher",
-                   resnet_parameters(kd.teacher_depth, kd.teacher_width, 10), o);
+                   resnet_parameters(g, kd.teacher_depth, kd.teacher_width, g.classes), o);
   check_model_size("--student-depth " + std::to_string(kd.student_depth) + " --width " + brief(o.width), "the student",
-                   resnet_parameters(kd.student_depth, o.width, 10), o);
+                   resnet_parameters(g, kd.student_depth, o.width, g.classes), o);
   // The phases this run writes: a loaded teacher's directory is not this run's to replace.
   std::vector<std::string> phases = {"teacher", "student_alone", "distilled"};
   if (kd.teacher_only) phases = {"teacher"};
@@ -114,36 +118,39 @@ int train_and_distil(const CommonOptions& o, const KdOptions& kd) {
 
   const auto started = std::chrono::steady_clock::now();
   const Datasets data = load_datasets(o);
-  std::printf("resnet_kd: backend %s, %d train / %d test images, teacher ResNet-%d×%.3g, student ResNet-%d×%.3g, "
+  std::printf("resnet_kd: backend %s, %s, %ld train / %ld test images, teacher ResNet-%d×%.3g, student ResNet-%d×%.3g, "
               "%d stages, %d micro-batches, schedule %s\n",
-              o.backend.c_str(), data.train->count, data.test->count, kd.teacher_depth, kd.teacher_width,
-              kd.student_depth, o.width, o.stages, o.micro_batches, o.schedule.c_str());
+              o.backend.c_str(), dataset_title(o.dataset).c_str(), static_cast<long>(data.train->size()), static_cast<long>(data.test->size()),
+              kd.teacher_depth, kd.teacher_width, kd.student_depth, o.width, o.stages, o.micro_batches, o.schedule.c_str());
   const auto teacher_seed = static_cast<std::uint64_t>(o.seed) * 1000 + 1;
   const auto student_seed = static_cast<std::uint64_t>(o.seed) * 1000 + 2;
+  const auto build_resnet = [&](int depth, double width, std::uint64_t seed) {
+    return image_resnet<B>(data.geometry, depth, width, data.train->num_classes(), seed);
+  };
 
   // 1. The teacher.
   std::filesystem::path teacher_checkpoint = kd.teacher_checkpoint;
   PhaseResult<B> teacher;
   double teacher_accuracy = 0.0;
   if (teacher_checkpoint.empty()) {
-    teacher = run_phase(supervised_phase("teacher", build_resnet<B>(kd.teacher_depth, kd.teacher_width, teacher_seed), o, kd,
+    teacher = run_phase(supervised_phase("teacher", build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed), o, kd,
                                          kd.teacher_epochs ? kd.teacher_epochs : o.epochs),
                         o, data);
     teacher_accuracy = teacher.test_accuracy;
     teacher_checkpoint = std::filesystem::path(o.out) / "teacher" / "checkpoint.safetensors";
   } else {
-    Blocks<B> blocks = build_resnet<B>(kd.teacher_depth, kd.teacher_width, teacher_seed);
-    nn::load_weights<B, runtime::TensorOps<typename B::Tensor>>(blocks, teacher_checkpoint, {.prefix = "student."});
+    Blocks<B> blocks = build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed);
+    agreed([&] { load_teacher(blocks, teacher_checkpoint); });
     nn::Sequential<B> model(std::move(blocks));
     model.set_training(false);
-    teacher_accuracy = model_accuracy(model, *data.test);
+    teacher_accuracy = model_accuracy(model, data);
     std::printf("teacher loaded from %s: test acc %.2f%%\n", teacher_checkpoint.string().c_str(), 100.0 * teacher_accuracy);
   }
 
   if (kd.teacher_only) {
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::printf("\nresults (Fashion-MNIST test, %d images):\n  teacher          %.2f%%\n  wall time        %.1f s\n\n",
-                data.test->count, 100.0 * teacher_accuracy, wall);
+    std::printf("\nresults (%s test, %ld images):\n  teacher          %.2f%%\n  wall time        %.1f s\n\n", dataset_title(o.dataset).c_str(),
+                static_cast<long>(data.test->size()), 100.0 * teacher_accuracy, wall);
     std::printf("%s", teacher.summary["schedule_comparison_text"].template get<std::string>().c_str());
     write_run_outputs("resnet_kd", o, {{"teacher", &teacher}},
                       {{"teacher_accuracy", teacher_accuracy}, {"teacher_checkpoint", teacher_checkpoint.string()}}, wall);
@@ -151,20 +158,20 @@ int train_and_distil(const CommonOptions& o, const KdOptions& kd) {
   }
 
   // 2. The student alone, 3. the distilled student: same initial weights, epochs and data order.
-  PhaseResult<B> alone = run_phase(supervised_phase("student_alone", build_resnet<B>(kd.student_depth, o.width, student_seed), o, kd, o.epochs),
+  PhaseResult<B> alone = run_phase(supervised_phase("student_alone", build_resnet(kd.student_depth, o.width, student_seed), o, kd, o.epochs),
                                 o, data);
 
-  PhaseSpec<B> distil = supervised_phase("distilled", build_resnet<B>(kd.student_depth, o.width, student_seed), o, kd, o.epochs);
-  // The frozen teacher: the teacher phase's student, by name, every tensor checked.
-  distil.teacher = build_resnet<B>(kd.teacher_depth, kd.teacher_width, teacher_seed);
-  nn::load_weights<B, runtime::TensorOps<typename B::Tensor>>(distil.teacher, teacher_checkpoint, {.prefix = "student."});
+  PhaseSpec<B> distil = supervised_phase("distilled", build_resnet(kd.student_depth, o.width, student_seed), o, kd, o.epochs);
+  // The frozen teacher, as the teacher phase's student left it.
+  distil.teacher = build_resnet(kd.teacher_depth, kd.teacher_width, teacher_seed);
+  agreed([&] { load_teacher(distil.teacher, teacher_checkpoint); });
   distil.loss = std::make_shared<typename BackendKit<B>::SoftTargetKDLoss>(static_cast<float>(kd.temperature), static_cast<float>(kd.kd_weight));
   PhaseResult<B> distilled = run_phase(std::move(distil), o, data);
 
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("\nresults (Fashion-MNIST test, %d images):\n  teacher          %.2f%%\n  student alone    %.2f%%\n"
+  std::printf("\nresults (%s test, %ld images):\n  teacher          %.2f%%\n  student alone    %.2f%%\n"
               "  distilled        %.2f%%  (%+.2f pp over the student alone)\n  wall time        %.1f s\n\n",
-              data.test->count, 100.0 * teacher_accuracy, 100.0 * alone.test_accuracy, 100.0 * distilled.test_accuracy,
+              dataset_title(o.dataset).c_str(), static_cast<long>(data.test->size()), 100.0 * teacher_accuracy, 100.0 * alone.test_accuracy, 100.0 * distilled.test_accuracy,
               100.0 * (distilled.test_accuracy - alone.test_accuracy), wall);
   std::printf("%s", distilled.summary["schedule_comparison_text"].template get<std::string>().c_str());
 

@@ -52,6 +52,10 @@ TEST_CASE("resnet_kd: a compact teacher trained alone (--teacher-only) is reused
                   read(second / "log.txt"));
   const auto r = summary(second).at("results");
   CHECK(r.at("teacher_accuracy").get<double>() == teacher);
+  // A teacher built with other flags does not fit the file: every misfit tensor named, exit 1.
+  check_refused(std::string(TSPIPE_RESNET_KD) + small + " --teacher-depth 8 --teacher-width 0.25 --epochs 1 --teacher-checkpoint " +
+                    checkpoint.string() + " --out " + (second / "wide").string(),
+                second / "wide.txt", 1, "weights '" + checkpoint.string() + "'");
   CHECK(r.at("distilled_accuracy").get<double>() > 0.0);
   CHECK(r.at("student_alone_accuracy").get<double>() > 0.0);
 }

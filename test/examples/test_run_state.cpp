@@ -49,8 +49,11 @@ fs::path checkpoint_with(const std::map<std::string, std::string>& metadata, con
 PhaseState sample_state() {
   PhaseState s{"byol", 2, 17, {}};
   // Doubles with no short decimal form: they must come back bit for bit.
-  s.history.push_back({"byol", 1, 1.0 / 3.0, 0.1 + 0.2, 1234.5678901234567, 0.1234567890123456789});
-  s.history.push_back({"byol", 2, std::nextafter(0.5, 1.0), 0.7, 1e-300, 3.0e10});
+  s.history.push_back({.phase = "byol", .epoch = 1, .loss = 1.0 / 3.0, .accuracy = 0.1 + 0.2,
+                       .examples_per_second = 1234.5678901234567, .seconds = 0.1234567890123456789});
+  s.history.push_back({.phase = "byol", .epoch = 2, .loss = std::nextafter(0.5, 1.0), .accuracy = 0.7,
+                       .knn_accuracy = 0.1 + 0.7,  // measured in some epochs only
+                       .examples_per_second = 1e-300, .seconds = 3.0e10});
   return s;
 }
 
@@ -89,6 +92,7 @@ TEST_CASE("the run state in a checkpoint's metadata reads back exactly") {
     CHECK(std::memcmp(&a.accuracy, &b.accuracy, sizeof(double)) == 0);
     CHECK(std::memcmp(&a.seconds, &b.seconds, sizeof(double)) == 0);
     CHECK(std::memcmp(&a.examples_per_second, &b.examples_per_second, sizeof(double)) == 0);
+    CHECK(std::memcmp(&a.knn_accuracy, &b.knn_accuracy, sizeof(double)) == 0);
     CHECK(b.epoch == a.epoch);
     CHECK(b.phase == "byol");
   }
@@ -144,13 +148,16 @@ TEST_CASE("a checkpoint of another run, or without a run state, is refused by na
 }
 
 TEST_CASE("model sizes are counted before building, as the builders build them") {
-  for (const auto& [depth, width] : {std::pair{18, 0.25}, std::pair{50, 0.125}, std::pair{14, 0.5}, std::pair{8, 0.125}}) {
-    CAPTURE(depth);
-    for (int64_t classes : {int64_t{0}, int64_t{10}}) {
-      auto blocks = fashion_resnet<B>(depth, width, classes, 1);
-      CHECK(resnet_parameters(depth, width, classes) == parameter_count(blocks));
+  // Fashion-MNIST's grey 28×28, CIFAR's colour 32×32 (small-image stem), STL-10's 96×96 (ImageNet's).
+  for (const ImageGeometry g : {ImageGeometry{1, 28, 10}, ImageGeometry{3, 32, 100}, ImageGeometry{3, 96, 10}})
+    for (const auto& [depth, width] : {std::pair{18, 0.25}, std::pair{50, 0.125}, std::pair{14, 0.5}, std::pair{8, 0.125}}) {
+      CAPTURE(depth);
+      CAPTURE(g.side);
+      for (int64_t classes : {int64_t{0}, int64_t{g.classes}}) {
+        auto blocks = image_resnet<B>(g, depth, width, classes, 1);
+        CHECK(resnet_parameters(g, depth, width, classes) == parameter_count(blocks));
+      }
     }
-  }
   nn::models::ViTConfig c;
   c.image_size = 28;
   c.patch = 7;
@@ -160,22 +167,24 @@ TEST_CASE("model sizes are counted before building, as the builders build them")
   c.heads = 4;
   auto vit = nn::models::vit<B>(c);
   CHECK(vit_parameters(48, 3, 7, 28, 1) == parameter_count(vit));
-  for (int layers : {2, 3}) {
-    std::vector<nn::LayerPtr<B>> head;
-    head.push_back(nn::models::mlp_head<B>({"projector", 48, 64, 16, layers, 3}));
-    CHECK(mlp_head_parameters(48, 64, 16, layers) == parameter_count(head));
-  }
+  for (int layers : {2, 3})
+    for (bool final_batch_norm : {false, true}) {
+      std::vector<nn::LayerPtr<B>> head;
+      head.push_back(nn::models::mlp_head<B>({.name = "projector", .in_features = 48, .hidden_features = 64, .out_features = 16,
+                                              .layers = layers, .seed = 3, .output_batch_norm = final_batch_norm}));
+      CHECK(mlp_head_parameters(48, 64, 16, layers) == parameter_count(head));
+    }
 }
 
 TEST_CASE("a model over --max-parameters is refused naming the flags and the limit, before anything is allocated") {
   CommonOptions o;
-  CHECK_NOTHROW(check_model_size("--teacher-width 0.25", "the teacher", resnet_parameters(18, 0.25, 10), o));
-  CHECK_THROWS_WITH_AS(check_model_size("--teacher-width 50", "the teacher", resnet_parameters(18, 50, 10), o),
+  CHECK_NOTHROW(check_model_size("--teacher-width 0.25", "the teacher", resnet_parameters(ImageGeometry{}, 18, 0.25, 10), o));
+  CHECK_THROWS_WITH_AS(check_model_size("--teacher-width 50", "the teacher", resnet_parameters(ImageGeometry{}, 18, 50, 10), o),
                        doctest::Contains("--teacher-width 50: the teacher would hold 2.79e+10 parameters"), UsageError);
-  CHECK_THROWS_WITH_AS(check_model_size("--teacher-depth 2000000000", "the teacher", resnet_parameters(2000000000, 0.25, 10), o),
+  CHECK_THROWS_WITH_AS(check_model_size("--teacher-depth 2000000000", "the teacher", resnet_parameters(ImageGeometry{}, 2000000000, 0.25, 10), o),
                        doctest::Contains("raise --max-parameters"), UsageError);
   o.max_parameters = 1e12;
-  CHECK_NOTHROW(check_model_size("--teacher-width 50", "the teacher", resnet_parameters(18, 50, 10), o));
+  CHECK_NOTHROW(check_model_size("--teacher-width 50", "the teacher", resnet_parameters(ImageGeometry{}, 18, 50, 10), o));
 }
 
 TEST_CASE("write_file reports a write the file system refuses, and leaves the old file whole") {
