@@ -159,7 +159,7 @@ void share_student_weights(Pipeline<B>& p) {
     share_from(l.rank_of(0, s), bytes);
     if (l.stage() == s) continue;
     const std::string source = "the student of stage " + std::to_string(s) + " from " + std::to_string(l.rank_of(0, s));
-    copy_weights(p.stage(s).student, nn::parse_safetensors(bytes, source), source, "");
+    copy_weights(p.stage(s).student, nn::parse_safetensors(bytes, source, nn::Checksums::required), source, "");
   }
 }
 

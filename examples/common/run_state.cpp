@@ -90,7 +90,7 @@ void put_phase_state(const PhaseState& state, const nlohmann::json& flags, std::
 }
 
 PhaseState read_phase_state(const fs::path& checkpoint, const std::string& phase, const nlohmann::json& flags) {
-  const nn::SafetensorsContent content = nn::load_safetensors(checkpoint);
+  const nn::SafetensorsContent content = nn::load_safetensors(checkpoint, nn::Checksums::required);
   const std::string where = checkpoint.string() + ": ";
   const auto json_of = [&](const char* key) {
     const auto it = content.metadata.find(key);

@@ -84,7 +84,8 @@ limits (each refusal names the flag that raises it):
                          from the workload before generating             (default 1024)
   Counts (--micro-batches, --views, --batches, --staleness, --warmup, --lookahead, ...)
   go up to 2^24 and --stages up to 4096; costs, transfers, overheads and caps are finite
-  numbers in [0, 1e18]; every option is given at most once.
+  numbers in [0, 1e18]; every option is given at most once, and only to a command
+  that reads it.
 )";
 
 struct UsageError {
@@ -122,6 +123,64 @@ std::string known_commands() {
   return out;
 }
 
+std::optional<std::string> value_of(const Options& o, const std::string& key) {
+  const auto it = o.values.find(key);
+  if (it == o.values.end()) return std::nullopt;
+  return it->second;
+}
+
+// The options each command reads. An option a command would ignore is refused by name, so a
+// flag that does nothing (`actions --dispatch dynamic`, `--stages` on a PyTorch CSV that brings
+// its own shape) never looks as if it had been applied.
+constexpr std::string_view kWorkloadOptions[] = {
+    "--workload", "--stages", "--micro-batches", "--views", "--staleness", "--warmup", "--teacher-versions", "--lookahead",
+    "--split", "--batches", "--search", "--max-micro-batches", "--memory-cap", "--teacher-cost", "--transfer", "--overhead",
+    "--costs", "--max-file-mb", "--max-memory-mb"};
+
+bool command_uses(const Options& o, std::string_view option) {
+  const auto among = [&](std::initializer_list<std::string_view> names) {
+    return std::find(names.begin(), names.end(), option) != names.end();
+  };
+  const bool workload = std::find(std::begin(kWorkloadOptions), std::end(kWorkloadOptions), option) != std::end(kWorkloadOptions);
+  const std::string_view c = o.command;
+  if (c == "fill")  // the shape (stages, M, split) comes from the file; the teacher from the flags
+    return among({"--file", "--workload", "--views", "--staleness", "--warmup", "--teacher-versions", "--lookahead",
+                  "--batches", "--teacher-cost", "--transfer", "--overhead", "--costs", "--out", "--max-file-mb",
+                  "--max-memory-mb"});
+  if (c == "validate" && value_of(o, "--format") == "torch-csv")
+    return among({"--format", "--file", "--batches", "--teacher-cost", "--transfer", "--overhead", "--costs",
+                  "--max-file-mb", "--max-memory-mb"});
+  if (workload) return true;
+  if (c == "actions") return among({"--schedule", "--format"});
+  if (c == "metrics") return among({"--schedule", "--dispatch", "--json"});
+  if (c == "compare") return among({"--dispatch", "--json"});
+  if (c == "trace") return among({"--schedule", "--dispatch", "--out"});
+  if (c == "validate") return among({"--file", "--format"});
+  return false;
+}
+
+void check_options_used(const Options& o) {
+  std::vector<std::string> given;
+  for (const auto& entry : o.values) given.push_back(entry.first);
+  if (o.json) given.push_back("--json");
+  if (o.search) given.push_back("--search");
+  for (const auto& option : given) {
+    if (command_uses(o, option)) continue;
+    std::string users;
+    for (auto command : kCommands) {
+      Options other = o;
+      other.command = command;
+      other.values.erase("--format");  // as a plain command, not validate's torch-csv form
+      if (command_uses(other, option)) users += (users.empty() ? "" : ", ") + std::string(command);
+    }
+    const std::string what = o.command == "validate" && value_of(o, "--format") == "torch-csv"
+                                 ? "validate --format torch-csv (the file gives the shape)"
+                                 : o.command;
+    throw UsageError{"option " + option + " is not used by " + what + "; leave it out" +
+                     (users.empty() ? std::string() : " (it is read by " + users + ")")};
+  }
+}
+
 Options parse_arguments(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i)
@@ -157,13 +216,8 @@ Options parse_arguments(int argc, char** argv) {
     if (const auto [it, added] = o.values.emplace(arg, value); !added)
       throw UsageError{"option " + arg + " given twice (" + quote(it->second) + " and " + quote(value) + "); give it once"};
   }
+  check_options_used(o);
   return o;
-}
-
-std::optional<std::string> value_of(const Options& o, const std::string& key) {
-  const auto it = o.values.find(key);
-  if (it == o.values.end()) return std::nullopt;
-  return it->second;
 }
 
 /// An integer flag in [low, high], or `fallback` when absent.
@@ -389,7 +443,7 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 /// --overhead, --teacher-cost) applied to its stages.
 schedule::TorchImport import_torch_file(const Options& o) {
   const auto file = value_of(o, "--file");
-  if (!file) throw UsageError{o.command + " --format torch-csv needs --file FILE"};
+  if (!file) throw UsageError{std::string(o.command == "fill" ? "fill" : "validate --format torch-csv") + " needs --file FILE"};
   auto csv = schedule::parse_torch_csv(read_file(o, "--file"));
   if (!csv) throw UsageError{"--file " + quote_path(*file) + ": " + csv.message()};
   const int batches = integer(o, "--batches", 8, 1, schedule::kMaxCount);

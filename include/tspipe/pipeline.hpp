@@ -218,7 +218,7 @@ class Pipeline {
   /// versions, optimizer state) or the metadata field at fault; the pipeline is unchanged then.
   void load(const std::filesystem::path& path) {
     flush();
-    const nn::SafetensorsContent content = nn::load_safetensors(path);
+    const nn::SafetensorsContent content = nn::load_safetensors(path, nn::Checksums::required);
     PipelineCheckpoint<B> checkpoint = this->checkpoint();
     const auto restore = checkpoint.check(content, path.string());
     RestoredPlan plan =

@@ -214,9 +214,15 @@ hostile_case(torch_batches_int_max EXIT 2 EXPECT "--batches = '2147483647' is ou
 hostile_case(fill_ok EXIT 0 EXPECT_STDOUT "filled (teacher" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload kd --teacher-cost 2)
 hostile_case(fill_teacher_cost_inf EXIT 2 EXPECT "--teacher-cost = 'inf' is not a finite number" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload kd --teacher-cost inf)
 hostile_case(fill_staleness_int_max EXIT 2 EXPECT "--staleness = '2147483647' is out of range" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload ssl --staleness 2147483647)
-hostile_case(fill_missing_file EXIT 2 EXPECT "fill --format torch-csv needs --file FILE" RUN tspipe-sim fill --workload kd)
+hostile_case(fill_missing_file EXIT 2 EXPECT "fill needs --file FILE" RUN tspipe-sim fill --workload kd)
 hostile_case(fill_dev_zero EXIT 2 EXPECT "is larger than the 64 MiB limit" RUN tspipe-sim fill --file /dev/zero --workload kd)
 hostile_case(fill_out_extension EXIT 2 EXPECT "fill: --out must end in .txt, .json or .svg, got '" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload kd --out OUT:filled.png)
+# An option the command does not read is refused, naming the commands that do read it.
+hostile_case(sim_actions_dispatch EXIT 2 EXPECT "option --dispatch is not used by actions; leave it out (it is read by metrics, compare, trace)" RUN tspipe-sim actions --workload kd --stages 2 --dispatch dynamic)
+hostile_case(sim_compare_schedule EXIT 2 EXPECT "option --schedule is not used by compare; leave it out (it is read by actions, metrics, trace)" RUN tspipe-sim compare --workload kd --stages 2 --schedule gpipe)
+hostile_case(sim_validate_json EXIT 2 EXPECT "option --json is not used by validate; leave it out (it is read by metrics, compare)" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:torch_1f1b.csv --json)
+hostile_case(torch_validate_stages EXIT 2 EXPECT "option --stages is not used by validate --format torch-csv (the file gives the shape); leave it out" RUN tspipe-sim validate --format torch-csv --file FILE:torch_1f1b.csv --stages 4)
+hostile_case(fill_search EXIT 2 EXPECT "option --search is not used by fill; leave it out (it is read by actions, metrics, compare, trace, validate)" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload kd --search)
 hostile_case(fill_duplicate_file EXIT 2 EXPECT "option --file given twice" RUN tspipe-sim fill --file FILE:torch_1f1b.csv --workload kd --file FILE:torch_1f1b.csv)
 
 # Outputs.

@@ -1,16 +1,22 @@
 // Checkpoints of a pipeline: a resumed run plans from the saved plan and cost model and continues
 // bit for bit like an uninterrupted one (with and without calibration); a checkpoint that does
 // not fit — a transposed, oversized, undersized, missing, extra or wrong-dtype tensor, an
-// incomplete teacher version, misshapen optimizer state, a non-finite number in the metadata — is
-// refused with every offending name, and the pipeline is unchanged after the refusal.
+// incomplete teacher version, misshapen optimizer state, a non-finite number in the metadata, a
+// flipped bit (checksums), a file without checksums — is refused with every offending name, and
+// the pipeline is unchanged after the refusal.
 #include <doctest/doctest.h>
 
 #include "common.hpp"
 
 #include <tspipe/nn/weights.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <charconv>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -386,4 +392,56 @@ TEST_CASE("nn::load_weights reads one model out of a pipeline checkpoint by pref
   for (auto& block : student)
     for (auto& p : block->parameters()) loaded.push_back(p);
   CHECK(values_of(loaded) == values_of(source.student_parameters()));
+}
+
+TEST_CASE("a flipped bit anywhere in a checkpoint's weights, or a file without checksums, is refused; the pipeline is unchanged") {
+  const Setup setup{.ssl = true};
+  const auto path = saved_checkpoint("flipped.safetensors", 3);
+  Pipeline<B> target = make_pipeline(setup, 900);
+  train(target, setup, 0, 2);
+  const State before = state_of(target);
+  const auto refusal = [&](const std::filesystem::path& file) {
+    try {
+      target.load(file);
+    } catch (const tspipe::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(loaded)");
+  };
+
+  // One bit of the last float of the data section: the tensor laid out last, whichever it is.
+  std::vector<char> bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes[bytes.size() - 2] ^= 0x10;
+  const auto flipped = scratch("flipped_bit.safetensors");
+  std::ofstream(flipped, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  const std::string message = refusal(flipped);
+  INFO(message);
+  CHECK(message.find(flipped.string()) != std::string::npos);
+  CHECK(message.find("fails its CRC-32 check") != std::string::npos);
+  CHECK(message.find("the file is damaged") != std::string::npos);
+  check_same_state(before, state_of(target));
+
+  // The same content without its checksums, as another tool would write it: refused too.
+  const auto bare = scratch("bare.safetensors");
+  {
+    const auto image = tspipe::nn::serialize_safetensors(tspipe::nn::load_safetensors(path));
+    std::uint64_t length = 0;
+    std::memcpy(&length, image.data(), 8);
+    auto header = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(image.data()) + 8, length));
+    header["__metadata__"].erase(std::string(tspipe::nn::kChecksumsKey));
+    const std::string text = header.dump();
+    const std::uint64_t text_length = text.size();
+    std::ofstream out(bare, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(&text_length), 8);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.write(reinterpret_cast<const char*>(image.data()) + 8 + length,
+              static_cast<std::streamsize>(image.size() - 8 - length));
+  }
+  CHECK(refusal(bare).find("has no checksums (metadata 'tspipe.crc32')") != std::string::npos);
+  check_same_state(before, state_of(target));
+  CHECK_NOTHROW(target.load(path));  // the undamaged file still loads
 }

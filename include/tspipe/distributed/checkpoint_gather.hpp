@@ -57,7 +57,7 @@ inline Result<bool> gather_checkpoint(MpiSession& session, nn::SafetensorsConten
   for (std::size_t r = 0; r < sizes.size(); ++r) {
     if (sizes[r] == 0) continue;
     const auto from = std::span<const std::byte>(all).subspan(static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(sizes[r]));
-    nn::SafetensorsContent received = nn::parse_safetensors(from, "checkpoint part of " + l.describe(static_cast<int>(r)));
+    nn::SafetensorsContent received = nn::parse_safetensors(from, "checkpoint part of " + l.describe(static_cast<int>(r)), nn::Checksums::required);
     for (auto& [name, tensor] : received.tensors) content.tensors[name] = std::move(tensor);
     for (auto& [key, value] : received.metadata) content.metadata.emplace(key, value);
   }

@@ -11,13 +11,21 @@
 // disagreeing with shape × dtype — is rejected with a tspipe::Error naming the file and the
 // problem; nothing in here trusts a size from the file before checking it against the bytes read.
 //
+// Files written here carry a CRC-32 of every tensor (its dtype, shape and bytes) and of the other
+// metadata, as a JSON object in the metadata entry "tspipe.crc32"; reading verifies them when
+// present and, with Checksums::required, refuses a file without them, so a flipped bit or a
+// truncated rewrite is an error naming the tensor instead of a silently different weight. The entry
+// is consumed by the reader: SafetensorsContent never shows it.
+//
 // Needs nlohmann_json (link nlohmann_json::nlohmann_json); the file I/O is in safetensors_file.hpp.
 #include <tspipe/error.hpp>
+#include <tspipe/nn/crc32.hpp>
 #include <tspipe/nn/safetensors_file.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstddef>
@@ -33,7 +41,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
 
 // Tensor bytes are copied to and from memory as is; safetensors data is little-endian.
 static_assert(std::endian::native == std::endian::little,
@@ -104,6 +111,13 @@ struct SafetensorsContent {
   bool operator==(const SafetensorsContent&) const = default;
 };
 
+/// The metadata entry holding the checksums; reserved, so content cannot name it.
+inline constexpr std::string_view kChecksumsKey = "tspipe.crc32";
+
+/// What reading does with the checksums: verify them when the file has them (files from other
+/// tools have none), or refuse a file without them (tspipe's own checkpoints).
+enum class Checksums { verify_if_present, required };
+
 namespace detail {
 
 inline float half_to_float(std::uint16_t bits) {
@@ -168,6 +182,91 @@ struct TensorSpan {
   std::uint64_t end;
 };
 
+inline std::uint32_t crc32_of_size(std::uint32_t crc, std::uint64_t size) {
+  std::array<std::byte, 8> bytes;
+  std::memcpy(bytes.data(), &size, 8);
+  return crc32(crc, bytes);
+}
+
+inline std::uint32_t crc32_of_text(std::uint32_t crc, std::string_view text) {
+  crc = crc32_of_size(crc, text.size());  // length first, so no two entry lists share a stream
+  return crc32(crc, std::as_bytes(std::span(text.data(), text.size())));
+}
+
+/// The checksum of a tensor covers how it is read (dtype, shape) as well as its bytes.
+inline std::uint32_t tensor_crc32(const StoredTensor& tensor) {
+  std::uint32_t crc = crc32_of_text(0, dtype_name(tensor.dtype));
+  crc = crc32_of_size(crc, tensor.shape.size());
+  for (std::uint64_t d : tensor.shape) crc = crc32_of_size(crc, d);
+  return crc32(crc, tensor.data);
+}
+
+inline std::uint32_t metadata_crc32(const std::map<std::string, std::string>& metadata) {
+  std::uint32_t crc = 0;
+  for (const auto& [key, value] : metadata)
+    if (key != kChecksumsKey) crc = crc32_of_text(crc32_of_text(crc, key), value);
+  return crc;
+}
+
+inline std::string crc32_text(std::uint32_t crc) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string text(8, '0');
+  for (int i = 7; i >= 0; --i, crc >>= 4) text[static_cast<std::size_t>(i)] = digits[crc & 0xfu];
+  return text;
+}
+
+/// The "tspipe.crc32" entry for `content`: {"<tensor>": "<8 hex digits>", ..., "__metadata__": ...}.
+inline std::string checksums_entry(const SafetensorsContent& content) {
+  nlohmann::json sums = nlohmann::json::object();
+  for (const auto& [name, tensor] : content.tensors) sums[name] = crc32_text(tensor_crc32(tensor));
+  sums["__metadata__"] = crc32_text(metadata_crc32(content.metadata));
+  return sums.dump();
+}
+
+/// Checks the checksums entry of freshly parsed `content` against its tensors and metadata, then
+/// removes the entry. A fuzzing build (libFuzzer's FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
+/// checks the entry's form but not the values, so mutated inputs reach the code behind the check.
+inline void verify_checksums(SafetensorsContent& content, std::string_view source, Checksums policy) {
+  const auto entry = content.metadata.find(std::string(kChecksumsKey));
+  if (entry == content.metadata.end()) {
+    if (policy == Checksums::required)
+      safetensors_fail(source, "has no checksums (metadata '" + std::string(kChecksumsKey) +
+                                   "'): it was not written by tspipe, or its header was altered");
+    return;
+  }
+  const std::string where = "metadata '" + std::string(kChecksumsKey) + "'";
+  const nlohmann::json sums = nlohmann::json::parse(entry->second, nullptr, /*allow_exceptions=*/false);
+  if (!sums.is_object()) safetensors_fail(source, where + " is not a JSON object of checksums");
+  const auto expect = [&](const std::string& what, const nlohmann::json& stored, std::uint32_t computed) {
+    if (!stored.is_string() || stored.get_ref<const std::string&>().size() != 8 ||
+        stored.get_ref<const std::string&>().find_first_not_of("0123456789abcdef") != std::string::npos)
+      safetensors_fail(source, where + " holds " + json_brief(stored) + " for " + what +
+                                   ", not 8 lowercase hex digits");
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    if (stored.get_ref<const std::string&>() != crc32_text(computed))
+      safetensors_fail(source, what + " fails its CRC-32 check (stored " + stored.get<std::string>() +
+                                   ", computed " + crc32_text(computed) + "): the file is damaged");
+#else
+    (void)computed;
+#endif
+  };
+  for (const auto& [name, tensor] : content.tensors) {
+    const auto stored = sums.find(name);
+    if (stored == sums.end())
+      safetensors_fail(source, "tensor '" + name + "' has no checksum in " + where + " (the file was altered)");
+    expect("tensor '" + name + "'", *stored, tensor_crc32(tensor));
+  }
+  const auto stored_metadata = sums.find("__metadata__");
+  if (stored_metadata == sums.end())
+    safetensors_fail(source, where + " has no checksum of the metadata (the file was altered)");
+  expect("the metadata", *stored_metadata, metadata_crc32(content.metadata));
+  for (const auto& [name, stored] : sums.items())
+    if (name != "__metadata__" && !content.tensors.contains(name))
+      safetensors_fail(source, where + " has a checksum of tensor '" + name +
+                                   "', which the file does not hold (a tensor was removed)");
+  content.metadata.erase(entry);
+}
+
 }  // namespace detail
 
 inline StoredTensor StoredTensor::from_f32(std::vector<std::uint64_t> shape,
@@ -204,7 +303,8 @@ inline std::vector<float> StoredTensor::to_f32() const {
 }
 
 /// Parses a complete safetensors image; `source` names it in errors (usually the file path).
-inline SafetensorsContent parse_safetensors(std::span<const std::byte> bytes, std::string_view source) {
+inline SafetensorsContent parse_safetensors(std::span<const std::byte> bytes, std::string_view source,
+                                            Checksums checksums = Checksums::verify_if_present) {
   using nlohmann::json;
   constexpr std::size_t length_field = 8;
   if (bytes.size() < length_field)
@@ -319,10 +419,11 @@ inline SafetensorsContent parse_safetensors(std::span<const std::byte> bytes, st
   if (covered != data.size())
     detail::safetensors_fail(source, std::to_string(data.size() - covered) +
                                          " bytes after the last tensor belong to no tensor");
+  detail::verify_checksums(content, source, checksums);
   return content;
 }
 
-/// The file image of `content`. Tensors are laid out by decreasing dtype width, then name, so
+/// The file image of `content`, with its checksums. Tensors are laid out by decreasing dtype width, then name, so
 /// every tensor starts aligned to its element size; the header is space-padded so the data
 /// section starts at a multiple of 8. JSON keys come out sorted.
 inline std::vector<std::byte> serialize_safetensors(const SafetensorsContent& content) {
@@ -349,7 +450,11 @@ inline std::vector<std::byte> serialize_safetensors(const SafetensorsContent& co
                      {"data_offsets", {offset, offset + tensor->data.size()}}};
     offset += tensor->data.size();
   }
-  if (!content.metadata.empty()) header["__metadata__"] = content.metadata;
+  if (content.metadata.contains(std::string(kChecksumsKey)))
+    throw Error("safetensors: metadata key '" + std::string(kChecksumsKey) + "' is reserved for the checksums");
+  nlohmann::json metadata = content.metadata;
+  metadata[std::string(kChecksumsKey)] = detail::checksums_entry(content);
+  header["__metadata__"] = std::move(metadata);
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
 
@@ -366,9 +471,10 @@ inline std::vector<std::byte> serialize_safetensors(const SafetensorsContent& co
   return image;
 }
 
-inline SafetensorsContent load_safetensors(const std::filesystem::path& path) {
+inline SafetensorsContent load_safetensors(const std::filesystem::path& path,
+                                           Checksums checksums = Checksums::verify_if_present) {
   const auto bytes = detail::read_whole_file(path);
-  return parse_safetensors(bytes, path.string());
+  return parse_safetensors(bytes, path.string(), checksums);
 }
 
 inline void save_safetensors(const std::filesystem::path& path, const SafetensorsContent& content) {
