@@ -17,10 +17,12 @@
 // truncated rewrite is an error naming the tensor instead of a silently different weight. The entry
 // is consumed by the reader: SafetensorsContent never shows it.
 //
-// Needs nlohmann_json (link nlohmann_json::nlohmann_json); the file I/O is in safetensors_file.hpp.
+// Needs nlohmann_json (link nlohmann_json::nlohmann_json). The in-memory types are in
+// stored_tensor.hpp, the checksums in safetensors_checksums.hpp, the file I/O in safetensors_file.hpp.
 #include <tspipe/error.hpp>
-#include <tspipe/nn/crc32.hpp>
+#include <tspipe/nn/safetensors_checksums.hpp>
 #include <tspipe/nn/safetensors_file.hpp>
+#include <tspipe/nn/stored_tensor.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -42,111 +44,9 @@
 #include <utility>
 #include <vector>
 
-// Tensor bytes are copied to and from memory as is; safetensors data is little-endian.
-static_assert(std::endian::native == std::endian::little,
-              "tspipe safetensors support assumes a little-endian host");
-
 namespace tspipe::nn {
 
-enum class Dtype { F16, BF16, F32, F64, I64 };
-
-inline std::string_view dtype_name(Dtype dtype) {
-  switch (dtype) {
-    case Dtype::F16: return "F16";
-    case Dtype::BF16: return "BF16";
-    case Dtype::F32: return "F32";
-    case Dtype::F64: return "F64";
-    case Dtype::I64: return "I64";
-  }
-  return "?";
-}
-
-inline std::size_t dtype_size(Dtype dtype) {
-  switch (dtype) {
-    case Dtype::F16:
-    case Dtype::BF16: return 2;
-    case Dtype::F32: return 4;
-    case Dtype::F64:
-    case Dtype::I64: return 8;
-  }
-  return 0;
-}
-
-inline std::optional<Dtype> parse_dtype(std::string_view name) {
-  for (Dtype d : {Dtype::F16, Dtype::BF16, Dtype::F32, Dtype::F64, Dtype::I64})
-    if (dtype_name(d) == name) return d;
-  return std::nullopt;
-}
-
-/// One tensor of a safetensors file: dtype, shape and its raw little-endian bytes.
-struct StoredTensor {
-  Dtype dtype = Dtype::F32;
-  std::vector<std::uint64_t> shape;
-  std::vector<std::byte> data;
-
-  /// An F32 tensor holding `values`; throws when the shape does not hold exactly that many.
-  static StoredTensor from_f32(std::vector<std::uint64_t> shape, std::span<const float> values);
-
-  /// Number of elements the shape describes (1 for a scalar, shape []); nullopt on overflow.
-  static std::optional<std::uint64_t> element_count(std::span<const std::uint64_t> shape) {
-    std::uint64_t count = 1;
-    for (std::uint64_t d : shape) {
-      if (d != 0 && count > std::numeric_limits<std::uint64_t>::max() / d) return std::nullopt;
-      count *= d;
-    }
-    return count;
-  }
-  std::size_t size() const { return data.size() / dtype_size(dtype); }
-
-  /// The values converted to float (F64 and I64 round to the nearest float).
-  std::vector<float> to_f32() const;
-
-  bool operator==(const StoredTensor&) const = default;
-};
-
-/// A whole safetensors file: tensors by name and the optional string metadata.
-struct SafetensorsContent {
-  std::map<std::string, StoredTensor> tensors;
-  std::map<std::string, std::string> metadata;
-  bool operator==(const SafetensorsContent&) const = default;
-};
-
-/// The metadata entry holding the checksums; reserved, so content cannot name it.
-inline constexpr std::string_view kChecksumsKey = "tspipe.crc32";
-
-/// What reading does with the checksums: verify them when the file has them (files from other
-/// tools have none), or refuse a file without them (tspipe's own checkpoints).
-enum class Checksums { verify_if_present, required };
-
 namespace detail {
-
-inline float half_to_float(std::uint16_t bits) {
-  const int sign = bits >> 15;
-  const int exponent = (bits >> 10) & 0x1f;
-  const int mantissa = bits & 0x3ff;
-  float magnitude;
-  if (exponent == 0)
-    magnitude = std::ldexp(static_cast<float>(mantissa), -24);  // zero and subnormals
-  else if (exponent == 31)
-    magnitude = mantissa ? std::numeric_limits<float>::quiet_NaN()
-                         : std::numeric_limits<float>::infinity();
-  else
-    magnitude = std::ldexp(static_cast<float>(mantissa + 1024), exponent - 25);
-  return sign ? -magnitude : magnitude;
-}
-
-template <class T>
-T load_unaligned(const std::byte* p) {
-  T value;
-  std::memcpy(&value, p, sizeof(T));
-  return value;
-}
-
-inline std::string shape_text(std::span<const std::uint64_t> shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 /// A JSON value as a non-negative integer, rejecting floats, negatives and other types.
 inline std::optional<std::uint64_t> json_index(const nlohmann::json& value) {
@@ -182,125 +82,7 @@ struct TensorSpan {
   std::uint64_t end;
 };
 
-inline std::uint32_t crc32_of_size(std::uint32_t crc, std::uint64_t size) {
-  std::array<std::byte, 8> bytes;
-  std::memcpy(bytes.data(), &size, 8);
-  return crc32(crc, bytes);
-}
-
-inline std::uint32_t crc32_of_text(std::uint32_t crc, std::string_view text) {
-  crc = crc32_of_size(crc, text.size());  // length first, so no two entry lists share a stream
-  return crc32(crc, std::as_bytes(std::span(text.data(), text.size())));
-}
-
-/// The checksum of a tensor covers how it is read (dtype, shape) as well as its bytes.
-inline std::uint32_t tensor_crc32(const StoredTensor& tensor) {
-  std::uint32_t crc = crc32_of_text(0, dtype_name(tensor.dtype));
-  crc = crc32_of_size(crc, tensor.shape.size());
-  for (std::uint64_t d : tensor.shape) crc = crc32_of_size(crc, d);
-  return crc32(crc, tensor.data);
-}
-
-inline std::uint32_t metadata_crc32(const std::map<std::string, std::string>& metadata) {
-  std::uint32_t crc = 0;
-  for (const auto& [key, value] : metadata)
-    if (key != kChecksumsKey) crc = crc32_of_text(crc32_of_text(crc, key), value);
-  return crc;
-}
-
-inline std::string crc32_text(std::uint32_t crc) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string text(8, '0');
-  for (int i = 7; i >= 0; --i, crc >>= 4) text[static_cast<std::size_t>(i)] = digits[crc & 0xfu];
-  return text;
-}
-
-/// The "tspipe.crc32" entry for `content`: {"<tensor>": "<8 hex digits>", ..., "__metadata__": ...}.
-inline std::string checksums_entry(const SafetensorsContent& content) {
-  nlohmann::json sums = nlohmann::json::object();
-  for (const auto& [name, tensor] : content.tensors) sums[name] = crc32_text(tensor_crc32(tensor));
-  sums["__metadata__"] = crc32_text(metadata_crc32(content.metadata));
-  return sums.dump();
-}
-
-/// Checks the checksums entry of freshly parsed `content` against its tensors and metadata, then
-/// removes the entry. A fuzzing build (libFuzzer's FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
-/// checks the entry's form but not the values, so mutated inputs reach the code behind the check.
-inline void verify_checksums(SafetensorsContent& content, std::string_view source, Checksums policy) {
-  const auto entry = content.metadata.find(std::string(kChecksumsKey));
-  if (entry == content.metadata.end()) {
-    if (policy == Checksums::required)
-      safetensors_fail(source, "has no checksums (metadata '" + std::string(kChecksumsKey) +
-                                   "'): it was not written by tspipe, or its header was altered");
-    return;
-  }
-  const std::string where = "metadata '" + std::string(kChecksumsKey) + "'";
-  const nlohmann::json sums = nlohmann::json::parse(entry->second, nullptr, /*allow_exceptions=*/false);
-  if (!sums.is_object()) safetensors_fail(source, where + " is not a JSON object of checksums");
-  const auto expect = [&](const std::string& what, const nlohmann::json& stored, std::uint32_t computed) {
-    if (!stored.is_string() || stored.get_ref<const std::string&>().size() != 8 ||
-        stored.get_ref<const std::string&>().find_first_not_of("0123456789abcdef") != std::string::npos)
-      safetensors_fail(source, where + " holds " + json_brief(stored) + " for " + what +
-                                   ", not 8 lowercase hex digits");
-#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-    if (stored.get_ref<const std::string&>() != crc32_text(computed))
-      safetensors_fail(source, what + " fails its CRC-32 check (stored " + stored.get<std::string>() +
-                                   ", computed " + crc32_text(computed) + "): the file is damaged");
-#else
-    (void)computed;
-#endif
-  };
-  for (const auto& [name, tensor] : content.tensors) {
-    const auto stored = sums.find(name);
-    if (stored == sums.end())
-      safetensors_fail(source, "tensor '" + name + "' has no checksum in " + where + " (the file was altered)");
-    expect("tensor '" + name + "'", *stored, tensor_crc32(tensor));
-  }
-  const auto stored_metadata = sums.find("__metadata__");
-  if (stored_metadata == sums.end())
-    safetensors_fail(source, where + " has no checksum of the metadata (the file was altered)");
-  expect("the metadata", *stored_metadata, metadata_crc32(content.metadata));
-  for (const auto& [name, stored] : sums.items())
-    if (name != "__metadata__" && !content.tensors.contains(name))
-      safetensors_fail(source, where + " has a checksum of tensor '" + name +
-                                   "', which the file does not hold (a tensor was removed)");
-  content.metadata.erase(entry);
-}
-
 }  // namespace detail
-
-inline StoredTensor StoredTensor::from_f32(std::vector<std::uint64_t> shape,
-                                           std::span<const float> values) {
-  const auto count = element_count(shape);
-  if (!count || *count != values.size())
-    throw Error("safetensors: shape " + detail::shape_text(shape) + " does not hold " +
-                std::to_string(values.size()) + " values");
-  StoredTensor t;
-  t.dtype = Dtype::F32;
-  t.shape = std::move(shape);
-  t.data.resize(values.size_bytes());
-  if (!values.empty()) std::memcpy(t.data.data(), values.data(), values.size_bytes());
-  return t;
-}
-
-inline std::vector<float> StoredTensor::to_f32() const {
-  const std::size_t n = size();
-  std::vector<float> out(n);
-  const std::byte* p = data.data();
-  for (std::size_t i = 0; i < n; ++i) {
-    switch (dtype) {
-      case Dtype::F16: out[i] = detail::half_to_float(detail::load_unaligned<std::uint16_t>(p + 2 * i)); break;
-      case Dtype::BF16:
-        out[i] = std::bit_cast<float>(
-            static_cast<std::uint32_t>(detail::load_unaligned<std::uint16_t>(p + 2 * i)) << 16);
-        break;
-      case Dtype::F32: out[i] = detail::load_unaligned<float>(p + 4 * i); break;
-      case Dtype::F64: out[i] = static_cast<float>(detail::load_unaligned<double>(p + 8 * i)); break;
-      case Dtype::I64: out[i] = static_cast<float>(detail::load_unaligned<std::int64_t>(p + 8 * i)); break;
-    }
-  }
-  return out;
-}
 
 /// Parses a complete safetensors image; `source` names it in errors (usually the file path).
 inline SafetensorsContent parse_safetensors(std::span<const std::byte> bytes, std::string_view source,
