@@ -14,7 +14,7 @@
 # Self-supervised parts (docs/ssl-recipes.md):
 #   ssl-knn        the CPU operating point: BYOL (compact ResNet-8×0.25) and MoCo-v3 (ViT) with the
 #                  kNN monitor; prints each run's kNN curve beside the untrained backbone's value
-#                  (about 25 + 15 minutes per seed on the shared 2-core machine).
+#                  (about 18 + 11 minutes per seed on the loaded shared 2-core machine).
 #   ssl-staleness  δ = 0, 1, 2 and δ = 1 with warm-up K = $SSL_WARMUP_K, for BYOL and MoCo-v3 at
 #                  SSL_BYOL_ARGS / SSL_MOCO_ARGS, then the table of staleness_table.py (mean, spread
 #                  and a 95 % confidence interval of each difference to δ = 0 over the seeds). The
