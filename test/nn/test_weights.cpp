@@ -102,7 +102,10 @@ TEST_CASE("the file is a PyTorch state dict in safetensors: F32 tensors named an
   REQUIRE(8 + header_length <= bytes.size());
   const auto header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_length));
   const char* data = bytes.data() + 8 + header_length;
-  CHECK(header.at("__metadata__") == nlohmann::json{{"format", "pt"}});
+  // PyTorch's reader needs format = pt; the checksums ride along as one more string entry.
+  CHECK(header.at("__metadata__").size() == 2);
+  CHECK(header.at("__metadata__").at("format") == "pt");
+  CHECK(header.at("__metadata__").contains("tspipe.crc32"));
   std::size_t tensors = 0;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
