@@ -3,9 +3,9 @@
 // little-endian bytes, with conversion to float) and a whole file's tensors and metadata.
 // safetensors.hpp reads and writes it.
 #include <tspipe/error.hpp>
+#include <tspipe/kernels/reduced_precision.hpp>
 
 #include <bit>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -88,21 +88,6 @@ struct SafetensorsContent {
 
 namespace detail {
 
-inline float half_to_float(std::uint16_t bits) {
-  const int sign = bits >> 15;
-  const int exponent = (bits >> 10) & 0x1f;
-  const int mantissa = bits & 0x3ff;
-  float magnitude;
-  if (exponent == 0)
-    magnitude = std::ldexp(static_cast<float>(mantissa), -24);  // zero and subnormals
-  else if (exponent == 31)
-    magnitude = mantissa ? std::numeric_limits<float>::quiet_NaN()
-                         : std::numeric_limits<float>::infinity();
-  else
-    magnitude = std::ldexp(static_cast<float>(mantissa + 1024), exponent - 25);
-  return sign ? -magnitude : magnitude;
-}
-
 template <class T>
 T load_unaligned(const std::byte* p) {
   T value;
@@ -138,11 +123,8 @@ inline std::vector<float> StoredTensor::to_f32() const {
   const std::byte* p = data.data();
   for (std::size_t i = 0; i < n; ++i) {
     switch (dtype) {
-      case Dtype::F16: out[i] = detail::half_to_float(detail::load_unaligned<std::uint16_t>(p + 2 * i)); break;
-      case Dtype::BF16:
-        out[i] = std::bit_cast<float>(
-            static_cast<std::uint32_t>(detail::load_unaligned<std::uint16_t>(p + 2 * i)) << 16);
-        break;
+      case Dtype::F16: out[i] = kernels::half_to_float(detail::load_unaligned<std::uint16_t>(p + 2 * i)); break;
+      case Dtype::BF16: out[i] = kernels::bf16_to_float(detail::load_unaligned<std::uint16_t>(p + 2 * i)); break;
       case Dtype::F32: out[i] = detail::load_unaligned<float>(p + 4 * i); break;
       case Dtype::F64: out[i] = static_cast<float>(detail::load_unaligned<double>(p + 8 * i)); break;
       case Dtype::I64: out[i] = static_cast<float>(detail::load_unaligned<std::int64_t>(p + 8 * i)); break;
