@@ -15,7 +15,7 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --preset tsan -j "$
 asan_targets=(schedule_ir schedule_generators schedule_validator schedule_simulator schedule_dynamic data_tests
               data_torchvision_compare nn_losses nn_optim nn_safetensors fuzz_schedule_replay fuzz_idx_replay
               fuzz_safetensors_replay fuzz_image_replay fuzz_records_replay schedule_torch_csv schedule_limits
-              fuzz_workload_replay nn_checksums)
+              fuzz_workload_replay nn_checksums kernels_reduced_precision nn_loss_scaler nn_multi_tensor_plan)
 # The hostile-input catalogue (test/hostile) runs the programs themselves, so the asan tree builds
 # the examples it names; the preset keeps examples off so that a plain asan build stays small.
 hostile_programs=(tspipe-sim)
