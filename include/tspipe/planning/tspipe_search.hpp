@@ -141,11 +141,13 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
     agenda.emplace(end, j, ++generation[j]);
     // Something new finished. Only neighbouring stages consume across devices (activations go
     // up, gradients down), so only they can have been waiting on it.
-    for (std::size_t k : {j - 1, j + 1})
-      if (k < D && sleeping[k]) {
+    for_each_neighbour_device(w, a, [&](int neighbour) {
+      const auto k = static_cast<std::size_t>(neighbour);
+      if (sleeping[k]) {
         sleeping[k] = false;
         agenda.emplace(now[k], k, ++generation[k]);
       }
+    });
   };
 
   while (!agenda.empty()) {
@@ -198,10 +200,27 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
 }
 
 /// Peak activation memory gpipe holds on device j at the workload's M: every slice of the batch
-/// (V · activation_memory), and on the last stage every teacher output of the batch until LOSS.
+/// on each of its chunks (V · activation_memory, summed over the chunks), and on the device of the
+/// last stage every teacher output of the batch until LOSS.
 inline double flush_peak_memory(const Workload& w, int j) {
-  const StageCost& c = w.costs.stages[static_cast<std::size_t>(j)];
-  return w.views * (c.activation_memory + (j == w.last_stage() ? c.teacher_output_memory : 0.0));
+  double activations = 0.0;
+  for (int l = 0; l < w.logical_stages(); ++l)
+    if (w.device_of_stage(l) == j) activations += w.activation_per_slice(l) * w.micro_batches;
+  const double teacher_outputs = j == w.loss_device() ? w.stage_costs(w.last_stage()).teacher_output_memory : 0.0;
+  return w.views * (activations + teacher_outputs);
+}
+
+/// Chunks per device the search tries, with their placement: the workload's, and under
+/// choose_chunks 1, 2 (interleaved and V) and 3 (interleaved) besides.
+inline std::vector<std::pair<int, ChunkPlacement>> chunk_candidates(const Workload& w) {
+  std::vector<std::pair<int, ChunkPlacement>> out = {{w.chunks, w.chunk_placement}};
+  if (!w.choose_chunks) return out;
+  for (const auto& c : {std::pair(1, ChunkPlacement::interleaved), std::pair(2, ChunkPlacement::interleaved),
+                        std::pair(2, ChunkPlacement::v_shape), std::pair(3, ChunkPlacement::interleaved)}) {
+    const bool same = c.first == w.chunks && (c.first == 1 || c.second == w.chunk_placement);
+    if (!same && c.first * w.stages <= kMaxStages) out.push_back(c);
+  }
+  return out;
 }
 
 /// M values the search tries: the workload's, then multiples of S and of M, up to the bound.
@@ -227,8 +246,17 @@ inline std::vector<BackwardSplit> split_candidates(const Workload& w) {
 }
 
 /// Orders and filler rules the search tries for one M and split: the list scheduler's (the plain
-/// one first), then every fixed generator's order.
+/// one first), then every fixed generator's order; with chunks > 1 the virtual-stage orders.
 inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
+  std::vector<TspipeOptions> out;
+  if (w.chunks > 1) {
+    for (CandidateOrder order : kVirtualStageOrders) {
+      TspipeOptions fixed;
+      fixed.order = order;
+      out.push_back(fixed);
+    }
+    return out;
+  }
   std::vector<int> held = {-1};
   if (w.costs.stages.back().teacher_output_memory > 0.0) {
     // Holding H + 1 batches of teacher outputs: H = 0 stays within gpipe's memory; more only
@@ -244,7 +272,6 @@ inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
       if (h >= most) break;
     }
   }
-  std::vector<TspipeOptions> out;
   for (bool lifo : {true, false})
     for (bool defer : {false, true}) {
       if (defer && w.split != BackwardSplit::input_weight) continue;
@@ -332,10 +359,18 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
     return gained;
   };
 
-  for (BackwardSplit split : detail::split_candidates(w)) {
-    trial.split = split;
-    if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
+  for (const auto& [chunks, placement] : detail::chunk_candidates(w)) {
+    trial.chunks = chunks;
+    trial.chunk_placement = placement;
+    // A cost table per logical stage fits only its own number of chunks.
+    if (trial.check().ok() == false) continue;
+    for (BackwardSplit split : detail::split_candidates(w)) {
+      trial.split = split;
+      if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
+    }
   }
+  trial.chunks = w.chunks;
+  trial.chunk_placement = w.chunk_placement;
   if (w.choose_micro_batches) {
     int sizes_without_gain = 0;
     bool other_m_won = false;
