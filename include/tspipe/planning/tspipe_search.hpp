@@ -362,8 +362,11 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
   for (const auto& [chunks, placement] : detail::chunk_candidates(w)) {
     trial.chunks = chunks;
     trial.chunk_placement = placement;
-    // A cost table per logical stage fits only its own number of chunks.
-    if (trial.check().ok() == false) continue;
+    // A cost table per logical stage fits only its own number of chunks, and more chunks must
+    // still fit the IR's limits over every batch.
+    Workload full = trial;
+    full.batches = w.batches;
+    if (!full.check().ok()) continue;
     for (BackwardSplit split : detail::split_candidates(w)) {
       trial.split = split;
       if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
