@@ -8,6 +8,7 @@
 #include <tspipe/sim/dynamic.hpp>
 
 #include <algorithm>
+#include <random>
 #include <string>
 
 using namespace tspipe;
@@ -227,6 +228,68 @@ TEST_CASE("virtual stages: generators are valid in both simulators, the teacher 
         REQUIRE_MESSAGE(dynamic.ok(), dynamic.message());
         CHECK(in_order.value().utilisation > 0.5);
       }
+}
+
+// tspipe never below any generator, virtual-stage ones included, where they hold no more memory
+// than gpipe (what tspipe may hold): with v chosen, or pinned to 2.
+TEST_CASE("virtual stages: tspipe is never below interleaved-1f1b, zbv or a one-chunk generator") {
+  std::mt19937 rng(16);
+  std::uniform_real_distribution<double> around(0.5, 1.5), unit(0.0, 1.0);
+  int comparisons = 0, virtual_comparisons = 0;
+  for (const bool ssl : {false, true})
+    for (const int S : {2, 3, 4, 6})
+      for (const int M : {S - 1, S, 2 * S})
+        for (const int variant : {0, 1, 2}) {
+          if (M < 1) continue;
+          Workload w = ssl ? ssl_workload(S) : kd_workload(S);
+          w.micro_batches = M;
+          w.batches = 6;
+          w.per_micro_batch_loss = variant != 1;
+          w.choose_split = w.choose_halves = variant != 2;
+          w.choose_chunks = variant != 2;
+          if (variant == 2) w.chunks = 2;
+          for (StageCost& c : w.costs.stages) {
+            c.teacher_forward = (variant == 0 ? 3.0 : 1.0) * around(rng);
+            c.student_forward = around(rng);
+            c.student_backward = 2.0 * around(rng);
+            c.backward_input_share = unit(rng);
+            c.transfer = variant == 1 ? 0.2 * around(rng) : 0.0;
+            c.activation_memory = around(rng);
+          }
+          CAPTURE(ssl);
+          CAPTURE(S);
+          CAPTURE(M);
+          CAPTURE(variant);
+          const Generated ours = test::generated("tspipe", w);
+          auto our_run = sim::simulate(ours.schedule, ours.workload);
+          REQUIRE(our_run.ok());
+          Workload one = w;
+          one.chunks = 1;
+          const auto gpipe = test::simulated("gpipe", one);
+          for (std::size_t j = 0; j < gpipe.peak_activation_memory.size(); ++j)
+            CHECK(our_run.value().peak_activation_memory[j] <= gpipe.peak_activation_memory[j] * (1.0 + 1e-9));
+          for (const auto* names : {&planning::generator_names(), &planning::virtual_stage_generator_names()})
+            for (const auto name : *names) {
+              if (name == "tspipe") continue;
+              auto g = planning::generate(name, w);
+              if (!g) continue;
+              if (!w.choose_split && g.value().workload.split != w.split) continue;
+              if (!planning::teacher_lookahead_problem(g.value().schedule, g.value().workload).empty()) continue;
+              auto theirs = sim::simulate(g.value().schedule, g.value().workload);
+              REQUIRE(theirs.ok());
+              bool fits = true;
+              for (std::size_t j = 0; j < gpipe.peak_activation_memory.size(); ++j)
+                fits = fits && theirs.value().peak_activation_memory[j] <= gpipe.peak_activation_memory[j] * (1.0 + 1e-9);
+              if (!fits) continue;
+              INFO(std::string(name), ": ", theirs.value().time_per_batch, " against tspipe's ", our_run.value().time_per_batch,
+                   " (v = ", ours.workload.chunks, ")");
+              CHECK(our_run.value().time_per_batch <= theirs.value().time_per_batch * (1.0 + 1e-9));
+              ++comparisons;
+              if (g.value().workload.chunks > 1) ++virtual_comparisons;
+            }
+        }
+  MESSAGE(comparisons, " comparisons, ", virtual_comparisons, " with virtual stages");
+  CHECK(virtual_comparisons > 100);
 }
 
 // The targets of docs/design.md "Virtual stages": at unit costs, M = S − 1, with a loss per
