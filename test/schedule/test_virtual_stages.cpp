@@ -157,34 +157,27 @@ TEST_CASE("virtual stages by hand: a V's turn on one device costs no transfer") 
 }
 
 TEST_CASE("virtual stages: the validator names a misplaced chunk and chunks out of order") {
-  const Workload w = two_devices_two_chunks(ChunkPlacement::v_shape, 1);
-  SUBCASE("a chunk on the wrong device") {
-    std::string text = kVShape;
-    text.replace(text.find(" FS:2.0.0.0"), 11, "");
-    text.replace(text.find("FS:3.0.0.0"), 10, "FS:2.0.0.0 FS:3.0.0.0");
-    const auto v = validate(parsed(text, 2), w);
-    CHECK(has_rule(v, Rule::placement, "FS:2.0.0.0 belongs on d1"));
-  }
-  SUBCASE("two chunks of one device in the wrong order") {
-    std::string text = kVShape;
-    text.replace(text.find("FS:1.0.0.0 FS:2.0.0.0"), 21, "FS:2.0.0.0 FS:1.0.0.0");
-    const auto v = validate(parsed(text, 2), w);
-    CHECK(has_rule(v, Rule::data_order, "FS:2.0.0.0 comes before FS:1.0.0.0"));
-  }
-  SUBCASE("chunks out of order across devices deadlock") {
-    const Workload wi = two_devices_two_chunks(ChunkPlacement::interleaved, 2);
-    std::string text = kInterleaved;
-    text.replace(text.find("FS:0.0.0.0 FS:0.0.0.1 FS:2.0.0.0"), 32, "FS:2.0.0.0 FS:0.0.0.0 FS:0.0.0.1");
-    const auto v = validate(parsed(text, 2), wi);
-    CHECK(has_rule(v, Rule::deadlock, "FS:2.0.0.0 waits forever for FS:1.0.0.0"));
-  }
-  SUBCASE("a stage beyond the logical stages") {
-    std::string text = kVShape;
-    text.replace(text.find("OPT:3.0"), 7, "OPT:4.0");
-    const auto v = validate(parsed(text, 2), w);
-    CHECK(has_rule(v, Rule::unexpected, "stage 4 outside [0, 4)"));
-    CHECK(has_rule(v, Rule::missing, "OPT:3.0 never appears"));
-  }
+  const Workload v_shape = two_devices_two_chunks(ChunkPlacement::v_shape, 1);
+  const Workload interleaved = two_devices_two_chunks(ChunkPlacement::interleaved, 2);
+  // The violations of `text` with `from` replaced by `to`.
+  const auto violations_after = [](std::string text, const std::string& from, const std::string& to, const Workload& w) {
+    text.replace(text.find(from), from.size(), to);
+    return validate(parsed(text, 2), w);
+  };
+  // FS:2 moved from d1 to d0.
+  const auto misplaced = violations_after(kVShape, "FS:3.0.0.0", "FS:2.0.0.0 FS:3.0.0.0", v_shape);
+  CHECK(has_rule(misplaced, Rule::placement, "FS:2.0.0.0 belongs on d1"));
+  CHECK(has_rule(misplaced, Rule::duplicate, "FS:2.0.0.0 already appears"));
+  // Two chunks of one device in the wrong order.
+  CHECK(has_rule(violations_after(kVShape, "FS:1.0.0.0 FS:2.0.0.0", "FS:2.0.0.0 FS:1.0.0.0", v_shape), Rule::data_order,
+                 "FS:2.0.0.0 comes before FS:1.0.0.0"));
+  // Chunks out of order across devices: a deadlock.
+  CHECK(has_rule(violations_after(kInterleaved, "FS:0.0.0.0 FS:0.0.0.1 FS:2.0.0.0", "FS:2.0.0.0 FS:0.0.0.0 FS:0.0.0.1", interleaved),
+                 Rule::deadlock, "FS:2.0.0.0 waits forever for FS:1.0.0.0"));
+  // A stage beyond the logical stages.
+  const auto beyond = violations_after(kVShape, "OPT:3.0", "OPT:4.0", v_shape);
+  CHECK(has_rule(beyond, Rule::unexpected, "stage 4 outside [0, 4)"));
+  CHECK(has_rule(beyond, Rule::missing, "OPT:3.0 never appears"));
 }
 
 TEST_CASE("virtual stages: one-chunk generators refuse chunks, the runtime's workload gets none") {
