@@ -15,9 +15,11 @@
 // per logical stage too, so the teacher is split into the same chunks.
 //
 // Several variants (forward priority, deferred weight gradients, how far a weight gradient may
-// overrun a gap) are simulated and the fastest filled schedule is kept. A device never holds more
-// than one batch's activations (a chunk's next batch waits for its OPT, which waits for every
-// deeper chunk's backward), so peak activation memory stays within gpipe's at the same M.
+// overrun a gap) are simulated and the fastest filled schedule is kept. A chunk's next batch
+// waits for its OPT, which waits for every deeper chunk's input gradients, so a device holds one
+// batch's activations at a time, as gpipe does, except where a deeper chunk's weight gradient is
+// deferred past the next batch's forwards; the `tspipe` search keeps such a schedule only within
+// gpipe's peak.
 #include <tspipe/planning/device_agenda.hpp>
 #include <tspipe/planning/head_inputs.hpp>
 #include <tspipe/planning/teacher_fill.hpp>
