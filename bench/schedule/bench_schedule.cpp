@@ -1,5 +1,6 @@
 // Schedule benchmark: first the issue-8 table (tspipe choosing M and the split against
 // tspipe-paper, gpipe, 1f1b and sequential, with its memory against gpipe's and the targets);
+// then every generator with and without virtual stages (v chunks per device) side by side;
 // then every generator's utilisation and peak memory side by side at M = S − 1 and 2S (tspipe
 // choosing split and order only); then PyTorch-style 1F1B schedules, written to and read from
 // its CSV form, filled with a teacher against the original; then tspipe's plans under a memory
@@ -297,6 +298,72 @@ void memory_capped_table() {
   std::printf("\n");
 }
 
+/// Virtual stages side by side: for S ∈ {4, 8, 16}, SSL and KD at unit costs with a loss per
+/// micro-batch, M = S − 1 and 2S, each generator's utilisation / largest per-device peak
+/// activation memory with one chunk per device (tspipe choosing the split) and with virtual
+/// stages (interleaved-1f1b at v = 2 and 3, zbv, tspipe choosing v as well); "mem ok" says
+/// whether tspipe with virtual stages holds no more than gpipe on every device.
+void virtual_stages_table() {
+  std::printf("virtual stages (unit costs, per-micro-batch loss, 12 batches): utilisation/peak activation memory\n");
+  std::printf("%-3s %-3s %-3s | %-11s %-11s %-11s %-11s %-11s | %-11s %-11s %-11s %-11s %-14s | %s\n", "S", "wl", "M",
+              "sequential", "gpipe", "1f1b", "paper", "tspipe v=1", "i1f1b v=2", "i1f1b v=3", "zbv", "tspipe", "tspipe's v",
+              "mem ok");
+  const auto cell = [](const std::optional<Row>& r) {
+    char buffer[32];
+    if (!r) return std::string("n/a");
+    std::snprintf(buffer, sizeof buffer, "%.4f/%.3g", r->utilisation, r->peak_memory);
+    return std::string(buffer);
+  };
+  const auto quiet = [](std::string_view name, const schedule::Workload& w) -> std::optional<Row> {
+    auto e = planning::evaluate(name, w);
+    if (!e) return std::nullopt;
+    const auto& peaks = e.value().result.peak_activation_memory;
+    return Row{e.value().result.utilisation, *std::max_element(peaks.begin(), peaks.end()), e.value().generated.workload};
+  };
+  for (int S : {4, 8, 16})
+    for (const char* kind : {"ssl", "kd"})
+      for (int M : {S - 1, 2 * S}) {
+        schedule::Workload w = std::string(kind) == "ssl" ? schedule::ssl_workload(S) : schedule::kd_workload(S);
+        w.micro_batches = M;
+        w.batches = 12;
+        w.per_micro_batch_loss = true;
+        std::vector<std::optional<Row>> one_chunk;
+        for (auto name : planning::generator_names()) {
+          schedule::Workload u = w;
+          u.choose_split = u.choose_halves = name == "tspipe";
+          one_chunk.push_back(quiet(name, u));
+        }
+        schedule::Workload chunked = w;
+        chunked.choose_split = true;
+        chunked.chunks = 2;
+        const auto two = quiet("interleaved-1f1b", chunked), zbv = quiet("zbv", chunked);
+        chunked.chunks = 3;
+        const auto three = quiet("interleaved-1f1b", chunked);
+        schedule::Workload choosing = w;
+        choosing.choose_split = choosing.choose_halves = choosing.choose_chunks = true;
+        auto ours = planning::evaluate("tspipe", choosing);
+        auto gpipe = planning::evaluate("gpipe", w);
+        if (!ours || !gpipe) {
+          std::printf("%-3d %-3s %-3d | %s\n", S, kind, M, (!ours ? ours.message() : gpipe.message()).c_str());
+          continue;
+        }
+        bool memory_ok = true;
+        const auto& our_peaks = ours.value().result.peak_activation_memory;
+        for (std::size_t j = 0; j < our_peaks.size(); ++j)
+          memory_ok = memory_ok && our_peaks[j] <= gpipe.value().result.peak_activation_memory[j] * (1.0 + 1e-9);
+        const Row our_row{ours.value().result.utilisation, *std::max_element(our_peaks.begin(), our_peaks.end()),
+                          ours.value().generated.workload};
+        const auto& chosen = ours.value().generated.workload;
+        const std::string v = std::to_string(chosen.chunks) +
+                              (chosen.chunks > 1 ? " " + std::string(schedule::to_string(chosen.chunk_placement)) : "");
+        std::printf("%-3d %-3s %-3d | %-11s %-11s %-11s %-11s %-11s | %-11s %-11s %-11s %-11s %-14s | %s\n", S, kind, M,
+                    cell(one_chunk[0]).c_str(), cell(one_chunk[1]).c_str(), cell(one_chunk[2]).c_str(),
+                    cell(one_chunk[3]).c_str(), cell(one_chunk[4]).c_str(), cell(two).c_str(), cell(three).c_str(),
+                    cell(zbv).c_str(), cell(our_row).c_str(), v.c_str(), memory_ok ? "yes" : "NO");
+      }
+  std::printf("\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -306,6 +373,7 @@ int main(int argc, char** argv) {
               "(tspipe-paper in halves, the others full). peak: tspipe's largest per-device activation\n"
               "memory; gpipe@M*: gpipe's at tspipe's M and split.\n");
   issue8_table();
+  virtual_stages_table();
   generators_at_m_table();
   filled_torch_table();
   memory_capped_table();
@@ -343,10 +411,13 @@ int main(int argc, char** argv) {
   schedule::Workload big = schedule::ssl_workload(16);
   big.batches = big_batches;
   // "tspipe --search" also chooses M and the split (searching on a short horizon first).
-  for (std::string_view label : {"gpipe", "tspipe-paper", "tspipe", "tspipe --search"}) {
+  // "interleaved-1f1b" runs two chunks per device (virtual stages).
+  for (std::string_view label : {"gpipe", "tspipe-paper", "tspipe", "tspipe --search", "interleaved-1f1b"}) {
     const bool search = label == "tspipe --search";
     const std::string name(search ? "tspipe" : label);
     big.choose_micro_batches = big.choose_split = search;
+    big.chunks = label == "interleaved-1f1b" ? 2 : 1;
+    big.per_micro_batch_loss = label == "interleaved-1f1b";
     auto start = Clock::now();
     auto g = planning::generate(name, big);
     const double generate_s = seconds_since(start);
@@ -358,19 +429,21 @@ int main(int argc, char** argv) {
     const auto violations = schedule::validate(g.value().schedule, g.value().workload);
     const double validate_s = seconds_since(start);
     const double actions = static_cast<double>(g.value().schedule.num_actions());
-    // Simulate several times and keep the fastest run: the machine is shared and noisy.
-    double simulate_s = 1e300;
-    for (int rep = 0; rep < 3; ++rep) {
+    // Simulate several times and keep the median run: the machine is shared and noisy.
+    std::vector<double> runs;
+    for (int rep = 0; rep < 5; ++rep) {
       start = Clock::now();
       auto r = sim::simulate(g.value().schedule, g.value().workload);
-      simulate_s = std::min(simulate_s, seconds_since(start));
+      runs.push_back(seconds_since(start));
       if (!r) {
         std::printf("  %s: %s\n", name.c_str(), r.message().c_str());
         return 1;
       }
     }
+    std::sort(runs.begin(), runs.end());
+    const double simulate_s = runs[runs.size() / 2];
     std::printf("  %-15s M=%-3d %9.0f actions  generate %.3f s  validate %.3f s (%zu violations)  generate+validate %.3f s"
-                "  simulate %.3f s = %.2f M actions/s\n",
+                "  simulate %.3f s (median of 5) = %.2f M actions/s\n",
                 std::string(label).c_str(), g.value().workload.micro_batches, actions, generate_s, validate_s, violations.size(), generate_s + validate_s, simulate_s,
                 actions / simulate_s / 1e6);
   }

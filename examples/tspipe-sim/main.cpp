@@ -57,6 +57,10 @@ workload:
   --search               tspipe also chooses M by simulating candidates; the other
                          schedules keep M
   --max-micro-batches N  the largest M --search may choose              (default 8S)
+  --chunks v             model chunks per device (virtual stages): S*v logical stages;
+                         tspipe also weighs v = 1, 2, 3 unless --chunks is given (default 1)
+  --placement interleaved|v-shape   where chunks sit: stage l on device l mod S, or a V
+                         (device d holds d and 2S-1-d; needs --chunks 2)  (default interleaved)
   --memory-cap X         per-device peak activation memory tspipe keeps under, in
                          activation-memory units; 0 = none (then gpipe's peak)  (default 0)
 
@@ -67,7 +71,8 @@ costs (per stage, whole batch of one view; FT = FS = 1, BS = 2 unless changed):
   --costs FILE           per-stage cost table (CSV with a 'stage' column; see README)
 
 selection and output:
-  --schedule NAME        sequential | gpipe | 1f1b | tspipe-paper | tspipe   (default tspipe)
+  --schedule NAME        sequential | gpipe | 1f1b | tspipe-paper | tspipe, or with virtual
+                         stages interleaved-1f1b | zbv                   (default tspipe)
   --dispatch in-order|dynamic   metrics/compare/trace: devices run their lists in order, or
                          take the highest-priority ready action (the runtime's dynamic mode)
                                                                          (default in-order)
@@ -135,7 +140,7 @@ std::optional<std::string> value_of(const Options& o, const std::string& key) {
 constexpr std::string_view kWorkloadOptions[] = {
     "--workload", "--stages", "--micro-batches", "--views", "--staleness", "--warmup", "--teacher-versions", "--lookahead",
     "--split", "--batches", "--search", "--max-micro-batches", "--memory-cap", "--teacher-cost", "--transfer", "--overhead",
-    "--costs", "--max-file-mb", "--max-memory-mb"};
+    "--costs", "--max-file-mb", "--max-memory-mb", "--chunks", "--placement"};
 
 bool command_uses(const Options& o, std::string_view option) {
   const auto among = [&](std::initializer_list<std::string_view> names) {
@@ -198,6 +203,7 @@ Options parse_arguments(int argc, char** argv) {
   static const std::vector<std::string> with_value = {
       "--workload", "--stages", "--micro-batches", "--views", "--staleness", "--warmup", "--teacher-versions",
       "--lookahead", "--split", "--batches", "--max-micro-batches", "--memory-cap", "--teacher-cost", "--transfer", "--overhead", "--costs",
+      "--chunks", "--placement",
       "--schedule", "--dispatch", "--format", "--out", "--file", "--max-file-mb", "--max-memory-mb"};
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -357,6 +363,15 @@ Workload workload_from(const Options& o) {
   w.choose_split = w.choose_halves = o.search || !value_of(o, "--split");
   w.max_micro_batches = integer(o, "--max-micro-batches", 0, 0, kMaxCount);
   w.memory_cap = real(o, "--memory-cap", 0.0);
+  // v is the planner's unless --chunks pins it (the runtime cannot run chunks; this tool can).
+  w.chunks = integer(o, "--chunks", 1, 1, schedule::kMaxStages);
+  w.choose_chunks = !value_of(o, "--chunks");
+  if (const auto placement = value_of(o, "--placement")) {
+    if (!value_of(o, "--chunks")) throw UsageError{"--placement needs --chunks v (the chunks it places)"};
+    if (*placement == "interleaved") w.chunk_placement = schedule::ChunkPlacement::interleaved;
+    else if (*placement == "v-shape") w.chunk_placement = schedule::ChunkPlacement::v_shape;
+    else throw UsageError{"--placement must be interleaved or v-shape, got " + quote(*placement)};
+  }
   // Every field error names the field and its value (Workload::check).
   if (Status ok = w.check(); !ok) throw UsageError{ok.message()};
   return w;
@@ -374,12 +389,29 @@ std::string json_array(const std::vector<T>& values) {
   return out + "]";
 }
 
+/// What tspipe chooses itself on this workload, for the compare header: " (tspipe chooses ...)".
+std::string planner_choices(const Options& o, const Workload& w) {
+  std::vector<std::string> chosen;
+  if (o.search) chosen.emplace_back("M (--search)");
+  if (w.choose_split) chosen.emplace_back("the split");
+  if (w.choose_chunks) chosen.emplace_back("the chunks per device");
+  std::string out;
+  for (std::size_t i = 0; i < chosen.size(); ++i) out += (i == 0 ? "" : i + 1 == chosen.size() ? " and " : ", ") + chosen[i];
+  return out.empty() ? out : " (tspipe chooses " + out + ")";
+}
+
+/// "1", or the chunks per device and their placement ("2 interleaved", "2 v-shape").
+std::string chunks_of(const Workload& w) {
+  return w.chunks == 1 ? std::string("1") : std::to_string(w.chunks) + " " + std::string(schedule::to_string(w.chunk_placement));
+}
+
 std::string metrics_json(const std::string& name, const planning::Evaluation& e) {
   const auto& r = e.result;
   const auto& w = e.generated.workload;
   return "{\"schedule\":\"" + name + "\",\"stages\":" + std::to_string(w.stages) +
          ",\"micro_batches\":" + std::to_string(w.micro_batches) + ",\"views\":" + std::to_string(w.views) +
          ",\"staleness\":" + std::to_string(w.staleness) + ",\"split\":\"" + std::string(schedule::to_string(w.split)) +
+         "\",\"chunks\":" + std::to_string(w.chunks) + ",\"placement\":\"" + std::string(schedule::to_string(w.chunk_placement)) +
          "\",\"batches\":" + std::to_string(w.batches) + ",\"time_per_batch\":" + json_number(r.time_per_batch) +
          ",\"throughput\":" + json_number(r.throughput) + ",\"utilisation\":" + json_number(r.utilisation) +
          ",\"utilisation_per_device\":" + json_array(r.utilisation_per_device) +
@@ -394,8 +426,9 @@ std::string metrics_json(const std::string& name, const planning::Evaluation& e)
 void print_metrics(const std::string& name, const planning::Evaluation& e) {
   const auto& r = e.result;
   const auto& w = e.generated.workload;
-  std::printf("schedule               %s (S=%d M=%d V=%d staleness=%d split=%s, %d batches)\n", name.c_str(), w.stages,
-              w.micro_batches, w.views, w.staleness, std::string(schedule::to_string(w.split)).c_str(), w.batches);
+  const std::string chunks = w.chunks > 1 ? " chunks=" + chunks_of(w) : std::string();
+  std::printf("schedule               %s (S=%d M=%d V=%d staleness=%d split=%s%s, %d batches)\n", name.c_str(), w.stages,
+              w.micro_batches, w.views, w.staleness, std::string(schedule::to_string(w.split)).c_str(), chunks.c_str(), w.batches);
   std::printf("time per batch         %.4g (steady state)\n", r.time_per_batch);
   std::printf("throughput             %.4g batches per time unit\n", r.throughput);
   std::printf("utilisation            %.4f (bubble fraction %.4f)\n", r.utilisation, r.bubble_fraction);
@@ -487,10 +520,13 @@ int validate_torch_csv(const Options& o) {
   const Workload& w = in.workload;
   const auto violations = schedule::validate(in.schedule, w);
   for (const auto& v : violations) std::printf("%s%s\n", schedule::to_string(v).c_str(), torch_origin(in, v.device, v.position).c_str());
-  std::printf("%s: PyTorch compute-only schedule, %d ranks, %d micro-batches, %s backward, one step repeated for %d "
+  const std::string chunks = w.chunks > 1 ? " (" + std::to_string(w.chunks) + " stages per rank, " +
+                                                 std::string(schedule::to_string(w.chunk_placement)) + ")"
+                                           : std::string();
+  std::printf("%s: PyTorch compute-only schedule, %d ranks%s, %d micro-batches, %s backward, one step repeated for %d "
               "batches: %zu actions, %zu violations\n",
-              value_of(o, "--file")->c_str(), w.stages, w.micro_batches, std::string(schedule::to_string(w.split)).c_str(),
-              w.batches, in.schedule.num_actions(), violations.size());
+              value_of(o, "--file")->c_str(), w.stages, chunks.c_str(), w.micro_batches,
+              std::string(schedule::to_string(w.split)).c_str(), w.batches, in.schedule.num_actions(), violations.size());
   if (!violations.empty()) return 1;
   auto r = sim::simulate(in.schedule, w);
   if (!r) throw std::runtime_error(r.message());
@@ -514,8 +550,10 @@ int fill_torch_csv(const Options& o) {
   shaped.search = false;
   Workload target = workload_from(shaped);  // the teacher (--workload kd|ssl, staleness, look-ahead)
   target.split = in.workload.split;
+  target.chunks = in.workload.chunks;
+  target.chunk_placement = in.workload.chunk_placement;
   target.per_micro_batch_loss = true;
-  target.choose_split = target.choose_halves = false;
+  target.choose_split = target.choose_halves = target.choose_chunks = false;
   const Workload original = planning::without_teacher(target);
   auto filled = planning::fill_teacher(in.schedule, target);
   if (!filled) {
@@ -579,8 +617,8 @@ int run(const Options& o) {
   }
   if (o.command == "compare") {
     std::vector<std::pair<std::string, Result<planning::Evaluation>>> rows;
-    for (auto generator : planning::generator_names())
-      rows.emplace_back(std::string(generator), planning::evaluate(generator, w, dispatch));
+    for (const auto* names : {&planning::generator_names(), &planning::virtual_stage_generator_names()})
+      for (auto generator : *names) rows.emplace_back(std::string(generator), planning::evaluate(generator, w, dispatch));
     if (o.json) {
       std::string out = "{\"schedules\":[";
       bool first = true;
@@ -594,21 +632,21 @@ int run(const Options& o) {
     }
     std::printf("workload: S=%d M=%d V=%d %s teacher, staleness %d, %d batches, %s dispatch%s\n", w.stages, w.micro_batches,
                 w.views, std::string(schedule::to_string(w.teacher)).c_str(), w.staleness, w.batches,
-                schedule::to_string(dispatch), o.search ? " (--search: tspipe chooses M and split)" : w.choose_split ? " (tspipe chooses the split)" : "");
-    std::printf("%-13s %-13s %6s %12s %11s %8s %10s %10s %12s\n", "schedule", "split", "M", "time/batch", "utilisation",
-                "bubble", "vs seq", "vs serial", "peak act mem");
+                schedule::to_string(dispatch), planner_choices(o, w).c_str());
+    std::printf("%-17s %-13s %6s %-15s %12s %11s %8s %10s %10s %12s\n", "schedule", "split", "M", "chunks", "time/batch",
+                "utilisation", "bubble", "vs seq", "vs serial", "peak act mem");
     for (const auto& [generator, e] : rows) {
       if (!e) {
-        std::printf("%-13s n/a: %s\n", generator.c_str(), e.message().c_str());
+        std::printf("%-17s n/a: %s\n", generator.c_str(), e.message().c_str());
         continue;
       }
       const auto& r = e.value().result;
       double peak = 0.0;
       for (double m : r.peak_activation_memory) peak = std::max(peak, m);
-      std::printf("%-13s %-13s %6d %12.4g %11.4f %8.4f %9.3fx %9.3fx %12.4g\n", generator.c_str(),
-                  std::string(schedule::to_string(e.value().generated.workload.split)).c_str(),
-                  e.value().generated.workload.micro_batches, r.time_per_batch, r.utilisation, r.bubble_fraction,
-                  e.value().speedup_vs_sequential, r.speedup_vs_serial, peak);
+      const Workload& as_run = e.value().generated.workload;
+      std::printf("%-17s %-13s %6d %-15s %12.4g %11.4f %8.4f %9.3fx %9.3fx %12.4g\n", generator.c_str(),
+                  std::string(schedule::to_string(as_run.split)).c_str(), as_run.micro_batches, chunks_of(as_run).c_str(),
+                  r.time_per_batch, r.utilisation, r.bubble_fraction, e.value().speedup_vs_sequential, r.speedup_vs_serial, peak);
     }
     return 0;
   }
@@ -632,8 +670,8 @@ int run(const Options& o) {
     const auto file = value_of(o, "--file");
     if (!file) throw UsageError{"validate needs --file FILE"};
     const std::string text = read_file(o, "--file");
-    auto parsed = text.rfind(std::string(schedule::kScheduleCsvHeader), 0) == 0 ? schedule::parse_csv(text)
-                                                                                 : schedule::parse_text(text);
+    auto parsed = text.rfind(std::string(schedule::kScheduleCsvHeader), 0) == 0 ? schedule::parse_csv(text, w.chunks)
+                                                                                 : schedule::parse_text(text, w.chunks);
     if (!parsed) throw UsageError{"--file " + quote_path(*file) + ": " + parsed.message()};
     const auto violations = schedule::validate(parsed.value(), w);
     for (const auto& v : violations) std::printf("%s\n", schedule::to_string(v).c_str());

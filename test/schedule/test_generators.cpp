@@ -87,7 +87,8 @@ TEST_CASE("tspipe-paper rejects shapes the reference does not run, naming the fi
 TEST_CASE("unknown generator names list the known ones") {
   auto g = generate("zigzag", ssl_workload(2));
   REQUIRE_FALSE(g.ok());
-  CHECK(g.message() == "unknown schedule 'zigzag' (known: sequential, gpipe, 1f1b, tspipe-paper, tspipe)");
+  CHECK(g.message() ==
+        "unknown schedule 'zigzag' (known: sequential, gpipe, 1f1b, tspipe-paper, tspipe; with virtual stages: interleaved-1f1b, zbv)");
 }
 
 TEST_CASE("unit-cost oracles of docs/design.md §2 hold in steady state for S = 2…16") {

@@ -222,9 +222,10 @@ TEST_CASE("broken PyTorch CSVs: cells, shapes and orders are rejected, naming wh
       {"(0F0;0B0)\n", "OVERLAP_F_B"},
       {"", "empty input"},
       // Shapes tspipe's IR cannot hold.
-      {"0F0,2F0,2B0,0B0\n1F0,3F0,3B0,1B0\n", "need virtual stages"},  // interleaved, two stages per rank
+      {"0F0,3F0,5F0\n1F0,2F0,4F0\n", "placed neither interleaved"},  // three stages per rank, neither layout
+      {"0F0,2F0,4F0\n1F0,3F0\n", "5 stages on 2 ranks"},
       {"0F0,0B0\n0F1\n", "stage 0 appears on ranks 0 and 1"},
-      {"0F0,0B0\n2F0,2B0\n", "stage 2 on 2 ranks"},
+      {"0F0,0B0\n2F0,2B0\n", "stage 1 appears on no rank"},
       {"0F0,0B0\n\n2F0\n", "rank 1 (line 2): has no actions"},
       {"0F0,0B999\n", "micro-batch index 999"},
   };
@@ -325,4 +326,73 @@ TEST_CASE("fill refuses what it cannot fill, naming why") {
   target.staleness = 1;
   target.teacher_versions = 1;
   CHECK(planning::fill_teacher(one_f_one_b(student), target).message().find("teacher buffers") != std::string::npos);
+}
+
+TEST_CASE("several stages per rank: interleaved and V-shaped CSVs import as virtual stages") {
+  // Megatron's interleaved 1F1B at S = 2, v = 2, M = 4, written out by hand from its definition:
+  // forward k runs chunk (k / S) mod v of micro-batch (k / (S·v))·S + k mod S, backward k the
+  // chunks in reverse; rank d warms up with 2(S − 1 − d) + (v − 1)·S forwards, then alternates.
+  auto interleaved = import_torch_csv(parse_torch_csv(fixture("torch_interleaved_s2_v2_m4.csv")).value(), 3);
+  REQUIRE_MESSAGE(interleaved.ok(), interleaved.message());
+  const Workload& wi = interleaved.value().workload;
+  CHECK(wi.stages == 2);
+  CHECK(wi.chunks == 2);
+  CHECK(wi.chunk_placement == ChunkPlacement::interleaved);
+  CHECK(wi.micro_batches == 4);
+  CHECK(validate(interleaved.value().schedule, wi).empty());
+  // Rank 0's stages 0 and 2 each step their optimizer at the end of the step.
+  const auto& d0 = interleaved.value().schedule.devices[0];
+  CHECK(d0[16] == optimizer_step(0, 0));
+  CHECK(d0[17] == optimizer_step(2, 0));
+  // Written back in PyTorch's form and read again, it is the same schedule.
+  auto written = to_torch_csv(interleaved.value().schedule, wi);
+  REQUIRE_MESSAGE(written.ok(), written.message());
+  auto again = import_torch_csv(parse_torch_csv(written.value()).value(), 3);
+  REQUIRE(again.ok());
+  CHECK(again.value().schedule == interleaved.value().schedule);
+
+  // A ZBV-style V at S = 2, M = 2 (rank 0 holds stages 0 and 3, the loss's), timed by hand at unit
+  // costs: a chunk's F, I and W each cost 1/2 · 1/2 = 0.25 per micro-batch.
+  //   rank 0: 0F0 [0,.25) 0F1 [.25,.5) 3F0 [.75,1) 3I0 [1,1.25) 3F1 [1.25,1.5) 3I1 [1.5,1.75) 3W0 3W1 [1.75,2.25)
+  //           0I0 [2.25,2.5) 0I1 [2.5,2.75) 0W0 0W1 [2.75,3.25)
+  //   rank 1: 1F0 [.25,.5) 2F0 [.5,.75) 1F1 [.75,1) 2F1 [1,1.25) 2I0 [1.25,1.5) 1I0 [1.5,1.75) 2I1 [1.75,2) 1I1 [2,2.25)
+  //           2W0 1W0 2W1 1W1 [2.25,3.25)
+  auto zbv = import_torch_csv(parse_torch_csv(fixture("torch_zbv_s2_m2.csv")).value(), 1);
+  REQUIRE_MESSAGE(zbv.ok(), zbv.message());
+  const Workload& wv = zbv.value().workload;
+  CHECK(wv.chunks == 2);
+  CHECK(wv.chunk_placement == ChunkPlacement::v_shape);
+  CHECK(wv.split == BackwardSplit::input_weight);
+  CHECK(wv.loss_device() == 0);
+  CHECK(validate(zbv.value().schedule, wv).empty());
+  auto r = sim::simulate(zbv.value().schedule, wv);
+  REQUIRE(r.ok());
+  CHECK(r.value().makespan == doctest::Approx(3.25));
+  CHECK(r.value().timeline[0][2].start == doctest::Approx(0.75));  // 3F0 waits for 2F0 on rank 1
+  CHECK(r.value().timeline[0][10].start == doctest::Approx(2.25));  // 0I0 (after two LOSS)
+
+  // Broken ones: a chunk before the one feeding it, a weight gradient before its input gradient.
+  auto broken = import_torch_csv(parse_torch_csv(fixture("torch_interleaved_broken.csv")).value(), 1);
+  REQUIRE(broken.ok());
+  CHECK(mentions(validate(broken.value().schedule, broken.value().workload), Rule::deadlock,
+                 "FS:2.0.0.0 waits forever for FS:1.0.0.0"));
+  auto broken_v = import_torch_csv(parse_torch_csv(fixture("torch_zbv_broken.csv")).value(), 1);
+  REQUIRE(broken_v.ok());
+  CHECK(mentions(validate(broken_v.value().schedule, broken_v.value().workload), Rule::data_order,
+                 "BW:3.0.0.0 comes before BI:3.0.0.0"));
+
+  // fill: the teacher goes into both, every device keeping its student order.
+  for (const TorchImport* in : {&interleaved.value(), &zbv.value()}) {
+    Workload target = in->workload;
+    target.teacher = TeacherKind::frozen;
+    auto filled = planning::fill_teacher(in->schedule, target);
+    REQUIRE_MESSAGE(filled.ok(), filled.message());
+    CHECK(validate(filled.value().filled.schedule, target).empty());
+    for (std::size_t j = 0; j < in->schedule.devices.size(); ++j) {
+      std::vector<Action> student;
+      for (const Action& a : filled.value().filled.schedule.devices[j])
+        if (a.kind != ActionKind::TeacherForward) student.push_back(a);
+      CHECK(student == in->schedule.devices[j]);
+    }
+  }
 }

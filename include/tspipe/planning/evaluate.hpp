@@ -20,9 +20,46 @@ struct Evaluation {
   double speedup_vs_sequential = 0.0;
 };
 
-/// Simulates the `sequential` schedule of `w` (M = 1) and returns its steady-state time per batch.
+/// `w` with one chunk per device: the model's stages each device holds run as one stage (a cost
+/// table of S·v rows is summed per device; transfers leave from the device's last chunk's row,
+/// the loss and teacher outputs stay the last stage's).
+inline Workload one_chunk_per_device(Workload w) {
+  if (w.chunks == 1) return w;
+  schedule::CostModel merged;
+  merged.per_action_overhead = w.costs.per_action_overhead;
+  merged.stages.assign(static_cast<std::size_t>(w.stages), schedule::StageCost{});
+  if (w.costs.stages.size() == static_cast<std::size_t>(w.stages)) {
+    merged.stages = w.costs.stages;
+  } else {
+    std::vector<bool> first(static_cast<std::size_t>(w.stages), true);
+    for (int l = 0; l < w.logical_stages(); ++l) {
+      const schedule::StageCost& c = w.stage_costs(l);
+      schedule::StageCost& d = merged.stages[static_cast<std::size_t>(w.device_of_stage(l))];
+      if (first[static_cast<std::size_t>(w.device_of_stage(l))]) d = schedule::StageCost{0.0, 0.0, 0.0, c.backward_input_share, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+      const double backward = d.student_backward + c.student_backward;
+      d.backward_input_share = backward > 0.0 ? (d.student_backward * d.backward_input_share + c.student_backward * c.backward_input_share) / backward : c.backward_input_share;
+      d.teacher_forward += c.teacher_forward;
+      d.student_forward += c.student_forward;
+      d.student_backward = backward;
+      d.optimizer += c.optimizer;
+      d.ema += c.ema;
+      d.activation_memory += c.activation_memory;
+      d.transfer = c.transfer;
+      first[static_cast<std::size_t>(w.device_of_stage(l))] = false;
+    }
+    merged.stages.back().loss = w.stage_costs(w.last_stage()).loss;
+    merged.stages.back().teacher_output_memory = w.stage_costs(w.last_stage()).teacher_output_memory;
+  }
+  w.costs = std::move(merged);
+  w.chunks = 1;
+  w.chunk_placement = schedule::ChunkPlacement::interleaved;
+  return w;
+}
+
+/// Simulates the `sequential` schedule of `w` (M = 1, one chunk per device) and returns its
+/// steady-state time per batch.
 inline Result<double> sequential_time_per_batch(const Workload& w) {
-  auto seq = schedule::generate_sequential(w);
+  auto seq = schedule::generate_sequential(one_chunk_per_device(w));
   if (!seq) return Result<double>::failure(seq.message());
   auto r = sim::simulate(seq.value().schedule, seq.value().workload);
   if (!r) return Result<double>::failure(r.message());

@@ -10,6 +10,7 @@
 // dispatch keep (an FT of batch b on stage s follows OPT(s, b − 1 − L) there). The reference's
 // order runs the next batch's teacher before the current backward, so it qualifies for L ≥ 1 only.
 #include <tspipe/planning/teacher_fill.hpp>
+#include <tspipe/planning/virtual_stages.hpp>
 #include <tspipe/schedule/generators.hpp>
 
 #include <cstdint>
@@ -26,6 +27,8 @@ enum class CandidateOrder : std::uint8_t {
   one_f_one_b,     ///< schedule::generate_1f1b
   reference,       ///< schedule::generate_tspipe_paper (the backward halves only)
   filled_1f1b,     ///< the student's 1F1B with the teacher filled into its gaps (per-micro-batch loss)
+  interleaved,     ///< generate_interleaved_1f1b (virtual stages)
+  v_shape,         ///< generate_zbv (virtual stages)
 };
 
 constexpr std::string_view to_string(CandidateOrder order) {
@@ -35,12 +38,16 @@ constexpr std::string_view to_string(CandidateOrder order) {
     case CandidateOrder::one_f_one_b: return "1f1b";
     case CandidateOrder::reference: return "tspipe-paper";
     case CandidateOrder::filled_1f1b: return "1f1b+fill";
+    case CandidateOrder::interleaved: return "interleaved-1f1b";
+    case CandidateOrder::v_shape: return "zbv";
   }
   return "?";
 }
 
 inline constexpr CandidateOrder kFixedOrders[] = {CandidateOrder::gpipe, CandidateOrder::one_f_one_b,
                                                   CandidateOrder::reference, CandidateOrder::filled_1f1b};
+/// The orders of virtual stages (a workload with chunks > 1 has only these).
+inline constexpr CandidateOrder kVirtualStageOrders[] = {CandidateOrder::interleaved, CandidateOrder::v_shape};
 
 /// The first teacher forward of a frozen teacher that runs further ahead of the student than
 /// `w.teacher_lookahead` allows, as "device j: FT:… before OPT:…"; empty when none does (and for
@@ -79,6 +86,8 @@ inline Result<schedule::Schedule> fixed_order_schedule(CandidateOrder order, con
         if (!filled) return Status::failure(filled.message());
         return std::move(filled).value().filled;
       }
+      case CandidateOrder::interleaved: return generate_interleaved_1f1b(w);
+      case CandidateOrder::v_shape: return generate_zbv(w);
       case CandidateOrder::list_scheduled: break;
     }
     return Status::failure("the list-scheduled order is not a fixed order");
@@ -86,9 +95,11 @@ inline Result<schedule::Schedule> fixed_order_schedule(CandidateOrder order, con
   auto g = generated();
   if (!g) return R::failure(g.message());
   const schedule::Workload& as_run = g.value().workload;
-  if (as_run.micro_batches != w.micro_batches || as_run.split != w.split)
+  if (as_run.micro_batches != w.micro_batches || as_run.split != w.split || as_run.chunks != w.chunks ||
+      (w.chunks > 1 && as_run.chunk_placement != w.chunk_placement))
     return R::failure(std::string(to_string(order)) + " runs M = " + std::to_string(as_run.micro_batches) + " with the " +
-                      std::string(schedule::to_string(as_run.split)) + " split, not the candidate's");
+                      std::string(schedule::to_string(as_run.split)) + " split and " + std::to_string(as_run.chunks) +
+                      " chunks per device, not the candidate's");
   if (std::string why = teacher_lookahead_problem(g.value().schedule, w); !why.empty())
     return R::failure(std::string(to_string(order)) + ": " + why);
   schedule::Schedule schedule = std::move(g.value().schedule);

@@ -1,6 +1,7 @@
 #pragma once
-// Every schedule generator by name: the fixed orders of schedule/generators.hpp and the
-// cost-aware `tspipe` search. This is what the runtime, the CLI and research code call.
+// Every schedule generator by name: the fixed orders of schedule/generators.hpp, the
+// cost-aware `tspipe` search and the virtual-stage orders (virtual_stages.hpp), which run only
+// workloads with chunks > 1 or choose_chunks, so the runtime (one chunk per device) never gets one. This is what the runtime, the CLI and research code call.
 #include <tspipe/planning/tspipe_search.hpp>
 #include <tspipe/schedule/generators.hpp>
 
@@ -10,9 +11,17 @@
 
 namespace tspipe::planning {
 
-/// The generators every user expects, by name.
+/// The generators every user expects, by name: each runs one chunk per device, what the runtime
+/// executes.
 inline const std::vector<std::string_view>& generator_names() {
   static const std::vector<std::string_view> names = {"sequential", "gpipe", "1f1b", "tspipe-paper", "tspipe"};
+  return names;
+}
+
+/// The generators of virtual stages (v > 1 chunks per device), which planning tools (tspipe-sim,
+/// the benchmark) offer beside generator_names() and the runtime does not.
+inline const std::vector<std::string_view>& virtual_stage_generator_names() {
+  static const std::vector<std::string_view> names = {"interleaved-1f1b", "zbv"};
   return names;
 }
 
@@ -23,9 +32,13 @@ inline Result<Generated> generate(std::string_view generator, const Workload& w)
   if (generator == "1f1b") return schedule::generate_1f1b(w);
   if (generator == "tspipe-paper") return schedule::generate_tspipe_paper(w);
   if (generator == "tspipe") return generate_tspipe(w);
-  std::string known;
+  if (generator == "interleaved-1f1b") return generate_interleaved_1f1b(w);
+  if (generator == "zbv") return generate_zbv(w);
+  std::string known, chunked;
   for (auto n : generator_names()) known += (known.empty() ? "" : ", ") + std::string(n);
-  return Result<Generated>::failure("unknown schedule " + schedule::quote(generator) + " (known: " + known + ")");
+  for (auto n : virtual_stage_generator_names()) chunked += (chunked.empty() ? "" : ", ") + std::string(n);
+  return Result<Generated>::failure("unknown schedule " + schedule::quote(generator) + " (known: " + known +
+                                    "; with virtual stages: " + chunked + ")");
 }
 
 }  // namespace tspipe::planning

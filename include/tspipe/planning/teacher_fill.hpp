@@ -8,8 +8,8 @@
 // device runs its next student action as soon as its inputs have arrived; while it waits, it runs
 // its next teacher forward if that one's inputs are there, the frozen teacher's look-ahead allows
 // it and it would finish before the student's input arrives (or, with filler_overrun 1, whatever
-// the gap). Teacher forwards queue by the version they read, then batch, then the order the
-// student forwards their micro-batches on that device. The plain placement, each teacher forward
+// the gap). Teacher forwards queue by the version they read, then batch, then logical stage (a
+// device's chunks in model order), then the order the student forwards their micro-batches there. The plain placement, each teacher forward
 // right before the student forward of its micro-batch, is a candidate too, so filling never
 // does worse than it; the fastest simulated candidate is kept.
 #include <tspipe/planning/device_agenda.hpp>
@@ -19,9 +19,10 @@
 #include <tspipe/sim/simulator.hpp>
 
 #include <algorithm>
-#include <array>
+#include <limits>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -60,8 +61,9 @@ inline void fill_lists(const schedule::Schedule& student, const schedule::Worklo
       if (a.kind == ActionKind::Optimizer && w.momentum()) lists[j].push_back(schedule::ema_update(a.stage, a.batch));
       if (a.kind == ActionKind::StudentForward) teacher[j].push_back(schedule::teacher_forward(a.stage, a.batch, a.view, a.micro_batch));
     }
+    // (by logical stage too: a device's earlier chunk feeds the other devices' later ones)
     std::stable_sort(teacher[j].begin(), teacher[j].end(), [&](const schedule::Action& x, const schedule::Action& y) {
-      return std::pair(w.teacher_version_read(x.batch), x.batch) < std::pair(w.teacher_version_read(y.batch), y.batch);
+      return std::tuple(w.teacher_version_read(x.batch), x.batch, x.stage) < std::tuple(w.teacher_version_read(y.batch), y.batch, y.stage);
     });
   }
 }
@@ -81,21 +83,47 @@ inline schedule::Schedule teacher_before_forwards(const std::vector<std::vector<
   return out;
 }
 
-/// Teacher forwards in the student's gaps by list scheduling (the header comment's rules).
+/// How teacher_in_gaps decides whether a teacher forward may run while the student waits.
+struct TeacherGapRule {
+  double overrun = 0.0;                ///< how far past the student's input it may run (fraction of its cost)
+  bool bound_unplaced_inputs = false;  ///< bound the arrival of student inputs not yet placed
+  bool current_batch_first = false;    ///< the student's current batch's teacher before the student
+};
+
+/// Teacher forwards in the student's gaps by list scheduling (the header comment's rules). A
+/// device running several chunks keeps a queue per chunk, so a teacher forward waiting for
+/// another device's chunk does not hold up a ready one of its own first chunk.
 inline Result<schedule::Schedule> teacher_in_gaps(const std::vector<std::vector<schedule::Action>>& lists,
                                                   const std::vector<std::vector<schedule::Action>>& teacher,
-                                                  const schedule::Workload& w, double filler_overrun) {
+                                                  const schedule::Workload& w, const TeacherGapRule& rule) {
   using schedule::Action;
   const std::size_t D = lists.size();
   const schedule::ActionIndex index(w);
   std::vector<double> finish(index.size(), -1.0);  // costs are checked, so a finish is never < 0
-  // When the inputs of a device's next student action (0) or teacher forward (1) are usable.
-  std::vector<std::array<HeadInputs, 2>> heads(D);
+  // Per device its teacher queues, one per chunk, each in the device's queue order.
+  struct TeacherQueue {
+    std::vector<Action> actions;
+    std::size_t next = 0;
+    HeadInputs head;
+  };
+  std::vector<std::vector<TeacherQueue>> queues(D);
+  for (std::size_t j = 0; j < D; ++j)
+    for (const Action& ft : teacher[j]) {
+      auto& mine = queues[j];
+      const auto chunk = static_cast<std::size_t>(ft.stage / w.stages);
+      if (mine.size() <= chunk) mine.resize(chunk + 1);
+      mine[chunk].actions.push_back(ft);
+    }
+  // When the inputs of a device's next student action are usable.
+  std::vector<HeadInputs> student_heads(D);
   schedule::Schedule out;
   out.generator = "fill";
   out.devices.resize(D);
-  std::vector<std::size_t> next(D, 0), next_teacher(D, 0);
+  std::vector<std::size_t> next(D, 0);
   std::vector<double> now(D, 0.0);
+  // The student position whose unplaced inputs were last bounded, and the bound.
+  std::vector<std::size_t> bound_position(D, std::numeric_limits<std::size_t>::max());
+  std::vector<double> bound_time(D, 0.0);
   std::size_t remaining = 0;
   for (std::size_t j = 0; j < D; ++j) remaining += lists[j].size() + teacher[j].size();
   DeviceAgenda agenda(D);
@@ -106,33 +134,72 @@ inline Result<schedule::Schedule> teacher_in_gaps(const std::vector<std::vector<
     --remaining;
     agenda.wake_at(j, now[j]);
     // Only neighbouring stages consume across devices, so only they may have waited on it.
-    for (std::size_t k : {j - 1, j + 1})
-      if (k < D) agenda.wake_sleeping(k, now[k]);
+    schedule::for_each_neighbour_device(w, a, [&](int k) { agenda.wake_sleeping(static_cast<std::size_t>(k), now[static_cast<std::size_t>(k)]); });
   };
+  const auto queue_order = [&](const Action& x) { return std::tuple(w.teacher_version_read(x.batch), x.batch, x.stage); };
   while (const auto wake_up = agenda.next()) {
     const auto [j, t] = *wake_up;
     now[j] = std::max(now[j], t);
     const bool student_left = next[j] < lists[j].size();
+    const int student_batch = student_left ? lists[j][next[j]].batch : w.batches;
     // Nothing while the next student action waits on an unfinished producer (or none is left).
     const std::optional<double> student_at =
-        student_left ? heads[j][0].ready(next[j], lists[j][next[j]], w, index, finish) : std::nullopt;
+        student_left ? student_heads[j].ready(next[j], lists[j][next[j]], w, index, finish) : std::nullopt;
+    // The teacher forward to run now among those whose inputs are here, the first in queue order
+    // that `fits`; the earliest later arrival of one goes into `wake`.
+    std::optional<double> wake = student_at;
+    const auto ready_teacher = [&](auto&& fits) -> TeacherQueue* {
+      TeacherQueue* chosen = nullptr;
+      for (TeacherQueue& q : queues[j]) {
+        if (q.next >= q.actions.size()) continue;
+        const Action& ft = q.actions[q.next];
+        const bool allowed = w.momentum() || ft.batch <= student_batch + w.teacher_lookahead;
+        const std::optional<double> teacher_at = allowed ? q.head.ready(q.next, ft, w, index, finish) : std::nullopt;
+        if (teacher_at && *teacher_at > now[j]) wake = wake ? std::min(*wake, *teacher_at) : *teacher_at;
+        if (!teacher_at || *teacher_at > now[j] || !fits(ft)) continue;
+        if (!chosen || queue_order(ft) < queue_order(chosen->actions[chosen->next])) chosen = &q;
+      }
+      return chosen;
+    };
+    // With rule.current_batch_first, the teacher forwards of the batch the student is on (its
+    // LOSS waits for them) go before the student's next action.
+    if (rule.current_batch_first)
+      if (TeacherQueue* urgent = ready_teacher([&](const Action& ft) { return ft.batch <= student_batch; })) {
+        run(j, urgent->actions[urgent->next++]);
+        continue;
+      }
     if (student_at && *student_at <= now[j]) {
       run(j, lists[j][next[j]++]);
       continue;
     }
-    std::optional<double> wake = student_at;
-    if (next_teacher[j] < teacher[j].size()) {
-      const Action& ft = teacher[j][next_teacher[j]];
-      const int student_batch = student_left ? lists[j][next[j]].batch : w.batches;
-      const bool allowed = w.momentum() || ft.batch <= student_batch + w.teacher_lookahead;
-      const std::optional<double> teacher_at =
-          allowed ? heads[j][1].ready(next_teacher[j], ft, w, index, finish) : std::nullopt;
-      if (teacher_at && *teacher_at <= now[j] &&
-          (!student_at || now[j] + w.action_cost(ft) * (1.0 - filler_overrun) <= *student_at)) {
-        run(j, teacher[j][next_teacher[j]++]);
-        continue;
-      }
-      if (teacher_at && *teacher_at > now[j]) wake = wake ? std::min(*wake, *teacher_at) : *teacher_at;
+    // With rule.bound_unplaced_inputs, a student action whose producers are not placed yet cannot
+    // start before each of them runs on its own device, from that device's time on: a teacher
+    // forward ending after that bound might delay it. The bound is a guess (a producer may itself
+    // wait, even for this device's teacher), so the device looks again at the bound and, if the
+    // inputs are still not placed then, lets the teacher run.
+    std::optional<double> student_bound = student_at;
+    const bool bound_expired = bound_position[j] == next[j] && now[j] >= bound_time[j];
+    if (rule.bound_unplaced_inputs && student_left && !student_at && !bound_expired) {
+      const Action& a = lists[j][next[j]];
+      double bound = now[j];
+      schedule::for_each_dependency(w, a, [&](const Action& producer, schedule::DependencyKind) {
+        const std::size_t p = index.index_unchecked(producer);
+        const double done = finish[p] >= 0.0
+                                ? finish[p]
+                                : std::max(now[static_cast<std::size_t>(schedule::device_of(w, producer))], now[j]) + w.action_cost(producer);
+        bound = std::max(bound, sim::detail::arrival(w, producer, a, done));
+        return true;
+      });
+      student_bound = bound;
+      bound_position[j] = next[j];
+      bound_time[j] = bound;
+      wake = wake ? std::min(*wake, bound) : bound;
+    }
+    if (TeacherQueue* filler = ready_teacher([&](const Action& ft) {
+          return !student_bound || now[j] + w.action_cost(ft) * (1.0 - rule.overrun) <= *student_bound;
+        })) {
+      run(j, filler->actions[filler->next++]);
+      continue;
     }
     if (wake) agenda.wake_at(j, *wake);
     else agenda.sleep(j);
@@ -177,8 +244,10 @@ inline Result<TeacherFill> fill_teacher(const schedule::Schedule& student, const
     best = TeacherFill{{target, std::move(candidate).value()}, in_gaps, overrun, time, 0.0, 0};
     return {};
   };
-  for (double overrun : {0.0, 1.0})
-    if (Status ok = consider(detail::teacher_in_gaps(lists, teacher, target, overrun), true, overrun); !ok)
+  for (const detail::TeacherGapRule& rule : {detail::TeacherGapRule{0.0, false, false}, detail::TeacherGapRule{1.0, false, false},
+                                               detail::TeacherGapRule{0.0, true, false}, detail::TeacherGapRule{0.0, true, true},
+                                               detail::TeacherGapRule{1.0, false, true}})
+    if (Status ok = consider(detail::teacher_in_gaps(lists, teacher, target, rule), true, rule.overrun); !ok)
       return R::failure(ok.message());
   if (Status ok = consider(detail::teacher_before_forwards(lists), false, 0.0); !ok) return R::failure(ok.message());
   best->candidates = candidates;

@@ -27,6 +27,7 @@
 // building blocks and ranks them by simulating them.
 #include <tspipe/planning/fixed_order_candidates.hpp>
 #include <tspipe/planning/head_inputs.hpp>
+#include <tspipe/planning/search_space.hpp>
 #include <tspipe/schedule/device_lists.hpp>
 #include <tspipe/sim/simulator.hpp>
 
@@ -48,18 +49,6 @@ using schedule::BackwardSplit;
 using schedule::Generated;
 using schedule::Schedule;
 using schedule::Workload;
-
-/// How one tspipe candidate orders the student and places fillers (M and split live in the workload).
-struct TspipeOptions {
-  bool lifo_backward = true;               ///< GPipe order; false: 1F1B (FIFO) order
-  bool weight_gradients_in_gaps = false;   ///< BI/BW split only: BW leaves the student list and fills idle time
-  int held_teacher_batches = -1;           ///< last stage: FT of batch b waits for LOSS(b − 1 − H); −1: no limit
-  /// How far past the student input's arrival a filler may run, as a fraction of its own cost: 0
-  /// never delays the student; 1 lets a filler use a gap shorter than itself (worth it when the
-  /// teacher's slices are large next to the gaps, e.g. a teacher 3× the student at M = S − 1).
-  double filler_overrun = 0.0;
-  CandidateOrder order = CandidateOrder::list_scheduled;  ///< or a fixed order (the rules unused)
-};
 
 /// What the search chose, beside the schedule (for reports).
 struct TspipeChoice {
@@ -141,11 +130,13 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
     agenda.emplace(end, j, ++generation[j]);
     // Something new finished. Only neighbouring stages consume across devices (activations go
     // up, gradients down), so only they can have been waiting on it.
-    for (std::size_t k : {j - 1, j + 1})
-      if (k < D && sleeping[k]) {
+    for_each_neighbour_device(w, a, [&](int neighbour) {
+      const auto k = static_cast<std::size_t>(neighbour);
+      if (sleeping[k]) {
         sleeping[k] = false;
         agenda.emplace(now[k], k, ++generation[k]);
       }
+    });
   };
 
   while (!agenda.empty()) {
@@ -197,70 +188,6 @@ inline Result<Schedule> tspipe_list_schedule(const Workload& w, const TspipeOpti
   return schedule;
 }
 
-/// Peak activation memory gpipe holds on device j at the workload's M: every slice of the batch
-/// (V · activation_memory), and on the last stage every teacher output of the batch until LOSS.
-inline double flush_peak_memory(const Workload& w, int j) {
-  const StageCost& c = w.costs.stages[static_cast<std::size_t>(j)];
-  return w.views * (c.activation_memory + (j == w.last_stage() ? c.teacher_output_memory : 0.0));
-}
-
-/// M values the search tries: the workload's, then multiples of S and of M, up to the bound.
-inline std::vector<int> micro_batch_candidates(const Workload& w) {
-  if (!w.choose_micro_batches) return {w.micro_batches};
-  const int S = w.stages, M = w.micro_batches;
-  const int bound = std::max(M, w.max_micro_batches > 0 ? w.max_micro_batches : 8 * S);
-  std::vector<int> candidates = {M, 2 * M, 4 * M, S - 1, S, 2 * S, 3 * S, 4 * S, 6 * S, 8 * S};
-  std::erase_if(candidates, [&](int m) { return m < 1 || m > bound; });
-  std::sort(candidates.begin(), candidates.end());
-  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
-  return candidates;
-}
-
-/// Splits the search tries: the workload's; with choose_split also full and BI/BW (the runtime
-/// runs both natively) and, with choose_halves, the reference's halves.
-inline std::vector<BackwardSplit> split_candidates(const Workload& w) {
-  std::vector<BackwardSplit> out = {w.split};
-  if (!w.choose_split) return out;
-  for (BackwardSplit split : {BackwardSplit::full, BackwardSplit::input_weight, BackwardSplit::halves})
-    if ((split != BackwardSplit::halves || w.choose_halves) && split != w.split) out.push_back(split);
-  return out;
-}
-
-/// Orders and filler rules the search tries for one M and split: the list scheduler's (the plain
-/// one first), then every fixed generator's order.
-inline std::vector<TspipeOptions> option_candidates(const Workload& w) {
-  std::vector<int> held = {-1};
-  if (w.costs.stages.back().teacher_output_memory > 0.0) {
-    // Holding H + 1 batches of teacher outputs: H = 0 stays within gpipe's memory; more only
-    // under an explicit cap, up to how far the teacher can run ahead (δ or the look-ahead).
-    // On a horizon of N batches every H ≥ N − 1 never waits, so behaves as H = N − 1; past
-    // kEveryHeld, H doubles, so a huge δ or look-ahead costs a few candidates, not one per value.
-    constexpr int kEveryHeld = 16;
-    const int ahead = std::min(w.momentum() ? w.staleness : w.teacher_lookahead, w.batches - 1);
-    const int most = w.memory_cap > 0.0 ? ahead : 0;
-    held.clear();
-    for (int h = 0;; h = h < kEveryHeld ? h + 1 : std::min(2 * h, most)) {
-      held.push_back(h);
-      if (h >= most) break;
-    }
-  }
-  std::vector<TspipeOptions> out;
-  for (bool lifo : {true, false})
-    for (bool defer : {false, true}) {
-      if (defer && w.split != BackwardSplit::input_weight) continue;
-      for (int h : held)
-        for (double overrun : {0.0, 1.0}) out.push_back({lifo, defer, h, overrun});
-    }
-  for (CandidateOrder order : kFixedOrders) {
-    if (order == CandidateOrder::reference && w.split != BackwardSplit::halves) continue;
-    if (order == CandidateOrder::filled_1f1b && (!w.per_micro_batch_loss || !w.has_teacher())) continue;
-    TspipeOptions fixed;
-    fixed.order = order;
-    out.push_back(fixed);
-  }
-  return out;
-}
-
 /// One candidate's schedule; a fixed order that does not run `w` as it is fails (no candidate).
 /// The list scheduler plans one LOSS per batch, which a per-micro-batch loss splits in place.
 inline Result<Schedule> candidate_schedule(const Workload& w, const TspipeOptions& options) {
@@ -279,7 +206,8 @@ inline Result<Schedule> candidate_schedule(const Workload& w, const TspipeOption
 /// (so no fixed generator is faster there); then, with choose_micro_batches, other M (ascending)
 /// with the plain option per split, and every option at a winning M and split. A different M must
 /// be faster by more than kLargerMGain to be preferred: below that the model's gain is noise next
-/// to the real cost of smaller micro-batches. M stops growing once the devices are near-full (a
+/// to the real cost of smaller micro-batches. More chunks per device (choose_chunks: v = 2 in
+/// either placement, then 3) must gain as much. M stops growing once the devices are near-full (a
 /// larger M only adds overhead) or after two sizes in a row that did not help (past the knee).
 inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
   constexpr double kLargerMGain = 0.002;
@@ -309,9 +237,10 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
     }
     if (!fits) return false;
     const double time = r.value().time_per_batch;
-    const bool better = !best || (trial.micro_batches == best->workload.micro_batches
-                                      ? time < best->time_per_batch * (1.0 - 1e-12)
-                                      : time < best->time_per_batch * (1.0 - kLargerMGain));
+    // More chunks per device, like a larger M, must gain more than noise: each chunk adds
+    // transfers and launches the cost model does not see.
+    const bool same_shape = !best || (trial.micro_batches == best->workload.micro_batches && trial.chunks <= best->workload.chunks);
+    const bool better = !best || time < best->time_per_batch * (1.0 - (same_shape ? 1e-12 : kLargerMGain));
     if (!better) return false;
     best = TspipeChoice{trial, options, time, 0, std::nullopt};
     if (trial.batches == w.batches) best->schedule = std::move(schedule).value();
@@ -332,10 +261,21 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
     return gained;
   };
 
-  for (BackwardSplit split : detail::split_candidates(w)) {
-    trial.split = split;
-    if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
+  for (const auto& [chunks, placement] : detail::chunk_candidates(w)) {
+    trial.chunks = chunks;
+    trial.chunk_placement = placement;
+    // A cost table per logical stage fits only its own number of chunks, and more chunks must
+    // still fit the IR's limits over every batch.
+    Workload full = trial;
+    full.batches = w.batches;
+    if (!full.check().ok()) continue;
+    for (BackwardSplit split : detail::split_candidates(w)) {
+      trial.split = split;
+      if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
+    }
   }
+  trial.chunks = w.chunks;
+  trial.chunk_placement = w.chunk_placement;
   if (w.choose_micro_batches) {
     int sizes_without_gain = 0;
     bool other_m_won = false;

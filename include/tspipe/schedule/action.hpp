@@ -7,6 +7,9 @@
 //   LOSS:b.u    the loss of micro-batch u (every view) when the workload's loss is per micro-batch;
 //               LOSS:b is micro-batch 0's
 //
+// With virtual stages (v chunks per device) `s` is the logical stage, 0 ≤ s < S·v; the workload's
+// placement says which device runs it. With one chunk per device the logical stage is the device.
+//
 // There is deliberately no teacher-backward token: the IR cannot express one.
 #include <tspipe/error.hpp>
 #include <tspipe/schedule/limits.hpp>

@@ -23,7 +23,7 @@ enum class DependencyKind : std::uint8_t {
 class ActionIndex {
  public:
   explicit ActionIndex(const Workload& w) : w_(w) {
-    const std::size_t S = static_cast<std::size_t>(w.stages), N = static_cast<std::size_t>(w.batches);
+    const std::size_t S = static_cast<std::size_t>(w.logical_stages()), N = static_cast<std::size_t>(w.batches);
     const std::size_t V = static_cast<std::size_t>(w.views);
     const std::size_t M = static_cast<std::size_t>(w.micro_batches);
     const std::size_t B = static_cast<std::size_t>(w.backward_slices());
@@ -50,7 +50,7 @@ class ActionIndex {
   bool contains(const Action& a) const {
     if (sizes_[k(a.kind)] == 0 || a.batch < 0 || a.batch >= w_.batches) return false;
     if (a.kind == ActionKind::Loss) return a.micro_batch >= 0 && a.micro_batch < w_.losses_per_batch();
-    if (a.stage < 0 || a.stage >= w_.stages) return false;
+    if (a.stage < 0 || a.stage >= w_.logical_stages()) return false;
     if (!is_sliced(a.kind)) return true;
     return a.view >= 0 && a.view < w_.views && a.micro_batch >= 0 && a.micro_batch < slices_of(a.kind);
   }
@@ -91,8 +91,8 @@ class ActionIndex {
                                            std::to_string(w_.micro_batches) + ")"
                                      : std::string("the workload's loss is per batch, not per micro-batch");
     }
-    if (a.stage < 0 || a.stage >= w_.stages)
-      return "stage " + std::to_string(a.stage) + " outside [0, " + std::to_string(w_.stages) + ")";
+    if (a.stage < 0 || a.stage >= w_.logical_stages())
+      return "stage " + std::to_string(a.stage) + " outside [0, " + std::to_string(w_.logical_stages()) + ")";
     if (!is_sliced(a.kind)) return {};
     if (a.view < 0 || a.view >= w_.views)
       return "view " + std::to_string(a.view) + " outside [0, " + std::to_string(w_.views) + ")";
@@ -106,7 +106,7 @@ class ActionIndex {
   std::size_t index_unchecked(const Action& a) const {
     const std::size_t kind = k(a.kind);
     const std::size_t b = static_cast<std::size_t>(a.batch), s = static_cast<std::size_t>(a.stage);
-    const std::size_t S = static_cast<std::size_t>(w_.stages);
+    const std::size_t S = static_cast<std::size_t>(w_.logical_stages());
     if (a.kind == ActionKind::Loss)
       return offsets_[kind] + b * static_cast<std::size_t>(w_.losses_per_batch()) + static_cast<std::size_t>(a.micro_batch);
     if (!is_sliced(a.kind)) return offsets_[kind] + b * S + s;
@@ -122,7 +122,7 @@ class ActionIndex {
     while (kind + 1 < static_cast<std::size_t>(kActionKinds) && i >= offsets_[kind] + sizes_[kind]) ++kind;
     const ActionKind ak = static_cast<ActionKind>(kind);
     std::size_t r = i - offsets_[kind];
-    const std::size_t S = static_cast<std::size_t>(w_.stages);
+    const std::size_t S = static_cast<std::size_t>(w_.logical_stages());
     if (ak == ActionKind::Loss) {
       const std::size_t L = static_cast<std::size_t>(w_.losses_per_batch());
       return loss(w_.last_stage(), static_cast<int>(r / L), static_cast<int>(r % L));
@@ -151,17 +151,29 @@ class ActionIndex {
   std::size_t total_ = 0;
 };
 
-/// The device that runs an action: stage s on device s, LOSS on the last stage's device.
+/// The device that runs an action: its logical stage's (stage s on device s with one chunk per
+/// device), LOSS on the last stage's device.
 inline int device_of(const Workload& w, const Action& a) {
-  return a.kind == ActionKind::Loss ? w.last_stage() : a.stage;
+  return a.kind == ActionKind::Loss ? w.loss_device() : w.device_of_stage(a.stage);
+}
+
+/// Calls `visit(device)` for every other device that may consume what `a` produces: those of the
+/// neighbouring logical stages (activations go up, gradients down); LOSS feeds its own device only.
+template <class Visit>
+void for_each_neighbour_device(const Workload& w, const Action& a, Visit&& visit) {
+  if (a.kind == ActionKind::Loss) return;
+  const int own = w.device_of_stage(a.stage);
+  for (const int l : {a.stage - 1, a.stage + 1})
+    if (l >= 0 && l < w.logical_stages() && w.device_of_stage(l) != own) visit(w.device_of_stage(l));
 }
 
 /// Calls `visit(producer, kind)` for every action `a` must follow. `visit` returns false to stop
 /// early. Dependencies on actions outside the workload (batch −1, stage −1) are not reported.
 template <class Visit>
 void for_each_dependency(const Workload& w, const Action& a, Visit&& visit) {
+  // Stages here are logical: a chunk's forward feeds the next logical stage, wherever it runs.
   const int s = a.stage, b = a.batch, v = a.view, u = a.micro_batch;
-  const int S = w.stages, M = w.micro_batches;
+  const int S = w.logical_stages(), M = w.micro_batches;
   switch (a.kind) {
     case ActionKind::TeacherForward: {
       if (s > 0 && !visit(teacher_forward(s - 1, b, v, u), DependencyKind::data)) return;

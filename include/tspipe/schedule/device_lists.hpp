@@ -79,6 +79,13 @@ inline Result<Generated> fail(std::string_view generator, const std::string& why
   return Result<Generated>::failure(std::string(generator) + ": " + why);
 }
 
+/// Why a generator that runs one chunk per device cannot run `w`; empty when it can.
+inline std::string several_chunks_problem(const Workload& w) {
+  if (w.chunks == 1) return {};
+  return "runs one chunk per device, the workload has chunks = " + std::to_string(w.chunks) +
+         " (the interleaved-1f1b and zbv generators run virtual stages)";
+}
+
 /// A flush schedule: per batch, `body` emits the forwards and backwards, then OPT and EMA follow.
 template <class BatchBody>
 Schedule flush_schedule(const Workload& w, std::string_view name, BatchBody&& body) {

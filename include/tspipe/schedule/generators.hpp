@@ -59,6 +59,7 @@ inline Schedule one_f_one_b_schedule(const Workload& w) {
 /// gpipe: all teacher forwards, all student forwards, LOSS, all backwards (LIFO), OPT, EMA.
 inline Result<Generated> generate_gpipe(Workload w) {
   if (Status ok = w.check(); !ok) return detail::fail("gpipe", ok.message());
+  if (auto why = detail::several_chunks_problem(w); !why.empty()) return detail::fail("gpipe", why);
   if (auto why = detail::flush_version_problem(w); !why.empty()) return detail::fail("gpipe", why);
   Schedule s = detail::flush_schedule(w, "gpipe", [&](detail::DeviceList& list, int stage, int b) {
     detail::append_teacher_forwards(list, stage, b, w);
@@ -78,6 +79,7 @@ inline Result<Generated> generate_gpipe(Workload w) {
 /// backwards in forward order (FIFO), then the flush.
 inline Result<Generated> generate_1f1b(Workload w) {
   if (Status ok = w.check(); !ok) return detail::fail("1f1b", ok.message());
+  if (auto why = detail::several_chunks_problem(w); !why.empty()) return detail::fail("1f1b", why);
   if (auto why = detail::flush_version_problem(w); !why.empty()) return detail::fail("1f1b", why);
   if (w.per_micro_batch_loss) return Generated{w, detail::one_f_one_b_schedule(w)};
   Schedule s = detail::flush_schedule(w, "1f1b", [&](detail::DeviceList& list, int stage, int b) {
@@ -98,6 +100,7 @@ inline Result<Generated> generate_sequential(Workload w) {
   // The workload as given must hold up too, although M is replaced: an M out of range is a
   // mistake the caller should hear about from every generator alike.
   if (Status ok = w.check(); !ok) return detail::fail("sequential", ok.message());
+  if (auto why = detail::several_chunks_problem(w); !why.empty()) return detail::fail("sequential", why);
   w.micro_batches = 1;
   if (w.split == BackwardSplit::halves) w.split = BackwardSplit::full;
   auto g = generate_1f1b(w);
@@ -114,6 +117,7 @@ inline Result<Generated> generate_sequential(Workload w) {
 inline Result<Generated> generate_tspipe_paper(Workload w) {
   constexpr std::string_view name = "tspipe-paper";
   if (Status ok = w.check(); !ok) return detail::fail(name, ok.message());
+  if (auto why = detail::several_chunks_problem(w); !why.empty()) return detail::fail(name, why);
   if (!w.has_teacher()) return detail::fail(name, "the reference trains a student with a teacher; this workload has none");
   const bool kd = !w.momentum();
   if (w.stages < 2) return detail::fail(name, "needs at least 2 stages (M = S − 1), got stages = " + std::to_string(w.stages));

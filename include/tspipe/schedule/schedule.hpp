@@ -7,6 +7,7 @@
 #include <tspipe/schedule/action.hpp>
 #include <tspipe/schedule/limits.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <sstream>
@@ -77,9 +78,18 @@ inline Result<int> parse_index(std::string_view text, std::string_view what) {
 inline bool device_line(std::string_view line) { return !blank(line) && line.front() != '#'; }
 }  // namespace detail
 
+/// The logical stage a LOSS token gets in a schedule of `num_devices` devices with `chunks` chunks
+/// each (LOSS's stage is not in its text). `chunks` is clamped to the workload's range, as a
+/// workload with more is refused anyway.
+inline int parsed_loss_stage(std::size_t num_devices, int chunks) {
+  const long long logical = static_cast<long long>(num_devices) * std::clamp(chunks, 1, kMaxStages);
+  return static_cast<int>(std::min<long long>(logical, kMaxStages) - 1);
+}
+
 /// Parses the text form. Lines must name devices d0, d1, … in order; blank lines and lines starting
-/// with '#' are ignored. LOSS tokens are placed on the last device's stage.
-inline Result<Schedule> parse_text(std::string_view text) {
+/// with '#' are ignored. LOSS tokens are placed on the last logical stage (the last device's
+/// with one chunk per device; tell `chunks` for a schedule of virtual stages).
+inline Result<Schedule> parse_text(std::string_view text, int chunks = 1) {
   // LOSS tokens need the last stage, so count the device lines first.
   std::size_t num_devices = 0;
   detail::LineReader counting(text);
@@ -89,7 +99,7 @@ inline Result<Schedule> parse_text(std::string_view text) {
                                        " device lines (a schedule has one per stage, at most " + std::to_string(kMaxStages) + ")");
   Schedule schedule;
   schedule.devices.reserve(num_devices);
-  const int last_stage = static_cast<int>(num_devices) - 1;
+  const int last_stage = parsed_loss_stage(num_devices, chunks);
   detail::LineReader reader(text);
   for (std::string_view line; reader.next(line);) {
     if (!detail::device_line(line)) continue;
@@ -135,7 +145,8 @@ inline std::string to_csv(const Schedule& schedule) {
 }
 
 /// Parses the CSV form. Rows may come in any order; positions of a device must be 0…n−1 exactly.
-inline Result<Schedule> parse_csv(std::string_view text) {
+/// LOSS tokens get the last logical stage, as in parse_text.
+inline Result<Schedule> parse_csv(std::string_view text, int chunks = 1) {
   detail::LineReader reader(text);
   std::string_view header;
   if (!reader.next(header) || header != kScheduleCsvHeader)
@@ -179,7 +190,7 @@ inline Result<Schedule> parse_csv(std::string_view text) {
   }
   for (std::size_t j = 0; j < tokens.size(); ++j)
     for (std::string_view token : tokens[j]) {
-      auto action = parse_token(token, num_devices - 1);
+      auto action = parse_token(token, parsed_loss_stage(static_cast<std::size_t>(num_devices), chunks));
       if (!action) return Result<Schedule>::failure("schedule CSV: device " + std::to_string(j) + ": " + action.message());
       schedule.devices[j].push_back(action.value());
     }

@@ -17,7 +17,10 @@
 // stage s on rank s mod R ("loop"), V-shaped ones (ZBV, DualPipeV) on rank s for the first R
 // stages and 2R − 1 − s for the next R ("v").
 //
-// Mapping to tspipe (docs/design.md): a rank's row becomes the device of the one stage it runs; a
+// Mapping to tspipe (docs/design.md): a rank's row becomes a device. With one stage per rank, the
+// device of that stage; with several (R ranks, N = v·R stages), the device of the rank's first
+// stage, its stages being that device's chunks: the stage-to-rank map must be interleaved or
+// V-shaped (v = 2), which sets the workload's chunk placement. The result is a
 // student-only workload (no teacher) with V = 1 and a per-micro-batch loss, since PyTorch computes
 // micro-batch u's loss right after the last stage's forward of u, which is where LOSS:b.u goes; the
 // backward split is full unless the CSV uses I/W, and then a B cell becomes BI immediately
@@ -27,8 +30,7 @@
 // two actions one after the other (tspipe does not model two actions sharing a device at once).
 //
 // Not read: the compute_comms form (SEND_F, RECV_F, SEND_B, RECV_B, UNSHARD, RESHARD, REDUCE_GRAD
-// cells) and several stages per rank, which needs virtual stages in the IR; both are errors that
-// say so. Cells with trailing characters (which PyTorch's prefix match would ignore) are errors.
+// cells), and stage-to-rank maps other than the two above; both are errors that say so. Cells with trailing characters (which PyTorch's prefix match would ignore) are errors.
 #include <tspipe/schedule/limits.hpp>
 #include <tspipe/schedule/replay.hpp>
 #include <tspipe/schedule/workload.hpp>
@@ -186,9 +188,36 @@ struct TorchImport {
   std::vector<std::vector<int>> rank, column;  ///< per device and position
 };
 
+namespace detail {
+/// The workload's chunks and placement for a stage-to-rank map of R ranks (`rank_of`, every stage
+/// present), and each rank's device: the one running the rank's first stage with one chunk per
+/// device. Fails when the stages are not a multiple of R or the map is neither layout.
+inline Status torch_chunk_layout(const std::vector<int>& rank_of, int ranks, Workload& w, std::vector<int>& device_of_rank) {
+  const int stages = static_cast<int>(rank_of.size());
+  if (stages % ranks != 0)
+    return Status::failure("torch CSV: " + std::to_string(stages) + " stages on " + std::to_string(ranks) +
+                           " ranks: several stages per rank need the same number on every rank");
+  w.chunks = stages / ranks;
+  // Device d is the rank that runs stage d (the first stage of every rank when the layout fits).
+  device_of_rank.assign(static_cast<std::size_t>(ranks), -1);
+  for (int d = 0; d < ranks; ++d) device_of_rank[static_cast<std::size_t>(rank_of[static_cast<std::size_t>(d)])] = d;
+  for (const ChunkPlacement placement : {ChunkPlacement::interleaved, ChunkPlacement::v_shape}) {
+    if (placement == ChunkPlacement::v_shape && w.chunks != 2) continue;
+    w.chunk_placement = placement;
+    bool fits = true;
+    for (int s = 0; s < stages && fits; ++s)
+      fits = device_of_rank[static_cast<std::size_t>(rank_of[static_cast<std::size_t>(s)])] == w.device_of_stage(s);
+    if (fits) return {};
+  }
+  return Status::failure("torch CSV: " + std::to_string(stages) + " stages on " + std::to_string(ranks) +
+                         " ranks are placed neither interleaved (stage s on the rank of stage s mod " + std::to_string(ranks) +
+                         ") nor in a V (2 stages per rank: stage s and " + std::to_string(2 * ranks - 1) + " − s together)");
+}
+}  // namespace detail
+
 /// Maps a read CSV to tspipe's IR (the mapping in the header comment), repeating its step for
-/// `batches` batches. Checks the shape here (one stage per rank, every stage present, bounded
-/// micro-batch indices); the order itself is the validator's to judge.
+/// `batches` batches. Checks the shape here (every stage present on one rank, an interleaved or
+/// V-shaped layout, bounded micro-batch indices); the order itself is the validator's to judge.
 inline Result<TorchImport> import_torch_csv(const TorchCsv& csv, int batches = 8) {
   using R = Result<TorchImport>;
   if (batches < 1) return R::failure("torch CSV: batches = " + std::to_string(batches) + " is invalid (need at least 1)");
@@ -200,14 +229,9 @@ inline Result<TorchImport> import_torch_csv(const TorchCsv& csv, int batches = 8
   for (int r = 0; r < ranks; ++r)
     for (const TorchAction& a : csv.ranks[static_cast<std::size_t>(r)]) {
       ++cells;
-      if (a.stage != csv.ranks[static_cast<std::size_t>(r)].front().stage)
-        return R::failure("torch CSV: rank " + std::to_string(r) + " runs stages " +
-                          std::to_string(csv.ranks[static_cast<std::size_t>(r)].front().stage) + " and " +
-                          std::to_string(a.stage) + ": several stages per rank (interleaved 1F1B, ZBV, DualPipeV) "
-                          "need virtual stages, which tspipe's IR does not have yet");
-      if (a.stage >= ranks)
-        return R::failure("torch CSV: stage " + std::to_string(a.stage) + " on " + std::to_string(ranks) +
-                          " ranks: more stages than ranks needs virtual stages, which tspipe's IR does not have yet");
+      if (a.stage >= kMaxStages)
+        return R::failure("torch CSV: stage " + std::to_string(a.stage) + " is more than the " + std::to_string(kMaxStages) +
+                          " stages a schedule may have");
       if (rank_of.size() <= static_cast<std::size_t>(a.stage)) rank_of.resize(static_cast<std::size_t>(a.stage) + 1, -1);
       int& owner = rank_of[static_cast<std::size_t>(a.stage)];
       if (owner >= 0 && owner != r)
@@ -217,21 +241,23 @@ inline Result<TorchImport> import_torch_csv(const TorchCsv& csv, int batches = 8
       micro_batches = std::max(micro_batches, a.micro_batch + 1);
       split = split || a.type == 'I' || a.type == 'W';
     }
-  for (int s = 0; s < ranks; ++s)
-    if (s >= static_cast<int>(rank_of.size()) || rank_of[static_cast<std::size_t>(s)] < 0)
-      return R::failure("torch CSV: stage " + std::to_string(s) + " appears on no rank");
+  for (std::size_t s = 0; s < rank_of.size(); ++s)
+    if (rank_of[s] < 0) return R::failure("torch CSV: stage " + std::to_string(s) + " appears on no rank");
   // Every micro-batch needs a forward on every stage, so a larger index than there are cells is
   // a typo, not a schedule (and would size the workload by it).
   if (static_cast<std::size_t>(micro_batches) > cells)
     return R::failure("torch CSV: micro-batch index " + std::to_string(micro_batches - 1) + " with only " +
                       std::to_string(cells) + " actions in all");
-  if (static_cast<double>(batches) * static_cast<double>(cells + static_cast<std::size_t>(micro_batches + ranks)) > 1e8)
+  const std::size_t logical = rank_of.size();
+  if (static_cast<double>(batches) * static_cast<double>(cells + static_cast<std::size_t>(micro_batches) + logical) > 1e8)
     return R::failure("torch CSV: " + std::to_string(batches) + " batches of " + std::to_string(cells) +
                       " actions is more than 1e8 actions");
 
   TorchImport out;
   Workload& w = out.workload;
   w.stages = ranks;
+  std::vector<int> device_of_rank;
+  if (Status ok = detail::torch_chunk_layout(rank_of, ranks, w, device_of_rank); !ok) return R::failure(ok.message());
   w.micro_batches = micro_batches;
   w.views = 1;
   w.batches = batches;
@@ -245,17 +271,17 @@ inline Result<TorchImport> import_torch_csv(const TorchCsv& csv, int batches = 8
   out.column.resize(D);
   for (int r = 0; r < ranks; ++r) {
     const auto& row = csv.ranks[static_cast<std::size_t>(r)];
-    const int s = row.front().stage;
-    auto& list = out.schedule.devices[static_cast<std::size_t>(s)];
+    const auto d = static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)]);
+    auto& list = out.schedule.devices[d];
     const auto place = [&](const Action& a, int column) {
       list.push_back(a);
-      out.rank[static_cast<std::size_t>(s)].push_back(column < 0 ? -1 : r);
-      out.column[static_cast<std::size_t>(s)].push_back(column);
+      out.rank[d].push_back(column < 0 ? -1 : r);
+      out.column[d].push_back(column);
     };
     for (int b = 0; b < batches; ++b) {
       for (std::size_t i = 0; i < row.size(); ++i) {
         const TorchAction& a = row[i];
-        const int column = csv.columns[static_cast<std::size_t>(r)][i], u = a.micro_batch;
+        const int column = csv.columns[static_cast<std::size_t>(r)][i], u = a.micro_batch, s = a.stage;
         switch (a.type) {
           case 'F':
             place(student_forward(s, b, 0, u), column);
@@ -273,7 +299,9 @@ inline Result<TorchImport> import_torch_csv(const TorchCsv& csv, int batches = 8
           default: place(backward_weight(s, b, 0, u), column); break;
         }
       }
-      place(optimizer_step(s, b), -1);
+      // Each of the rank's stages steps its optimizer, in stage order.
+      for (std::size_t s = 0; s < logical; ++s)
+        if (rank_of[s] == r) place(optimizer_step(static_cast<int>(s), b), -1);
     }
   }
   return out;

@@ -19,6 +19,13 @@ namespace tspipe::schedule {
 /// pipelining) that `fill` can give a teacher.
 enum class TeacherKind { frozen, momentum, none };
 
+/// Where the chunks of a device sit in the model when it runs several (virtual stages): with S
+/// devices and v chunks the model has S·v logical stages, and logical stage l runs on
+///   interleaved  device l mod S (chunk c of device d is stage c·S + d, interleaved 1F1B's layout);
+///   v_shape      device d for the first S stages, then back down: stage S + i on device S − 1 − i
+///                (device d holds d and 2S − 1 − d, Zero Bubble's V; needs v = 2).
+enum class ChunkPlacement { interleaved, v_shape };
+
 /// How a student backward is expressed.
 enum class BackwardSplit {
   full,          ///< one BS per micro-batch (input grad + weight grad)
@@ -34,6 +41,13 @@ constexpr std::string_view to_string(TeacherKind kind) {
   }
   return "?";
 }
+constexpr std::string_view to_string(ChunkPlacement placement) {
+  switch (placement) {
+    case ChunkPlacement::interleaved: return "interleaved";
+    case ChunkPlacement::v_shape: return "v-shape";
+  }
+  return "?";
+}
 constexpr std::string_view to_string(BackwardSplit split) {
   switch (split) {
     case BackwardSplit::full: return "full";
@@ -45,6 +59,9 @@ constexpr std::string_view to_string(BackwardSplit split) {
 
 /// Costs of one stage, in any consistent time unit, for the WHOLE batch of one view.
 /// A micro-batch action costs 1/M of it, so schedules with different M compare fairly.
+/// With v chunks per device, a table of S rows gives each device's whole stage, and a chunk's
+/// compute, update and activation costs are 1/v of its device's row (transfer, loss and teacher
+/// output memory are not split); a table of S·v rows gives every logical stage its own row.
 struct StageCost {
   double teacher_forward = 1.0;
   double student_forward = 1.0;
@@ -94,9 +111,11 @@ struct CostModel {
   }
 };
 
-/// A pipeline training workload. Stage s lives on device s.
+/// A pipeline training workload. With one chunk per device (the default) stage s lives on device
+/// s; with `chunks` = v > 1 the model has S·v logical stages placed by `chunk_placement`, and an
+/// action's `stage` is its logical stage.
 struct Workload {
-  int stages = 1;
+  int stages = 1;  ///< devices (S); also the model's stages when chunks = 1
   int micro_batches = 1;
   int views = 1;
   int batches = 4;  ///< how many batches a generated schedule covers
@@ -127,8 +146,35 @@ struct Workload {
   bool per_micro_batch_loss = false;
   /// Upper bound on the M that choose_micro_batches may pick; 0 = 8·S.
   int max_micro_batches = 0;
+  /// Model chunks per device (virtual stages): v ≥ 1. The runtime runs one, so it leaves this 1.
+  int chunks = 1;
+  ChunkPlacement chunk_placement = ChunkPlacement::interleaved;
+  /// Let the `tspipe` generator pick v among 1, 2 and 3 and the placement (the runtime cannot run
+  /// chunks, so it leaves this off; the CLI and the benchmark turn it on).
+  bool choose_chunks = false;
 
-  int last_stage() const { return stages - 1; }
+  /// Logical stages of the model: S·v.
+  int logical_stages() const { return stages * chunks; }
+  /// The last logical stage (where LOSS runs).
+  int last_stage() const { return logical_stages() - 1; }
+  /// The device that runs logical stage l (ChunkPlacement describes the layouts).
+  int device_of_stage(int l) const {
+    if (chunks == 1) return l;
+    const int chunk = l / stages, offset = l % stages;
+    return chunk_placement == ChunkPlacement::v_shape && chunk % 2 == 1 ? stages - 1 - offset : offset;
+  }
+  /// The device that runs LOSS.
+  int loss_device() const { return device_of_stage(last_stage()); }
+  /// The cost row of logical stage l: its own (a table of S·v rows) or its device's.
+  const StageCost& stage_costs(int l) const {
+    const bool per_logical = chunks > 1 && costs.stages.size() == static_cast<std::size_t>(logical_stages());
+    return costs.stages[static_cast<std::size_t>(per_logical ? l : device_of_stage(l))];
+  }
+  /// The share of a row's compute, update and activation costs one chunk carries: 1/v when the
+  /// table has a row per device, else 1.
+  double chunk_share() const {
+    return chunks > 1 && costs.stages.size() == static_cast<std::size_t>(stages) ? 1.0 / chunks : 1.0;
+  }
   /// Backward slices per view: M, or 2M for the reference implementation's halves.
   int backward_slices() const { return split == BackwardSplit::halves ? 2 * micro_batches : micro_batches; }
   bool momentum() const { return teacher == TeacherKind::momentum; }
@@ -159,8 +205,9 @@ struct Workload {
     // Per slice FT, FS and two backward parts; per batch a LOSS per micro-batch at most, and OPT
     // and EMA per stage.
     const std::uint64_t most_m = n(largest_micro_batches());
-    const std::uint64_t slices = saturating_product(saturating_product(saturating_product(n(stages), n(batches)), n(views)), most_m);
-    return saturating_sum(saturating_product(slices, 4), saturating_product(n(batches), saturating_sum(most_m, 2 * n(stages))));
+    const std::uint64_t logical = saturating_product(n(stages), n(chunks));
+    const std::uint64_t slices = saturating_product(saturating_product(saturating_product(logical, n(batches)), n(views)), most_m);
+    return saturating_sum(saturating_product(slices, 4), saturating_product(n(batches), saturating_sum(most_m, saturating_product(logical, 2))));
   }
 
   /// Rejects impossible shapes and numbers outside schedule/limits.hpp's ranges with a message
@@ -175,8 +222,14 @@ struct Workload {
       return bad("teacher", static_cast<int>(teacher), "need frozen, momentum or none");
     if (split != BackwardSplit::full && split != BackwardSplit::input_weight && split != BackwardSplit::halves)
       return bad("split", static_cast<int>(split), "need full, input_weight or halves");
+    if (chunk_placement != ChunkPlacement::interleaved && chunk_placement != ChunkPlacement::v_shape)
+      return bad("chunk_placement", static_cast<int>(chunk_placement), "need interleaved or v_shape");
     const std::string count_range = " to " + std::to_string(kMaxCount);
     if (stages < 1 || stages > kMaxStages) return bad("stages", stages, "need 1 to " + std::to_string(kMaxStages));
+    if (chunks < 1 || chunks > kMaxStages / stages)
+      return bad("chunks", chunks, "need 1 to " + std::to_string(kMaxStages / stages) + ", so that stages × chunks ≤ " + std::to_string(kMaxStages));
+    if (chunk_placement == ChunkPlacement::v_shape && chunks != 2)
+      return bad("chunks", chunks, "the v-shape placement holds 2 chunks per device");
     if (micro_batches < 1 || micro_batches > kMaxCount) return bad("micro_batches", micro_batches, "need 1" + count_range);
     if (views < 1 || views > kMaxCount) return bad("views", views, "need 1" + count_range);
     if (batches < 1 || batches > kMaxCount) return bad("batches", batches, "need 1" + count_range);
@@ -193,9 +246,11 @@ struct Workload {
     };
     constexpr std::string_view value_range = "need a finite value in [0, 1e18]";
     if (!value_in_range(memory_cap)) return bad_value("memory_cap", memory_cap, "need a finite value in [0, 1e18]; 0 = no cap");
-    if (static_cast<int>(costs.stages.size()) != stages)
+    if (static_cast<int>(costs.stages.size()) != stages &&
+        (chunks == 1 || static_cast<int>(costs.stages.size()) != logical_stages()))
       return Status::failure("workload: cost table has " + std::to_string(costs.stages.size()) +
-                             " stages but the workload has " + std::to_string(stages));
+                             " stages but the workload has " + std::to_string(stages) +
+                             (chunks > 1 ? " devices and " + std::to_string(logical_stages()) + " logical stages" : std::string()));
     for (std::size_t s = 0; s < costs.stages.size(); ++s)
       for (const auto& column : detail::kCostColumns) {
         const double v = costs.stages[s].*(column.field);
@@ -215,8 +270,9 @@ struct Workload {
 
   /// The time one action takes under the cost model.
   double action_cost(const Action& a) const {
-    const StageCost& c = costs.stages[static_cast<std::size_t>(a.stage)];
-    const double slice = 1.0 / micro_batches;
+    // (LOSS reads the last stage's row whatever its stage field says: that is not in its token)
+    const StageCost& c = stage_costs(a.kind == ActionKind::Loss ? last_stage() : a.stage);
+    const double slice = chunk_share() / micro_batches;
     const double overhead = is_sliced(a.kind) ? costs.per_action_overhead : 0.0;
     switch (a.kind) {
       case ActionKind::TeacherForward: return c.teacher_forward * slice + overhead;
@@ -227,16 +283,17 @@ struct Workload {
       case ActionKind::BackwardWeight:
         return c.student_backward * (1.0 - c.backward_input_share) * slice + overhead;
       case ActionKind::Loss: return c.loss / losses_per_batch();
-      case ActionKind::Optimizer: return c.optimizer;
-      case ActionKind::Ema: return c.ema;
+      case ActionKind::Optimizer: return c.optimizer * chunk_share();
+      case ActionKind::Ema: return c.ema * chunk_share();
     }
     return 0.0;
   }
 
-  /// Time to move one micro-batch's activation (or gradient) across the boundary s | s+1.
-  double transfer_cost(int lower_stage) const {
-    return costs.stages[static_cast<std::size_t>(lower_stage)].transfer / micro_batches;
-  }
+  /// Time to move one micro-batch's activation (or gradient) across the boundary s | s+1 of
+  /// logical stages, when the two run on different devices.
+  double transfer_cost(int lower_stage) const { return stage_costs(lower_stage).transfer / micro_batches; }
+  /// Activation memory one student forward slice saves on logical stage l.
+  double activation_per_slice(int l) const { return stage_costs(l).activation_memory * chunk_share() / micro_batches; }
 };
 
 /// SSL with a momentum teacher as the reference runs it: V = 2, δ = 1, M = S − 1 (at least 1).

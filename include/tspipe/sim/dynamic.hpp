@@ -73,10 +73,14 @@ inline Result<SimulationResult> simulate_dynamic(const Schedule& schedule, const
     if (e.device >= 0) {
       order.finish(e.action, e.time);
       busy[static_cast<std::size_t>(e.device)] = false;
-      // Readers on a neighbouring stage can use the result only after its transfer.
+      // Readers on a neighbouring logical stage on another device can use the result only after
+      // its transfer.
       const int s = e.action.stage;
-      if (s > 0 && w.transfer_cost(s - 1) > 0.0) events.push({e.time + w.transfer_cost(s - 1), -1, e.action});
-      if (s < w.last_stage() && w.transfer_cost(s) > 0.0) events.push({e.time + w.transfer_cost(s), -1, e.action});
+      const int device = schedule::device_of(w, e.action);
+      if (s > 0 && w.device_of_stage(s - 1) != device && w.transfer_cost(s - 1) > 0.0)
+        events.push({e.time + w.transfer_cost(s - 1), -1, e.action});
+      if (s < w.last_stage() && w.device_of_stage(s + 1) != device && w.transfer_cost(s) > 0.0)
+        events.push({e.time + w.transfer_cost(s), -1, e.action});
     }
     // Start what became ready once every event of this instant is in.
     if (events.empty() || events.top().time > e.time) start_idle_devices(e.time);

@@ -103,7 +103,7 @@ inline void steady_state(SimulationResult& r) {
   r.bubble_fraction = 1.0 - r.utilisation;
 }
 
-/// Peak memory per device. Every acquire and release on device j happens at the start or end of
+/// Peak memory per device (summed over its chunks). Every acquire and release on device j happens at the start or end of
 /// one of device j's own actions (FS saves at its start, the last backward of that slice frees
 /// at its end; a last-stage FT's output is held from its end until LOSS ends), and a device runs
 /// its actions one after another, so one pass in list order visits the events in time order.
@@ -130,10 +130,9 @@ inline void memory(SimulationResult& r, const schedule::ActionIndex& index) {
     std::vector<int> teacher_slices(static_cast<std::size_t>(w.batches) * losses, 0);
     for (const TimedAction& t : r.timeline[j]) {
       const Action& a = t.action;
-      const auto& cost = w.costs.stages[static_cast<std::size_t>(a.stage)];
-      if (a.kind == ActionKind::StudentForward) bytes += cost.activation_memory / w.micro_batches;
+      if (a.kind == ActionKind::StudentForward) bytes += w.activation_per_slice(a.stage);
       if (a.kind == ActionKind::TeacherForward && a.stage == w.last_stage()) {
-        const double held = cost.teacher_output_memory / w.micro_batches;
+        const double held = w.stage_costs(a.stage).teacher_output_memory / w.micro_batches;
         bytes += held;
         teacher_bytes[consumer(a)] += held;
         ++teacher_slices[consumer(a)];
@@ -144,7 +143,7 @@ inline void memory(SimulationResult& r, const schedule::ActionIndex& index) {
       if (a.kind == frees) {
         const int u = halves ? a.micro_batch / 2 : a.micro_batch;
         const std::size_t f = index.index_unchecked(schedule::student_forward(a.stage, a.batch, a.view, u));
-        if (--pending[f] == 0) bytes -= w.costs.stages[static_cast<std::size_t>(a.stage)].activation_memory / w.micro_batches;
+        if (--pending[f] == 0) bytes -= w.activation_per_slice(a.stage);
       }
       if (a.kind == ActionKind::Loss) {
         // LOSS consumes its batch's (or micro-batch's) teacher outputs; a frozen teacher may
@@ -204,10 +203,11 @@ inline Status check_fit(const std::string& caller, const Schedule& schedule, con
   return {};
 }
 
-/// When a finished producer's result is usable by a consumer: stage s runs on device s (LOSS on
-/// the last stage), so an edge crosses devices exactly when it joins two neighbouring stages.
+/// When a finished producer's result is usable by a consumer: at once on the same device (two
+/// chunks of one device included), else after the transfer across the boundary of the two
+/// neighbouring logical stages the edge joins.
 inline double arrival(const Workload& w, const Action& producer, const Action& consumer, double finish) {
-  if (producer.stage == consumer.stage) return finish;
+  if (producer.stage == consumer.stage || schedule::device_of(w, producer) == schedule::device_of(w, consumer)) return finish;
   return finish + w.transfer_cost(std::min(producer.stage, consumer.stage));
 }
 }  // namespace detail
