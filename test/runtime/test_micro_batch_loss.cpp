@@ -198,6 +198,13 @@ TEST_CASE("per-micro-batch KD equals single-device training: S = 2, 3, M = 2, 3 
         if (std::string(schedule) == "1f1b")
           for (long b = 0; b < 6; ++b) CHECK(backward_before_last_forward(run.trace, b, M));
       }
+  // The check can fail: under a whole-batch loss 1f1b runs every forward of a batch first.
+  Pipeline<B> whole(mlp(teacher_widths(), 100, "t"), mlp(student_widths(), 200), std::make_shared<tspipe::nn::SoftTargetKDLoss>(),
+                    sgd(), mlp_options(2, 3, "1f1b", kBatch, kFeatures));
+  const Batch batch = make_batch(kBatch, kFeatures, 1, kClasses, 3);
+  whole.feed(batch.views, batch.labels);
+  whole.flush();
+  CHECK_FALSE(backward_before_last_forward(whole.trace(), 0, 3));
 }
 
 TEST_CASE("per-micro-batch KD: sequential, tspipe-paper (backward halves), the BI/BW split, dynamic dispatch") {

@@ -1,7 +1,8 @@
 #pragma once
-// Host-side losses over whole batches (the loss contract, docs/design.md): a loss sees the student's
+// Host-side losses over a batch (the loss contract, docs/design.md): a loss sees the student's
 // outputs for every view, the teacher's outputs for every view and the labels, and returns the
-// scalar loss plus d(loss)/d(student output) for every view. Teacher outputs get no gradient.
+// scalar loss plus d(loss)/d(student output) for every view. Teacher outputs get no gradient. A
+// per-sample loss may be given one micro-batch's rows instead of the whole batch.
 //
 // Matrices are row-major, one row per sample. The row math lives in kernels/losses.hpp so that
 // the CUDA backend computes the same thing; this file adds the batch reductions (accumulated in
