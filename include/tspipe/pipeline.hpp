@@ -73,6 +73,7 @@ class Pipeline {
            OptimizerFactory make_optimizer, PipelineOptions options)
       : options_(std::move(options)), loss_(std::move(loss)), started_(std::chrono::steady_clock::now()) {
     check_pipeline_options<B>(options_, teacher, student, loss_ != nullptr, static_cast<bool>(make_optimizer));
+    options_.loss_granularity = resolved_loss_granularity(options_.loss_granularity, *loss_, "Pipeline: ");
     PlacedStages<B> placed = place_stages<B>(options_, std::move(teacher), std::move(student), make_optimizer);
     stages_ = std::move(placed.stages);
     plan_ = std::move(placed.plan);
@@ -221,8 +222,9 @@ class Pipeline {
     const nn::SafetensorsContent content = nn::load_safetensors(path, nn::Checksums::required);
     PipelineCheckpoint<B> checkpoint = this->checkpoint();
     const auto restore = checkpoint.check(content, path.string());
-    RestoredPlan plan =
-        read_plan(content.metadata, "checkpoint '" + path.string() + "': ", options_, plan_, profiled_costs_, restore.position.step);
+    const std::string where = "checkpoint '" + path.string() + "': ";
+    RestoredPlan plan = read_plan(content.metadata, where, options_, plan_, profiled_costs_, restore.position.step);
+    resolved_loss_granularity(plan.options.loss_granularity, *loss_, where);
     checkpoint.apply(restore);
     options_ = std::move(plan.options);
     profiled_costs_ = std::move(plan.costs);

@@ -1,7 +1,8 @@
 #pragma once
-// Host-side losses over whole batches (the loss contract, docs/design.md): a loss sees the student's
+// Host-side losses over a batch (the loss contract, docs/design.md): a loss sees the student's
 // outputs for every view, the teacher's outputs for every view and the labels, and returns the
-// scalar loss plus d(loss)/d(student output) for every view. Teacher outputs get no gradient.
+// scalar loss plus d(loss)/d(student output) for every view. Teacher outputs get no gradient. A
+// per-sample loss may be given one micro-batch's rows instead of the whole batch.
 //
 // Matrices are row-major, one row per sample. The row math lives in kernels/losses.hpp so that
 // the CUDA backend computes the same thing; this file adds the batch reductions (accumulated in
@@ -50,6 +51,12 @@ class Loss {
   /// Throws tspipe::Error naming the offending input when views, shapes or labels do not fit the
   /// loss, or when any input holds NaN/Inf (a diverged step caught here names where it started).
   virtual LossOutput compute(const LossInput& input) const = 0;
+  /// Whether the loss is the mean over the batch's samples of a term that reads only that
+  /// sample's rows (of every view, and its label). Then the loss of any split of the batch into
+  /// row slices, each slice's loss weighted by its share of the rows, sums to the batch's loss,
+  /// and so do the gradients: the runtime may run it once per micro-batch (docs/design.md). A
+  /// loss that compares samples with each other (InfoNCE's negatives) does not decompose.
+  virtual bool per_sample() const { return false; }
 };
 
 /// How the loss checks (loss_checks.hpp) see a host matrix.
@@ -91,6 +98,7 @@ inline double cross_entropy_mean(const MatrixView& logits, std::span<const int> 
 class CrossEntropyLoss final : public Loss {
  public:
   std::string_view name() const override { return "cross-entropy loss"; }
+  bool per_sample() const override { return true; }
   LossOutput compute(const LossInput& input) const override {
     loss_checks::check_student_views(name(), input, 1);
     const MatrixView& logits = input.student[0];
@@ -116,6 +124,7 @@ class SoftTargetKDLoss final : public Loss {
   float soft_weight() const { return soft_weight_; }
 
   std::string_view name() const override { return "KD loss"; }
+  bool per_sample() const override { return true; }
   LossOutput compute(const LossInput& input) const override {
     loss_checks::check_paired_views(name(), input, 1);
     const MatrixView& s = input.student[0];
@@ -156,6 +165,7 @@ class SoftTargetKDLoss final : public Loss {
 class ByolLoss final : public Loss {
  public:
   std::string_view name() const override { return "BYOL loss"; }
+  bool per_sample() const override { return true; }
   LossOutput compute(const LossInput& input) const override {
     loss_checks::check_crossed_views(name(), input);
     LossOutput out;
@@ -252,6 +262,7 @@ class MocoV3Loss final : public Loss {
 class MseLoss final : public Loss {
  public:
   std::string_view name() const override { return "MSE loss"; }
+  bool per_sample() const override { return true; }
   LossOutput compute(const LossInput& input) const override {
     if (input.student.empty()) throw Error("MSE loss: no student views");
     loss_checks::check_paired_views(name(), input, input.student.size());

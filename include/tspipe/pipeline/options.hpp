@@ -14,11 +14,33 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tspipe {
 
 using OptimizerFactory = std::function<std::unique_ptr<nn::Optimizer>()>;  ///< for host backends
+
+/// How often the loss runs in a batch (docs/design.md, the loss contract).
+enum class LossGranularity {
+  whole_batch,  ///< one LOSS per batch, over every micro-batch's outputs at once
+  /// One LOSS per micro-batch, over its own rows: a micro-batch's backward may start before the
+  /// batch's last forward (1F1B's memory, the filled-1F1B orders). Refused for a loss that is not
+  /// per-sample (Loss::per_sample).
+  micro_batch,
+  /// micro_batch when the loss is per-sample (KD, BYOL, cross-entropy, MSE), else whole_batch
+  /// (MoCo-v3's InfoNCE). A built pipeline's options() hold the choice.
+  automatic,
+};
+
+constexpr std::string_view to_string(LossGranularity g) {
+  switch (g) {
+    case LossGranularity::automatic: return "automatic";
+    case LossGranularity::whole_batch: return "whole-batch";
+    case LossGranularity::micro_batch: return "micro-batch";
+  }
+  return "?";
+}
 
 struct PipelineOptions {
   int stages = 1;
@@ -39,6 +61,10 @@ struct PipelineOptions {
   /// backward split (full or BI/BW) from the profiled costs; micro_batches is then its start.
   bool choose_micro_batches = false;
   bool choose_split = false;
+  /// Whether the loss runs per micro-batch; the gradients and the reported loss are the whole
+  /// batch's either way, up to float rounding. Whole batch unless asked: weight gradients then
+  /// accumulate in an order a schedule may change (docs/design.md, the loss contract).
+  LossGranularity loss_granularity = LossGranularity::whole_batch;
 
   /// How workers pick actions: their lists strictly in order (the default, what the simulator
   /// predicts), or dynamically, the highest-priority ready action (student work first, teacher

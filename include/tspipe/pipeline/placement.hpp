@@ -57,6 +57,19 @@ void check_pipeline_options(const PipelineOptions& o, const std::vector<nn::Laye
     fail("the sequential schedule runs whole batches: micro_batches must be 1, got " + std::to_string(o.micro_batches));
 }
 
+/// How often a pipeline with `loss` runs it: `automatic` becomes per micro-batch when the loss is
+/// per-sample, whole batch otherwise. Throws Error(`where` …) naming the loss when a per-micro-batch
+/// loss is asked of a loss that is not per-sample.
+template <class Loss>
+LossGranularity resolved_loss_granularity(LossGranularity asked, const Loss& loss, const std::string& where) {
+  if (asked == LossGranularity::automatic) return loss.per_sample() ? LossGranularity::micro_batch : LossGranularity::whole_batch;
+  if (asked == LossGranularity::micro_batch && !loss.per_sample())
+    throw Error(where + "a per-micro-batch loss (loss_granularity = micro-batch) needs a loss that is a mean of per-sample "
+                "terms, and the " + std::string(loss.name()) + " is not (it compares samples across the batch): use "
+                "LossGranularity::automatic or whole_batch");
+  return asked;
+}
+
 /// Throws Error("Pipeline::feed (batch <index>): …") unless `views` and `labels` make one batch.
 template <class B>
 void check_fed_batch(const PipelineOptions& o, const std::vector<typename B::Tensor>& views, const std::vector<int>& labels,

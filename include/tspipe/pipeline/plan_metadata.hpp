@@ -53,6 +53,7 @@ inline void write_plan(Metadata& metadata, const PipelineOptions& o, const parti
   metadata["plan.segment_batches"] = std::to_string(o.segment_batches);
   metadata["plan.frozen_lookahead"] = std::to_string(o.frozen_lookahead);
   metadata["plan.calibrate_costs"] = flag_text(o.calibrate_costs);
+  metadata["plan.loss_granularity"] = std::string(to_string(o.loss_granularity));
   metadata["partition.teacher_bounds"] = detail::bounds_text(partition.teacher_bounds);
   metadata["partition.student_bounds"] = detail::bounds_text(partition.student_bounds);
   metadata["costs.per_action_overhead"] = exact_text(costs.per_action_overhead, "the cost model's per_action_overhead");
@@ -129,6 +130,15 @@ inline RestoredPlan read_plan(const Metadata& metadata, const std::string& where
   o.segment_batches = count("plan.segment_batches", 1);
   o.frozen_lookahead = count("plan.frozen_lookahead", 0);
   o.calibrate_costs = flag("plan.calibrate_costs");
+  // A writer from before the per-micro-batch loss stored none: its run had one LOSS per batch.
+  const auto granularity = metadata.find("plan.loss_granularity");
+  o.loss_granularity = LossGranularity::whole_batch;
+  if (granularity != metadata.end()) {
+    if (granularity->second == to_string(LossGranularity::micro_batch)) o.loss_granularity = LossGranularity::micro_batch;
+    else if (granularity->second != to_string(LossGranularity::whole_batch))
+      throw Error(where + "metadata plan.loss_granularity " + detail::quoted_brief(granularity->second) +
+                  " is neither whole-batch nor micro-batch");
+  }
 
   const std::vector<int> teacher_bounds = bounds("partition.teacher_bounds");
   const std::vector<int> student_bounds = bounds("partition.student_bounds");

@@ -16,8 +16,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace tspipe {
@@ -146,7 +148,7 @@ class SegmentExecutor {
         return;
       }
       case ActionKind::Loss:
-        compute_loss(st, g, batch, w.micro_batches, on_loss);
+        compute_loss(st, g, a.micro_batch, batch, w, on_loss);
         return;
       case ActionKind::StudentBackward:
       case ActionKind::BackwardInput: {
@@ -196,26 +198,57 @@ class SegmentExecutor {
     return t;
   }
 
-  void compute_loss(runtime::Stage<B>& st, long g, const FedBatch<Tensor>& batch, int M, const LossSink& on_loss) {
-    const int V = options_.views;
+  /// LOSS:g (every micro-batch of the batch) or, under a per-micro-batch loss, LOSS:g.u (the rows
+  /// of micro-batch u alone). A slice's loss is the mean over its rows, so its gradient is scaled
+  /// by its share of the batch's rows: the slices' gradients then sum to the whole batch's, and
+  /// the batch's loss is the share-weighted sum of theirs (docs/design.md, the loss contract).
+  void compute_loss(runtime::Stage<B>& st, long g, int u, const FedBatch<Tensor>& batch, const schedule::Workload& w,
+                    const LossSink& on_loss) {
+    const int V = options_.views, M = w.micro_batches;
+    const int first = w.per_micro_batch_loss ? u : 0, last = w.per_micro_batch_loss ? u + 1 : M;
+    const long begin = runtime::micro_batch_rows(options_.batch_size, M, first).first;
+    const auto [last_begin, last_count] = runtime::micro_batch_rows(options_.batch_size, M, last - 1);
+    const long rows = last_begin + last_count - begin;
     std::vector<Tensor> student(static_cast<std::size_t>(V)), teacher(static_cast<std::size_t>(V));
     for (int v = 0; v < V; ++v) {
       std::vector<Tensor> s_parts, t_parts;
-      for (int u = 0; u < M; ++u) {
-        s_parts.push_back(take(st.student_outputs, {g, v, u}, "student output"));
-        t_parts.push_back(take(st.teacher_outputs, {g, v, u}, "teacher output"));
+      for (int m = first; m < last; ++m) {
+        s_parts.push_back(take(st.student_outputs, {g, v, m}, "student output"));
+        t_parts.push_back(take(st.teacher_outputs, {g, v, m}, "teacher output"));
       }
-      student[static_cast<std::size_t>(v)] = Ops::concat_rows(s_parts);
-      teacher[static_cast<std::size_t>(v)] = Ops::concat_rows(t_parts);
+      student[static_cast<std::size_t>(v)] = s_parts.size() == 1 ? std::move(s_parts.front()) : Ops::concat_rows(s_parts);
+      teacher[static_cast<std::size_t>(v)] = t_parts.size() == 1 ? std::move(t_parts.front()) : Ops::concat_rows(t_parts);
     }
-    const runtime::BatchLoss<Tensor> out = st.hooks.loss(loss_, student, teacher, batch.labels);
-    if (!std::isfinite(out.loss)) throw Error("the loss of batch " + std::to_string(g) + " is " + std::to_string(out.loss));
-    for (int v = 0; v < V; ++v)
-      for (int u = 0; u < M; ++u) {
-        const auto [begin, count] = runtime::micro_batch_rows(options_.batch_size, M, u);
-        st.loss_gradients[{g, v, u}] = Ops::slice_rows(out.d_student[static_cast<std::size_t>(v)], begin, count);
+    std::span<const int> labels = batch.labels;
+    if (!labels.empty()) labels = labels.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(rows));
+    runtime::BatchLoss<Tensor> out = st.hooks.loss(loss_, student, teacher, labels);
+    if (!std::isfinite(out.loss))
+      throw Error("the loss of batch " + std::to_string(g) +
+                  (w.per_micro_batch_loss ? " (micro-batch " + std::to_string(u) + ")" : std::string()) + " is " +
+                  std::to_string(out.loss));
+    const double share = static_cast<double>(rows) / static_cast<double>(options_.batch_size);
+    for (int v = 0; v < V; ++v) {
+      Tensor& gradient = out.d_student[static_cast<std::size_t>(v)];
+      if (share != 1.0) Ops::scale(gradient, static_cast<float>(share));
+      for (int m = first; m < last; ++m) {
+        const auto [m_begin, m_count] = runtime::micro_batch_rows(options_.batch_size, M, m);
+        st.loss_gradients[{g, v, m}] =
+            last - first == 1 ? std::move(gradient) : Ops::slice_rows(gradient, m_begin - begin, m_count);
       }
-    on_loss(g, out.loss);
+    }
+    if (!w.per_micro_batch_loss) {
+      on_loss(g, out.loss);
+      return;
+    }
+    // The batch's loss once its every slice is in, summed in slice order whatever order they ran in.
+    PartialLoss& partial = partial_losses_[g];
+    partial.terms.resize(static_cast<std::size_t>(M));
+    partial.terms[static_cast<std::size_t>(u)] = share * out.loss;
+    if (++partial.received < M) return;
+    double loss = 0.0;
+    for (double term : partial.terms) loss += term;
+    partial_losses_.erase(g);
+    on_loss(g, loss);
   }
 
   void update_teacher(runtime::Stage<B>& st, long g, double tau) {
@@ -234,11 +267,18 @@ class SegmentExecutor {
     st.versions.updated(g + 1);
   }
 
+  /// A batch's per-micro-batch losses until its last one ran (then reported and dropped).
+  struct PartialLoss {
+    std::vector<double> terms;  ///< by micro-batch: its share of the rows times its loss
+    int received = 0;
+  };
+
   const PipelineOptions& options_;
   const Distribution& distribution_;
   const Loss& loss_;
   Stages& stages_;
   std::chrono::steady_clock::time_point origin_;
+  std::map<long, PartialLoss> partial_losses_;  ///< only the last stage's worker touches it
 };
 
 }  // namespace tspipe

@@ -31,6 +31,8 @@ inline schedule::Workload segment_workload(const PipelineOptions& o, const sched
   w.costs = costs;
   w.choose_micro_batches = o.choose_micro_batches;
   w.choose_split = o.choose_split;
+  // A built pipeline has resolved `automatic` against its loss (resolved_loss_granularity).
+  w.per_micro_batch_loss = o.loss_granularity == LossGranularity::micro_batch;
   w.max_micro_batches = static_cast<int>(std::min<long>(o.batch_size, 8L * stages));
   return w;
 }

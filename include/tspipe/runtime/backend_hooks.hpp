@@ -33,8 +33,9 @@
 namespace tspipe::runtime {
 
 /// A batch's loss as the runtime uses it: the scalar and d(loss)/d(student output) of each view
-/// over the whole batch (same shapes as the student outputs). No gradients when the loss is not
-/// finite: the runtime reports that batch instead of training on it.
+/// over the rows it was given, the whole batch or one micro-batch's (same shapes as the student
+/// outputs). No gradients when the loss is not finite: the runtime reports that batch instead of
+/// training on it.
 template <class Tensor>
 struct BatchLoss {
   double loss = 0.0;
@@ -119,7 +120,8 @@ class BackendHooks {
     }
   }
 
-  /// The user's loss over the whole batch: student and teacher outputs per view, labels.
+  /// The user's loss over a batch, or a micro-batch's rows: student and teacher outputs per view,
+  /// labels.
   BatchLoss<Tensor> loss(const Loss& loss, const std::vector<Tensor>& student, const std::vector<Tensor>& teacher,
                          std::span<const int> labels) {
     return host_batch_loss(loss, student, teacher, labels);

@@ -53,6 +53,10 @@ struct TensorOps<nn::Tensor> {
     }
     return out;
   }
+  /// t ← factor · t.
+  static void scale(Tensor& t, float factor) {
+    for (float& x : t.span()) x *= factor;
+  }
   static Tensor from_rows(const nn::Shape& shape, const float* data) {
     Tensor out(shape);
     std::memcpy(out.data(), data, static_cast<std::size_t>(out.numel()) * sizeof(float));

@@ -23,6 +23,8 @@ void add(const float* a, const float* b, float* y, int64_t n, cudaStream_t strea
 void accumulate(float* y, const float* x, int64_t n, cudaStream_t stream);
 /// y = a ⊙ b
 void multiply(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream);
+/// x ← factor · x
+void scale(float* x, int64_t n, float factor, cudaStream_t stream);
 
 using kernels::Activation;
 void activation_forward(Activation f, const float* x, float* y, int64_t n, cudaStream_t stream);

@@ -28,11 +28,15 @@ class Loss {
   virtual std::string_view name() const = 0;
   /// Throws tspipe::Error naming the offending input for wrong views, shapes, labels or NaN/Inf.
   virtual LossOutput compute(const LossInput& input) const = 0;
+  /// Whether the loss decomposes into per-sample terms, as nn::Loss::per_sample says (then the
+  /// runtime may run it once per micro-batch).
+  virtual bool per_sample() const { return false; }
 };
 
 class CrossEntropyLoss final : public Loss {
  public:
   std::string_view name() const override { return "cross-entropy loss"; }
+  bool per_sample() const override { return true; }
   LossOutput compute(const LossInput& input) const override;
 };
 
@@ -41,6 +45,7 @@ class SoftTargetKDLoss final : public Loss {
  public:
   explicit SoftTargetKDLoss(float temperature = 4.0f, float soft_weight = 0.1f);
   std::string_view name() const override { return "KD loss"; }
+  bool per_sample() const override { return true; }
   LossOutput compute(const LossInput& input) const override;
 
  private:
@@ -51,6 +56,7 @@ class SoftTargetKDLoss final : public Loss {
 class ByolLoss final : public Loss {
  public:
   std::string_view name() const override { return "BYOL loss"; }
+  bool per_sample() const override { return true; }
   LossOutput compute(const LossInput& input) const override;
 };
 
@@ -69,6 +75,7 @@ class MocoV3Loss final : public Loss {
 class MseLoss final : public Loss {
  public:
   std::string_view name() const override { return "MSE loss"; }
+  bool per_sample() const override { return true; }
   LossOutput compute(const LossInput& input) const override;
 };
 

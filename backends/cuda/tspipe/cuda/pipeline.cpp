@@ -2,6 +2,7 @@
 // same-device transport, the buffer blend and the loss hook. Everything is queued on the calling
 // thread's current stream (a stage's own stream while its actions run).
 #include <tspipe/cuda/check.hpp>
+#include <tspipe/cuda/launchers.hpp>
 #include <tspipe/cuda/nccl_transport.hpp>
 #include <tspipe/cuda/pipeline.hpp>
 
@@ -68,6 +69,8 @@ void copy_from_host(Tensor& t, std::span<const float> values) {
                                     stream.handle));
   stream.synchronize();  // `values` may be a temporary of the caller
 }
+
+void scale(Tensor& t, float factor) { launch::scale(t.data(), t.numel(), factor, current_stream().handle); }
 
 std::shared_ptr<runtime::Transport<Tensor>> same_device_transport(int stages) {
   auto transport = NcclTransport::create(std::vector<int>(static_cast<size_t>(stages), current_stream().device.index));

@@ -54,6 +54,7 @@ class HostLoss final : public Loss {
  public:
   explicit HostLoss(std::shared_ptr<const nn::Loss> loss);
   std::string_view name() const override { return loss_->name(); }
+  bool per_sample() const override { return loss_->per_sample(); }
   LossOutput compute(const LossInput& input) const override;
 
  private:
@@ -81,6 +82,7 @@ namespace detail {
 Tensor slice_rows(const Tensor& t, long begin, long count);
 Tensor concat_rows(const std::vector<Tensor>& parts);
 void copy_from_host(Tensor& t, std::span<const float> values);
+void scale(Tensor& t, float factor);
 std::shared_ptr<runtime::Transport<Tensor>> same_device_transport(int stages);
 }  // namespace detail
 
@@ -95,6 +97,8 @@ struct TensorOps<cuda::Tensor> {
   /// A copy of rows [begin, begin + count), on the current stream.
   static Tensor slice_rows(const Tensor& t, long begin, long count) { return cuda::detail::slice_rows(t, begin, count); }
   static Tensor concat_rows(const std::vector<Tensor>& parts) { return cuda::detail::concat_rows(parts); }
+  /// t ← factor · t, on the current stream.
+  static void scale(Tensor& t, float factor) { cuda::detail::scale(t, factor); }
   static Tensor filled_like(const Tensor& t, float value) { return Tensor::full(t.shape(), value); }
   static std::string shape(const Tensor& t) { return nn::to_string(t.shape()); }
   /// Downloads (synchronises the current stream).

@@ -16,6 +16,9 @@ namespace {
 __global__ void fill_kernel(float* x, int64_t n, float v) {
   TSPIPE_GRID_STRIDE(i, n) x[i] = v;
 }
+__global__ void scale_kernel(float* x, int64_t n, float factor) {
+  TSPIPE_GRID_STRIDE(i, n) x[i] *= factor;
+}
 /// y = op(a, b) elementwise; a or b may be y itself.
 template <class Op>
 __global__ void binary_kernel(const float* a, const float* b, float* y, int64_t n, Op op) {
@@ -193,6 +196,12 @@ void fill(float* x, int64_t n, float value, cudaStream_t stream) {
   require_pointers("fill", x);
   fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, n, value);
   TSPIPE_CUDA_LAUNCH_CHECK("fill_kernel");
+}
+void scale(float* x, int64_t n, float factor, cudaStream_t stream) {
+  if (n <= 0) return;
+  require_pointers("scale", x);
+  scale_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, n, factor);
+  TSPIPE_CUDA_LAUNCH_CHECK("scale_kernel");
 }
 void add(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) {
   binary("add", a, b, y, n, stream, thrust::plus<float>());
