@@ -261,6 +261,29 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
     return gained;
   };
 
+  // Other M (ascending) at the trial's chunks; under a memory cap with every order and filler
+  // rule, since the plain (GPipe-order) candidate is the one least likely to fit.
+  bool other_m_won = false;
+  const auto consider_micro_batches = [&]() -> Status {
+    int sizes_without_gain = 0;
+    for (int M : detail::micro_batch_candidates(w)) {
+      if (M == w.micro_batches) continue;
+      if ((best && best_utilisation >= 1.0 - kLargerMGain) || sizes_without_gain >= 2) break;
+      trial.micro_batches = M;
+      bool gained = false;
+      for (BackwardSplit split : detail::split_candidates(w)) {
+        trial.split = split;
+        auto improved = consider_options(w.memory_cap <= 0.0);
+        if (!improved) return Status::failure(improved.message());
+        gained = gained || improved.value();
+      }
+      other_m_won = other_m_won || gained;
+      sizes_without_gain = gained ? 0 : sizes_without_gain + 1;
+    }
+    trial.micro_batches = w.micro_batches;
+    return Status{};
+  };
+
   for (const auto& [chunks, placement] : detail::chunk_candidates(w)) {
     trial.chunks = chunks;
     trial.chunk_placement = placement;
@@ -273,30 +296,13 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
       trial.split = split;
       if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
     }
+    if (w.choose_micro_batches)
+      if (Status done = consider_micro_batches(); !done) return Result<TspipeChoice>::failure(done.message());
   }
-  trial.chunks = w.chunks;
-  trial.chunk_placement = w.chunk_placement;
-  if (w.choose_micro_batches) {
-    int sizes_without_gain = 0;
-    bool other_m_won = false;
-    for (int M : detail::micro_batch_candidates(w)) {
-      if (M == w.micro_batches) continue;
-      if ((best && best_utilisation >= 1.0 - kLargerMGain) || sizes_without_gain >= 2) break;
-      trial.micro_batches = M;
-      bool gained = false;
-      for (BackwardSplit split : detail::split_candidates(w)) {
-        trial.split = split;
-        auto improved = consider_options(true);
-        if (!improved) return Result<TspipeChoice>::failure(improved.message());
-        gained = gained || improved.value();
-      }
-      other_m_won = other_m_won || gained;
-      sizes_without_gain = gained ? 0 : sizes_without_gain + 1;
-    }
-    if (best && other_m_won) {
-      trial = best->workload;
-      if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
-    }
+  if (best && other_m_won) {
+    trial = best->workload;
+    trial.batches = std::min(w.batches, kSearchBatches + w.warmup);
+    if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
   }
   if (!best)
     return Result<TspipeChoice>::failure("no schedule fits memory_cap = " + std::to_string(w.memory_cap) +
