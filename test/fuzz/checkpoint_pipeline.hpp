@@ -27,7 +27,7 @@ inline std::vector<tspipe::nn::LayerPtr<B>> mlp(std::uint64_t seed) {
   return blocks;
 }
 
-inline tspipe::Pipeline<B> checkpoint_pipeline() {
+inline std::unique_ptr<tspipe::Pipeline<B>> checkpoint_pipeline() {
   tspipe::PipelineOptions o;
   o.stages = 2;
   o.micro_batches = 2;
@@ -39,9 +39,9 @@ inline tspipe::Pipeline<B> checkpoint_pipeline() {
   o.teacher_cuts = o.student_cuts = {2};
   o.segment_batches = 2;
   o.watchdog = std::chrono::milliseconds(60000);
-  return tspipe::Pipeline<B>(mlp(11), mlp(10), std::make_shared<tspipe::nn::ByolLoss>(),
-                             [] { return std::make_unique<tspipe::nn::AdamW>(tspipe::nn::AdamWOptions{.learning_rate = 0.01}); },
-                             o);
+  return std::make_unique<tspipe::Pipeline<B>>(
+      mlp(11), mlp(10), std::make_shared<tspipe::nn::ByolLoss>(),
+      [] { return std::make_unique<tspipe::nn::AdamW>(tspipe::nn::AdamWOptions{.learning_rate = 0.01}); }, o);
 }
 
 /// Two views of one batch, deterministic in `seed`.

@@ -20,9 +20,9 @@ int main(int argc, char** argv) {
   auto pipeline = fuzz::checkpoint_pipeline();
   long trained = 0;
   for (const long until : {0L, 1L, 3L}) {
-    for (; trained < until; ++trained) pipeline.feed(fuzz::views(static_cast<std::uint64_t>(trained)), {});
-    pipeline.flush();
-    pipeline.save(folder / ("after_" + std::to_string(until) + "_batches.safetensors"));
+    for (; trained < until; ++trained) pipeline->feed(fuzz::views(static_cast<std::uint64_t>(trained)), {});
+    pipeline->flush();
+    pipeline->save(folder / ("after_" + std::to_string(until) + "_batches.safetensors"));
   }
   return 0;
 }
