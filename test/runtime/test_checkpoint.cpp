@@ -445,3 +445,25 @@ TEST_CASE("a flipped bit anywhere in a checkpoint's weights, or a file without c
   check_same_state(before, state_of(target));
   CHECK_NOTHROW(target.load(path));  // the undamaged file still loads
 }
+
+TEST_CASE("optimizer state no optimizer could hold (a step of 1.9e31, a negative second moment) is refused by name; nothing is loaded") {
+  // Found by fuzz_checkpoint: a finite but huge AdamW step reached a float-to-long conversion.
+  const Setup setup{.ssl = true};
+  const auto path = saved_checkpoint("state_values.safetensors", 3);
+  Pipeline<B> target = make_pipeline(setup, 900);
+  train(target, setup, 0, 2);
+  SafetensorsContent content = tspipe::nn::load_safetensors(path);
+  content.tensors["optimizer.fc0.weight/step"] = StoredTensor::from_f32({1}, std::vector<float>{1.9e31f});
+  content.tensors["optimizer.fc1.bias/step"] = StoredTensor::from_f32({1}, std::vector<float>{2.5f});
+  auto second = content.tensors.at("optimizer.fc1.weight/exp_avg_sq").to_f32();
+  second[3] = -1.0f;
+  content.tensors["optimizer.fc1.weight/exp_avg_sq"] = StoredTensor::from_f32({second.size()}, second);
+  check_refused(target, content, "state_values.safetensors",
+                {"3 tensors do not fit", "'optimizer.fc0.weight/step': holds 1.9e+31, not a step count (a whole number from 0 to 16777216)",
+                 "'optimizer.fc1.bias/step': holds 2.5, not a step count",
+                 "'optimizer.fc1.weight/exp_avg_sq': holds -1, but a second moment is never negative"});
+  // An optimizer refuses such state itself too.
+  tspipe::nn::AdamW adamw({});
+  CHECK_THROWS_WITH_AS(adamw.import_state({{"w/step", {-1.0f}}}),
+                       "AdamW: state entry 'w/step' holds -1, not a step count (a whole number from 0 to 16777216)", tspipe::Error);
+}

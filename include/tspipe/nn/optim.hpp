@@ -9,6 +9,7 @@
 #include <tspipe/kernels/ema.hpp>
 #include <tspipe/kernels/optim.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <map>
@@ -59,6 +60,37 @@ void check_state_kinds(std::string_view optimizer, const State& state, const std
   }
 }
 
+/// Why `values` cannot be optimizer state of `kind` (empty when they can). Beyond finiteness,
+/// which every loaded tensor is checked for: a "step" is a whole count a float holds exactly
+/// (0 to 2²⁴; past it a float step count stops growing, and Adam's bias correction is 1 long
+/// before), and a second moment ("exp_avg_sq") is never negative (its square root is taken).
+/// The kinds are named alike on every backend, so a checkpoint is checked the same way on each.
+inline std::string state_value_problem(std::string_view kind, std::span<const float> values) {
+  constexpr float kMaxStep = 16777216.0f;
+  const auto text = [](float v) {  // shortest round trip: 1.9e+31, not 32 digits
+    char buffer[32];
+    const auto end = std::to_chars(buffer, buffer + sizeof buffer, v).ptr;
+    return std::string(buffer, end);
+  };
+  for (float v : values) {
+    if (kind == "step" && !(v >= 0.0f && v <= kMaxStep && v == std::floor(v)))
+      return "holds " + text(v) + ", not a step count (a whole number from 0 to 16777216)";
+    if (kind == "exp_avg_sq" && !(v >= 0.0f)) return "holds " + text(v) + ", but a second moment is never negative";
+  }
+  return {};
+}
+
+/// Throws, naming the entry, unless every value of `state` is one its kind can hold.
+template <class State>
+void check_state_values(std::string_view optimizer, const State& state) {
+  for (const auto& [key, values] : state) {
+    const auto slash = key.rfind('/');
+    const std::string_view kind = slash == std::string::npos ? std::string_view{} : std::string_view(key).substr(slash + 1);
+    if (const std::string why = state_value_problem(kind, values); !why.empty())
+      throw Error(std::string(optimizer) + ": state entry '" + key + "' " + why);
+  }
+}
+
 class Optimizer {
  public:
   explicit Optimizer(double learning_rate) { set_learning_rate(learning_rate); }
@@ -95,6 +127,7 @@ class Optimizer {
   /// Sizes are checked against the parameters at the next step().
   void import_state(OptimizerState state) {
     check_state_kinds(name(), state, state_kinds());
+    check_state_values(name(), state);
     state_ = std::move(state);
   }
 

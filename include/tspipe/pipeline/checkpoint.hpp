@@ -7,6 +7,7 @@
 // present), the optimizer state exactly as the stage's optimizer keeps it. Every problem is named
 // in one error, and a refused checkpoint leaves the pipeline as it was.
 #include <tspipe/error.hpp>
+#include <tspipe/nn/optim.hpp>
 #include <tspipe/nn/safetensors.hpp>
 #include <tspipe/nn/weights.hpp>
 #include <tspipe/pipeline/metadata_text.hpp>
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <string_view>
 #include <memory>
 #include <string>
 #include <utility>
@@ -153,7 +155,13 @@ class PipelineCheckpoint {
         const auto& layout = optimizer_layouts[owner->second];
         const auto kept = layout.find(key);
         if (kept == layout.end()) fit.unexpected(name, stored, "state this stage's optimizer does not keep");
-        else if (fit.check(name, stored, {kept->second})) r->optimizer[key] = &stored;
+        else if (fit.check(name, stored, {kept->second})) {
+          if (const std::string why = nn::state_value_problem(std::string_view(key).substr(key.rfind('/') + 1), stored.to_f32());
+              !why.empty())
+            fit.note(name, why);
+          else
+            r->optimizer[key] = &stored;
+        }
       } else if (!layer_owner.count(name)) {
         fit.unexpected(name, stored);
       }

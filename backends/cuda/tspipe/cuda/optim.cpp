@@ -39,6 +39,7 @@ nn::OptimizerState Optimizer::export_state() const {
 
 void Optimizer::import_state(const nn::OptimizerState& state) {
   nn::check_state_kinds(name(), state, state_kinds());
+  nn::check_state_values(name(), state);
   std::map<std::string, Tensor> fresh;
   for (const auto& [key, values] : state)
     fresh.emplace(key, Tensor::from({static_cast<int64_t>(values.size())}, values));
