@@ -113,7 +113,9 @@ TEST_CASE("a written file carries checksums that the reader verifies and hides")
 TEST_CASE("a flipped bit in any byte of any tensor is refused, naming the tensor") {
   const auto good = serialize_safetensors(sample());
   const Image image = split(good);
-  for (const auto& [name, entry] : image.header.items()) {
+  for (const auto& item : image.header.items()) {
+    const std::string name = item.key();  // not a structured binding: CAPTURE's lambda takes it
+    const auto& entry = item.value();
     if (name == "__metadata__") continue;
     const auto begin = entry["data_offsets"][0].get<std::size_t>();
     const auto end = entry["data_offsets"][1].get<std::size_t>();

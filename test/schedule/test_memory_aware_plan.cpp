@@ -98,15 +98,16 @@ TEST_CASE("under a memory cap the planner's choice fits and is at least as fast 
 
           const std::vector<int> lookaheads = ssl ? std::vector<int>{start.teacher_lookahead} : std::vector<int>{0, 1, 2};
           for (BackwardSplit split : {BackwardSplit::full, BackwardSplit::input_weight})
-            for (const auto& [chunks, placement] : {std::pair(1, ChunkPlacement::interleaved), std::pair(2, ChunkPlacement::interleaved),
-                                                    std::pair(2, ChunkPlacement::v_shape), std::pair(3, ChunkPlacement::interleaved)})
+            for (const auto& shape : {std::pair(1, ChunkPlacement::interleaved), std::pair(2, ChunkPlacement::interleaved),
+                                      std::pair(2, ChunkPlacement::v_shape), std::pair(3, ChunkPlacement::interleaved)})
               for (int M : {std::max(1, S - 1), S, 2 * S})
                 for (int L : lookaheads) {
+                  const int chunks = shape.first;  // not a structured binding: CAPTURE's lambda takes it
                   Workload fixed = start;
                   fixed.memory_cap = cap;
                   fixed.split = split;
                   fixed.chunks = chunks;
-                  fixed.chunk_placement = placement;
+                  fixed.chunk_placement = shape.second;
                   fixed.micro_batches = M;
                   fixed.teacher_lookahead = L;
                   if (!fixed.check()) continue;  // e.g. a placement this v does not have

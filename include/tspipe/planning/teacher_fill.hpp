@@ -138,7 +138,10 @@ inline Result<schedule::Schedule> teacher_in_gaps(const std::vector<std::vector<
   };
   const auto queue_order = [&](const Action& x) { return std::tuple(w.teacher_version_read(x.batch), x.batch, x.stage); };
   while (const auto wake_up = agenda.next()) {
-    const auto [j, t] = *wake_up;
+    // Plain variables, not a structured binding: the lambdas below capture j, which clang
+    // before 16 refuses for a binding.
+    const auto j = wake_up->first;
+    const auto t = wake_up->second;
     now[j] = std::max(now[j], t);
     const bool student_left = next[j] < lists[j].size();
     const int student_batch = student_left ? lists[j][next[j]].batch : w.batches;
