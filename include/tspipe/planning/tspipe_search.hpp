@@ -249,20 +249,28 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
   };
   Workload trial = w;
   trial.batches = std::min(w.batches, kSearchBatches + w.warmup);
-  // Every option at the trial's M and split (or only the plain one); true when one became the best.
-  const auto consider_options = [&](bool plain_only) -> Result<bool> {
+  // The options tried at the trial's M and split: every one, only the plain one, or the orders
+  // that decide what fits under a memory cap (the list scheduler's GPipe and 1F1B backwards, with
+  // and without deferred weight gradients, holding the fewest teacher outputs, and the fixed
+  // orders); true when one became the best.
+  enum class Options { every, plain, plain_orders };
+  const auto consider_options = [&](Options which) -> Result<bool> {
     bool gained = false;
-    for (const TspipeOptions& options : detail::option_candidates(trial)) {
+    const auto candidates = detail::option_candidates(trial);
+    for (const TspipeOptions& options : candidates) {
+      if (which == Options::plain_orders && options.order == CandidateOrder::list_scheduled &&
+          (options.filler_overrun != 0.0 || options.held_teacher_batches != candidates.front().held_teacher_batches))
+        continue;
       auto improved = consider(trial, options);
       if (!improved) return improved;
       gained = gained || improved.value();
-      if (plain_only) break;
+      if (which == Options::plain) break;
     }
     return gained;
   };
 
-  // Other M (ascending) at the trial's chunks; under a memory cap with every order and filler
-  // rule, since the plain (GPipe-order) candidate is the one least likely to fit.
+  // Other M (ascending) at the trial's chunks; under a memory cap with 1F1B's order besides
+  // GPipe's, since the plain (GPipe-order) candidate is the one least likely to fit.
   bool other_m_won = false;
   const auto consider_micro_batches = [&]() -> Status {
     int sizes_without_gain = 0;
@@ -273,7 +281,7 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
       bool gained = false;
       for (BackwardSplit split : detail::split_candidates(w)) {
         trial.split = split;
-        auto improved = consider_options(w.memory_cap <= 0.0);
+        auto improved = consider_options(w.memory_cap > 0.0 ? Options::plain_orders : Options::plain);
         if (!improved) return Status::failure(improved.message());
         gained = gained || improved.value();
       }
@@ -294,7 +302,7 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
     if (!full.check().ok()) continue;
     for (BackwardSplit split : detail::split_candidates(w)) {
       trial.split = split;
-      if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
+      if (auto done = consider_options(Options::every); !done) return Result<TspipeChoice>::failure(done.message());
     }
     if (w.choose_micro_batches)
       if (Status done = consider_micro_batches(); !done) return Result<TspipeChoice>::failure(done.message());
@@ -302,7 +310,7 @@ inline Result<TspipeChoice> choose_tspipe(const Workload& w) {
   if (best && other_m_won) {
     trial = best->workload;
     trial.batches = std::min(w.batches, kSearchBatches + w.warmup);
-    if (auto done = consider_options(false); !done) return Result<TspipeChoice>::failure(done.message());
+    if (auto done = consider_options(Options::every); !done) return Result<TspipeChoice>::failure(done.message());
   }
   if (!best)
     return Result<TspipeChoice>::failure("no schedule fits memory_cap = " + std::to_string(w.memory_cap) +
