@@ -45,14 +45,18 @@ inline double checked_learning_rate(double learning_rate) {
   return learning_rate;
 }
 
+/// The "<kind>" of a "<parameter>/<kind>" state key (empty when it has none).
+inline std::string_view state_kind(std::string_view key) {
+  const auto slash = key.rfind('/');
+  return slash == std::string_view::npos ? std::string_view{} : key.substr(slash + 1);
+}
+
 /// Throws unless every "<parameter>/<kind>" key of `state` has a kind the optimizer keeps, so
 /// that loading, say, AdamW state into SGD fails rather than silently restarting.
 template <class State>
 void check_state_kinds(std::string_view optimizer, const State& state, const std::vector<std::string_view>& kinds) {
   for (const auto& [key, values] : state) {
-    const auto slash = key.rfind('/');
-    const std::string_view kind =
-        slash == std::string::npos ? std::string_view{} : std::string_view(key).substr(slash + 1);
+    const std::string_view kind = state_kind(key);
     bool known = false;
     for (std::string_view k : kinds) known = known || k == kind;
     if (!known)
@@ -84,8 +88,7 @@ inline std::string state_value_problem(std::string_view kind, std::span<const fl
 template <class State>
 void check_state_values(std::string_view optimizer, const State& state) {
   for (const auto& [key, values] : state) {
-    const auto slash = key.rfind('/');
-    const std::string_view kind = slash == std::string::npos ? std::string_view{} : std::string_view(key).substr(slash + 1);
+    const std::string_view kind = state_kind(key);
     if (const std::string why = state_value_problem(kind, values); !why.empty())
       throw Error(std::string(optimizer) + ": state entry '" + key + "' " + why);
   }

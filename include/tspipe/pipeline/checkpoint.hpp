@@ -156,7 +156,7 @@ class PipelineCheckpoint {
         const auto kept = layout.find(key);
         if (kept == layout.end()) fit.unexpected(name, stored, "state this stage's optimizer does not keep");
         else if (fit.check(name, stored, {kept->second})) {
-          if (const std::string why = nn::state_value_problem(std::string_view(key).substr(key.rfind('/') + 1), stored.to_f32());
+          if (const std::string why = nn::state_value_problem(nn::state_kind(key), stored.to_f32());
               !why.empty())
             fit.note(name, why);
           else
