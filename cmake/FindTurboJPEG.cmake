@@ -1,19 +1,11 @@
 # Finds libjpeg-turbo's TurboJPEG API (Debian: libturbojpeg0-dev) and defines TurboJPEG::TurboJPEG.
 #
-# Tries, in order: libjpeg-turbo's own CMake package (libjpeg-turbo::turbojpeg, shipped by
-# libjpeg-turbo >= 2.1 and by Debian's libturbojpeg0-dev), pkg-config's `libturbojpeg`, and a plain
-# search for turbojpeg.h and the turbojpeg library. Sets TurboJPEG_FOUND and TurboJPEG_VERSION
-# (when known).
+# Searches through pkg-config's `libturbojpeg`, then for turbojpeg.h and the turbojpeg library.
+# libjpeg-turbo's own CMake package is deliberately not asked: the one Debian 12's
+# libturbojpeg0-dev ships imports the libjpeg target too, and stops the configure with a hard error
+# when libjpeg62-turbo (which libturbojpeg0-dev does not pull in) is absent, as on a fresh machine.
+# Sets TurboJPEG_FOUND and TurboJPEG_VERSION (when known).
 if(TARGET TurboJPEG::TurboJPEG)
-  set(TurboJPEG_FOUND TRUE)
-  return()
-endif()
-
-find_package(libjpeg-turbo CONFIG QUIET)
-if(TARGET libjpeg-turbo::turbojpeg)
-  add_library(TurboJPEG::TurboJPEG INTERFACE IMPORTED)
-  set_target_properties(TurboJPEG::TurboJPEG PROPERTIES INTERFACE_LINK_LIBRARIES libjpeg-turbo::turbojpeg)
-  set(TurboJPEG_VERSION ${libjpeg-turbo_VERSION})
   set(TurboJPEG_FOUND TRUE)
   return()
 endif()
