@@ -9,8 +9,9 @@
 //
 // Input layout (make_workload_corpus.py writes seeds in it): a flags byte (bit 0 momentum teacher,
 // bits 1-2 the split, 3 choose M, 4 choose the split, 5 no teacher, 6 a loss per micro-batch, 7
-// choose halves too); nine integers (stages,
-// micro-batches, views, batches, staleness, warm-up, teacher versions, look-ahead, largest M); two
+// choose halves too); ten integers (stages,
+// micro-batches, views, batches, staleness, warm-up, teacher versions, look-ahead, largest M, chunks
+// per device); a virtual-stage byte (bit 0 the v-shape placement, bit 1 choose the chunks); two
 // reals (memory cap, per-action overhead); a byte R: R % 17 == 0 takes one real, the teacher's
 // cost ratio, else R % 17 stage rows of ten reals (StageCost's fields in cost-table column order);
 // the rest is schedule text (or CSV). An integer is a selector byte: < 0xC0 the small value
@@ -130,6 +131,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   w.teacher_versions = in.integer();
   w.teacher_lookahead = in.integer();
   w.max_micro_batches = in.integer();
+  w.chunks = in.integer();
+  const std::uint8_t chunk_flags = in.byte();
+  w.chunk_placement = chunk_flags & 1 ? ChunkPlacement::v_shape : ChunkPlacement::interleaved;
+  w.choose_chunks = (chunk_flags >> 1) & 1;
   w.memory_cap = in.real();
   w.costs.per_action_overhead = in.real();
   if (const int rows = in.byte() % 17; rows == 0) {

@@ -46,12 +46,14 @@ SPLITS = {'full': 0, 'input-weight': 1, 'halves': 2}
 
 def workload(momentum=False, split='full', choose_m=False, choose_split=False, stages=2, micro=1, views=1,
              batches=4, staleness=0, warmup=0, versions=0, lookahead=1, max_m=0, cap=0.0, overhead=0.0,
-             ratio=1.0, rows=None, text=b'', no_teacher=False, loss_per_micro_batch=False, choose_halves=False):
+             ratio=1.0, rows=None, text=b'', no_teacher=False, loss_per_micro_batch=False, choose_halves=False,
+             chunks=1, v_shape=False, choose_chunks=False):
     flags = (int(momentum) | SPLITS[split] << 1 | int(choose_m) << 3 | int(choose_split) << 4 | int(no_teacher) << 5
              | int(loss_per_micro_batch) << 6 | int(choose_halves) << 7)
     out = bytes([flags])
-    for v in (stages, micro, views, batches, staleness, warmup, versions, lookahead, max_m):
+    for v in (stages, micro, views, batches, staleness, warmup, versions, lookahead, max_m, chunks):
         out += integer(v)
+    out += bytes([int(v_shape) | int(choose_chunks) << 1])
     out += real(cap) + real(overhead)
     if rows is None:
         out += bytes([0]) + real(ratio)
@@ -108,6 +110,16 @@ SEEDS = {
     'student_only_loss_per_micro_batch': workload(no_teacher=True, stages=3, micro=3, loss_per_micro_batch=True,
                                                   split='input-weight'),
     'student_only_huge_numbers': workload(no_teacher=True, ratio='nan'),
+    # Virtual stages: refused shapes, the two placements, the search over v.
+    'kd_chunks_int_max': workload(stages=2, chunks=2**31 - 1),
+    'kd_chunks_zero': workload(stages=2, chunks=0),
+    'kd_v_shape_three_chunks': workload(stages=2, chunks=3, v_shape=True),
+    'kd_interleaved_two_chunks': workload(stages=2, micro=2, chunks=2, batches=3),
+    'ssl_v_shape': workload(momentum=True, views=2, stages=2, micro=2, chunks=2, v_shape=True, staleness=1,
+                            loss_per_micro_batch=True),
+    'kd_choose_chunks_per_logical_rows': workload(stages=2, micro=2, chunks=2, choose_chunks=True,
+                                                  loss_per_micro_batch=True,
+                                                  rows=[stage(), stage(), stage(teacher_forward=3.0), stage()]),
     # A workload and a schedule file for it.
     'kd_gpipe_file': workload(batches=1, text=GPIPE_KD_2),
     'kd_deadlock_file': workload(batches=1, text=DEADLOCK_KD_2),
