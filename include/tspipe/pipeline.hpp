@@ -141,7 +141,7 @@ class Pipeline {
   int devices() const { return options_.stages; }
   runtime::Stage<B>& stage(int s) { return *stages_.at(static_cast<std::size_t>(s)); }
 
-  /// The measured trace: per stage, every action of the last `trace_segments` segments with its
+  /// The measured trace: per device, every action of the last `trace_segments` segments with its
   /// start and end (empty without record_trace).
   const MeasuredTrace& trace() const { return trace_.actions(); }
   /// The trace as simulator timelines (seconds), ready for sim::chrome_trace / svg_timeline.
