@@ -16,9 +16,9 @@
 // named generator produces every device's action list, the validator checks it, and one worker
 // thread per device runs its list (strictly in order, or dynamically: see runtime/dispatch.hpp),
 // exchanging activations and gradients through an in-process transport. With options.chunks = v
-// the model is cut into S·v logical stages and a device runs v of them (docs/design.md §2.9). Teacher versions, the
-// optimizer state and the step count carry across segments, so segmenting changes timing (a
-// drain every segment), never results.
+// the model is cut into S·v logical stages and a device runs v of them (docs/design.md §2.9).
+// Teacher versions, the optimizer state and the step count carry across segments, so segmenting
+// changes timing (a drain every segment), never results.
 //
 // The parts live in pipeline/: options.hpp (what a pipeline is built from), placement.hpp
 // (checks, profiling, partition, stages), segment_plan.hpp (each segment's validated schedule,

@@ -68,8 +68,9 @@ inline void write_plan(Metadata& metadata, const PipelineOptions& o, const parti
 
 /// Throws Error(`where` …) unless the checkpoint's stages are this pipeline's: the chunks per
 /// device and their placement saved in `metadata` (1, interleaved, for a writer that stored
-/// none) must be `options`'. A stage's teacher versions and optimizer state belong to its
-/// logical stage, so another number of chunks is refused rather than remapped.
+/// none) must be `options`'. The plan (schedule, partition, cost model) and each stage's active
+/// teacher version (`teacher_active.<s>`) are kept per logical stage of that layout, so another
+/// layout is refused rather than remapped.
 inline void check_saved_chunks(const Metadata& metadata, const std::string& where, const PipelineOptions& options) {
   const auto chunks_key = metadata.find("plan.chunks");
   const auto placement_key = metadata.find("plan.chunk_placement");

@@ -84,11 +84,11 @@ class SegmentExecutor {
             const schedule::Action local = *next.value();
             schedule::Action a = local;
             a.batch = static_cast<int>(first + local.batch);
-            // LOSS runs where the last logical stage's outputs are.
-            runtime::Stage<B>& stage = *stages_.at(static_cast<std::size_t>(a.kind == schedule::ActionKind::Loss ? w.last_stage() : a.stage));
+            // The logical stage the action names; LOSS runs where the last one's outputs are.
+            const int l = a.kind == schedule::ActionKind::Loss ? w.last_stage() : a.stage;
             const auto t0 = std::chrono::steady_clock::now();
             try {
-              execute(stage, a, batches[static_cast<std::size_t>(local.batch)], w, transport, on_loss);
+              execute(*stages_.at(static_cast<std::size_t>(l)), a, batches[static_cast<std::size_t>(local.batch)], w, transport, on_loss);
             } catch (const std::exception& e) {
               fail(worker + ", " + schedule::to_token(a) + ": " + e.what());
               return;
