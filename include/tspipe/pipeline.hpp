@@ -14,10 +14,11 @@
 //
 // Execution: fed batches are run in segments of `segment_batches` batches. For each segment the
 // named generator produces every device's action list, the validator checks it, and one worker
-// thread per stage runs its list (strictly in order, or dynamically: see runtime/dispatch.hpp),
-// exchanging activations and gradients through an in-process transport. Teacher versions, the
-// optimizer state and the step count carry across segments, so segmenting changes timing (a
-// drain every segment), never results.
+// thread per device runs its list (strictly in order, or dynamically: see runtime/dispatch.hpp),
+// exchanging activations and gradients through an in-process transport. With options.chunks = v
+// the model is cut into S·v logical stages and a device runs v of them (docs/design.md §2.9).
+// Teacher versions, the optimizer state and the step count carry across segments, so segmenting
+// changes timing (a drain every segment), never results.
 //
 // The parts live in pipeline/: options.hpp (what a pipeline is built from), placement.hpp
 // (checks, profiling, partition, stages), segment_plan.hpp (each segment's validated schedule,
@@ -79,7 +80,7 @@ class Pipeline {
     plan_ = std::move(placed.plan);
     profiled_costs_ = std::move(placed.profiled_costs);
     make_optimizer_ = std::move(make_optimizer);
-    trace_ = TraceWindow(stages(), options_.record_trace ? options_.trace_segments : 0);
+    trace_ = TraceWindow(devices(), options_.record_trace ? options_.trace_segments : 0);
     // Reject a schedule that cannot run this shape now, not at the first segment.
     if (auto probe = planning::generate(options_.schedule, workload(2)); !probe) throw Error("Pipeline: " + probe.message());
     learning_rate_ = stages_.front()->optimizer->learning_rate();
@@ -126,14 +127,7 @@ class Pipeline {
 
   /// Spreads the pipeline over processes (see Distribution); call before the first feed().
   void set_distribution(Distribution distribution) {
-    if (options_.calibrate_costs && distribution.transport)
-      throw Error("Pipeline::set_distribution: calibrate_costs plans from this process's own timing, but every process of a "
-                  "distributed launch must plan the same schedule; turn it off");
-    if (options_.dispatch == runtime::Dispatch::dynamic && (distribution.transport || !distribution.local_stages.empty()))
-      throw Error("Pipeline::set_distribution: dynamic dispatch reads every stage's progress, so it needs all stages in "
-                  "this process; use Dispatch::in_order for a distributed launch");
-    for (int s : distribution.local_stages)
-      if (s < 0 || s >= stages()) throw Error("Pipeline::set_distribution: local stage " + std::to_string(s) + " outside [0, " + std::to_string(stages()) + ")");
+    check_distribution(options_, distribution, stages());
     distribution_ = std::move(distribution);
   }
   bool runs_stage(int s) const { return distribution_.runs_stage(s); }
@@ -142,10 +136,12 @@ class Pipeline {
   long batches_done() const { return done_batches_; }
   const partition::PartitionPlan& partition() const { return plan_; }
   const PipelineOptions& options() const { return options_; }
+  /// The model's stages (logical: devices × chunks), each a runtime::Stage; devices run workers.
   int stages() const { return static_cast<int>(stages_.size()); }
+  int devices() const { return options_.stages; }
   runtime::Stage<B>& stage(int s) { return *stages_.at(static_cast<std::size_t>(s)); }
 
-  /// The measured trace: per stage, every action of the last `trace_segments` segments with its
+  /// The measured trace: per device, every action of the last `trace_segments` segments with its
   /// start and end (empty without record_trace).
   const MeasuredTrace& trace() const { return trace_.actions(); }
   /// The trace as simulator timelines (seconds), ready for sim::chrome_trace / svg_timeline.
@@ -169,7 +165,7 @@ class Pipeline {
 
   /// The workload of a segment of `batches` batches starting at global batch `first`.
   schedule::Workload workload(int batches, long first = 0) const {
-    return segment_workload(options_, profiled_costs_, stages(), batches, first);
+    return segment_workload(options_, profiled_costs_, devices(), batches, first);
   }
 
   /// Every student parameter (all stages), for tests and checkpoints.
@@ -220,9 +216,10 @@ class Pipeline {
   void load(const std::filesystem::path& path) {
     flush();
     const nn::SafetensorsContent content = nn::load_safetensors(path, nn::Checksums::required);
+    const std::string where = "checkpoint '" + path.string() + "': ";
+    check_saved_chunks(content.metadata, where, options_);  // before the per-stage checks trip on it
     PipelineCheckpoint<B> checkpoint = this->checkpoint();
     const auto restore = checkpoint.check(content, path.string());
-    const std::string where = "checkpoint '" + path.string() + "': ";
     RestoredPlan plan = read_plan(content.metadata, where, options_, plan_, profiled_costs_, restore.position.step);
     resolved_loss_granularity(plan.options.loss_granularity, *loss_, where);
     checkpoint.apply(restore);
@@ -246,10 +243,10 @@ class Pipeline {
   void run_segment() {
     std::vector<FedBatch<Tensor>> batches = std::exchange(queued_, {});
     const long first = batches.front().index;
-    const schedule::Generated& generated = planner_.plan(options_, profiled_costs_, stages(), static_cast<int>(batches.size()), first);
+    const schedule::Generated& generated = planner_.plan(options_, profiled_costs_, devices(), static_cast<int>(batches.size()), first);
     const auto segment_start = std::chrono::steady_clock::now();
     trace_.begin_segment();
-    timing_.begin_segment(stages());
+    timing_.begin_segment(devices());
     SegmentExecutor<B> executor(options_, distribution_, *loss_, stages_, started_);
     executor.run(
         generated, batches,

@@ -5,8 +5,11 @@
 #include <tspipe/nn/optim.hpp>
 #include <tspipe/pipeline.hpp>
 
+#include <algorithm>
+#include <filesystem>
 #include <map>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace test {
@@ -79,6 +82,22 @@ inline tspipe::PipelineOptions mlp_options(int stages, int micro_batches, const 
     o.student_cuts.push_back(s);
   }
   return o;
+}
+
+/// A file `name` in this process's scratch folder `<tmp>/tspipe_<suite>_<pid>`, made on first use
+/// and removed when the process ends, so that test processes running at once never share files.
+/// One test binary names one suite.
+inline std::filesystem::path scratch_file(const std::string& suite, const std::string& name) {
+  struct Folder {
+    std::filesystem::path path;
+    explicit Folder(const std::string& suite)
+        : path(std::filesystem::temp_directory_path() / ("tspipe_" + suite + "_" + std::to_string(::getpid()))) {
+      std::filesystem::create_directories(path);
+    }
+    ~Folder() { std::filesystem::remove_all(path); }
+  };
+  static const Folder folder(suite);
+  return folder.path / name;
 }
 
 /// Whether two cost models agree exactly, field by field.
@@ -178,5 +197,50 @@ struct ReferenceTrainer {
     return out.loss;
   }
 };
+
+/// The largest relative difference (max_relative_difference) between a teacher version ξ_r that a
+/// stage of `pipeline` still holds and the reference trajectory's ξ_r, over every stage and r.
+inline double worst_held_teacher_version(tspipe::Pipeline<B>& pipeline, const ReferenceTrainer& ref) {
+  double worst = 0.0;
+  const auto held = pipeline.teacher_versions_held();
+  for (int s = 0; s < pipeline.stages(); ++s)
+    for (long r : held[static_cast<std::size_t>(s)]) {
+      std::map<std::string, std::vector<float>> got, want;
+      pipeline.with_teacher_version(s, r, [&](auto& teacher) { got = values_of(teacher.parameters()); });
+      for (const auto& [param, values] : ref.teacher_versions.at(r))
+        if (got.count(param)) want[param] = values;
+      worst = std::max(worst, max_relative_difference(got, want));
+    }
+  return worst;
+}
+
+/// Feeds batches [from, to) (`batch_at(step)` makes each; its labels go in when `labelled`),
+/// flushes, and returns the losses reported.
+template <class BatchAt>
+std::vector<tspipe::LossRecord> train_range(tspipe::Pipeline<B>& pipeline, int from, int to, BatchAt&& batch_at, bool labelled) {
+  for (int step = from; step < to; ++step) {
+    const Batch batch = batch_at(step);
+    pipeline.feed(batch.views, labelled ? batch.labels : std::vector<int>{});
+  }
+  pipeline.flush();
+  return pipeline.take_losses();
+}
+
+/// What differs between a run resumed from a checkpoint and the run never interrupted (empty when
+/// nothing does, bit for bit): `later`, the resumed run's losses, against the tail of `all`, the
+/// uninterrupted run's; then the student, the teacher and the teacher versions each stage holds.
+inline std::string resume_difference(tspipe::Pipeline<B>& resumed, const std::vector<tspipe::LossRecord>& later,
+                                     tspipe::Pipeline<B>& uninterrupted, const std::vector<tspipe::LossRecord>& all) {
+  if (later.size() > all.size()) return std::to_string(later.size()) + " losses after the resume, " + std::to_string(all.size()) + " in all";
+  const std::size_t offset = all.size() - later.size();
+  for (std::size_t i = 0; i < later.size(); ++i)
+    if (later[i].batch != all[offset + i].batch || later[i].loss != all[offset + i].loss)
+      return "batch " + std::to_string(later[i].batch) + ": loss " + std::to_string(later[i].loss) + ", uninterrupted batch " +
+             std::to_string(all[offset + i].batch) + " " + std::to_string(all[offset + i].loss);
+  if (values_of(resumed.student_parameters()) != values_of(uninterrupted.student_parameters())) return "the student differs";
+  if (values_of(resumed.teacher_parameters()) != values_of(uninterrupted.teacher_parameters())) return "the teacher differs";
+  if (resumed.teacher_versions_held() != uninterrupted.teacher_versions_held()) return "the teacher versions held differ";
+  return {};
+}
 
 }  // namespace test

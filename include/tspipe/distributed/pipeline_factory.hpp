@@ -94,6 +94,10 @@ Result<std::unique_ptr<Pipeline<B>>> make_pipeline(MpiSession& session, Pipeline
   if (options.stages != l.stages)
     return R::failure("make_pipeline: the options ask for " + std::to_string(options.stages) + " stages, the MPI session has " +
                       std::to_string(l.stages));
+  if (options.chunks > 1)  // every rank has the same options: all refuse, none waits
+    return R::failure("make_pipeline: chunks = " + std::to_string(options.chunks) +
+                      ": virtual stages run only with every device in one process; a distributed launch runs one chunk "
+                      "per device (chunks = 1)");
   std::unique_ptr<Pipeline<B>> pipeline;
   std::string build_error;
   const auto try_build = [&] {

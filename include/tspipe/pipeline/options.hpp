@@ -1,6 +1,7 @@
 #pragma once
 // What a Pipeline is built from: its options, how it is spread over processes, and the records it
 // hands back (losses).
+#include <tspipe/error.hpp>
 #include <tspipe/nn/optim.hpp>
 #include <tspipe/nn/safetensors.hpp>
 #include <tspipe/nn/tensor.hpp>
@@ -43,7 +44,12 @@ constexpr std::string_view to_string(LossGranularity g) {
 }
 
 struct PipelineOptions {
-  int stages = 1;
+  int stages = 1;  ///< devices: one worker thread each
+  /// Virtual stages (docs/design.md §2.9): teacher and student are cut into stages·chunks logical
+  /// stages and each device runs `chunks` of them, placed by chunk_placement. Needs a schedule
+  /// that runs chunks (interleaved-1f1b, zbv, tspipe) and every stage in this process.
+  int chunks = 1;
+  schedule::ChunkPlacement chunk_placement = schedule::ChunkPlacement::interleaved;
   int micro_batches = 1;
   int views = 1;
   std::string schedule = "tspipe";
@@ -53,7 +59,7 @@ struct PipelineOptions {
 
   long batch_size = 0;            ///< samples per batch (every fed batch must have it)
   nn::Shape input_shape;          ///< one sample's shape, e.g. {3, 32, 32}
-  std::vector<int> teacher_cuts;  ///< first block of stages 1…S−1; empty = automatic
+  std::vector<int> teacher_cuts;  ///< first block of logical stages 1…S·v−1; empty = automatic
   std::vector<int> student_cuts;
   double memory_cap_bytes = 0.0;  ///< per device, for the automatic partition; 0 = none
 
@@ -89,6 +95,9 @@ struct PipelineOptions {
   /// M, another order), so two runs need not train alike. Not for a distributed launch, whose
   /// processes must all plan the same schedule.
   bool calibrate_costs = false;
+
+  /// The model's stages: stages · chunks (the partition's parts, the runtime's Stage objects).
+  int logical_stages() const { return stages * chunks; }
 };
 
 struct LossRecord {
@@ -115,6 +124,26 @@ struct Distribution {
     return local_stages.empty() || std::find(local_stages.begin(), local_stages.end(), s) != local_stages.end();
   }
 };
+
+/// Throws Error("Pipeline::set_distribution: …") naming why `d` cannot spread a pipeline built
+/// with `o` (of `stages` logical stages) over processes.
+template <class Tensor, class GradientSlot>
+void check_distribution(const PipelineOptions& o, const Distribution<Tensor, GradientSlot>& d, int stages) {
+  const auto fail = [](const std::string& what) { throw Error("Pipeline::set_distribution: " + what); };
+  if (o.calibrate_costs && d.transport)
+    fail("calibrate_costs plans from this process's own timing, but every process of a distributed launch must plan the "
+         "same schedule; turn it off");
+  if (o.dispatch == runtime::Dispatch::dynamic && (d.transport || !d.local_stages.empty()))
+    fail("dynamic dispatch reads every stage's progress, so it needs all stages in this process; use Dispatch::in_order "
+         "for a distributed launch");
+  // A device's chunks share its worker thread and talk through local mailboxes; a launch places
+  // one stage per process, which is not where a chunk lives.
+  if (o.chunks > 1 && (d.transport || !d.local_stages.empty() || d.reduce_gradients || d.gather_checkpoint))
+    fail("chunks = " + std::to_string(o.chunks) + ": virtual stages run only with every device in this process, not "
+         "spread over processes or replicas; use chunks = 1 for a distributed launch");
+  for (int s : d.local_stages)
+    if (s < 0 || s >= stages) fail("local stage " + std::to_string(s) + " outside [0, " + std::to_string(stages) + ")");
+}
 
 /// One fed batch as the stage workers read it: the views, the labels and the hyper-parameters
 /// that were current when it was fed.

@@ -5,6 +5,7 @@
 #include <tspipe/nn/layer.hpp>
 #include <tspipe/partition/partitioner.hpp>
 #include <tspipe/pipeline/options.hpp>
+#include <tspipe/pipeline/segment_plan.hpp>
 #include <tspipe/planning/generate.hpp>
 #include <tspipe/runtime/backend_hooks.hpp>
 #include <tspipe/runtime/profile.hpp>
@@ -25,6 +26,14 @@ void check_pipeline_options(const PipelineOptions& o, const std::vector<nn::Laye
   const auto fail = [](const std::string& what) { throw Error("Pipeline: " + what); };
   if (o.stages < 1) fail("stages = " + std::to_string(o.stages) + " must be at least 1");
   if (o.micro_batches < 1) fail("micro_batches = " + std::to_string(o.micro_batches) + " must be at least 1");
+  if (o.chunks < 1) fail("chunks = " + std::to_string(o.chunks) + " must be at least 1 (model chunks per device)");
+  if (o.chunk_placement != schedule::ChunkPlacement::interleaved && o.chunk_placement != schedule::ChunkPlacement::v_shape)
+    fail("chunk_placement = " + std::to_string(static_cast<int>(o.chunk_placement)) + " is neither interleaved nor v_shape");
+  if (o.chunk_placement == schedule::ChunkPlacement::v_shape && o.chunks != 2)
+    fail("chunk_placement = v-shape holds 2 chunks per device, got chunks = " + std::to_string(o.chunks));
+  if (o.chunks > schedule::kMaxStages / o.stages)
+    fail(std::to_string(o.stages) + " stages × chunks = " + std::to_string(o.chunks) + " exceed the " +
+         std::to_string(schedule::kMaxStages) + " logical stages a schedule can hold");
   if (o.views < 1) fail("views = " + std::to_string(o.views) + " must be at least 1");
   if (o.batch_size < 1) fail("batch_size = " + std::to_string(o.batch_size) + " must be at least 1");
   if (o.micro_batches > o.batch_size)
@@ -44,17 +53,19 @@ void check_pipeline_options(const PipelineOptions& o, const std::vector<nn::Laye
     if (!teacher[i]) fail("teacher block " + std::to_string(i) + " is null");
   for (std::size_t i = 0; i < student.size(); ++i)
     if (!student[i]) fail("student block " + std::to_string(i) + " is null");
-  if (static_cast<int>(teacher.size()) < o.stages || static_cast<int>(student.size()) < o.stages)
-    fail(std::to_string(o.stages) + " stages but the teacher has " + std::to_string(teacher.size()) + " and the student " +
-         std::to_string(student.size()) + " blocks (every stage needs at least one of each)");
-  bool known = false;
-  for (auto name : planning::generator_names()) known = known || name == o.schedule;
-  if (!known) {
-    auto probe = planning::generate(o.schedule, schedule::kd_workload(1));
-    fail(probe.message());
-  }
+  const int logical = o.logical_stages();
+  if (static_cast<int>(teacher.size()) < logical || static_cast<int>(student.size()) < logical)
+    fail(std::to_string(o.stages) + " stages" + (o.chunks > 1 ? " × " + std::to_string(o.chunks) + " chunks" : std::string()) +
+         " but the teacher has " + std::to_string(teacher.size()) + " and the student " + std::to_string(student.size()) +
+         " blocks (every " + (o.chunks > 1 ? "chunk" : "stage") + " needs at least one of each)");
+  if (Status runs = check_schedule_chunks(o.schedule, o.chunks); !runs) fail(runs.message());
   if (o.schedule == "sequential" && o.micro_batches != 1)
     fail("the sequential schedule runs whole batches: micro_batches must be 1, got " + std::to_string(o.micro_batches));
+  // The fixed virtual-stage orders place chunks their own way; the runtime keeps the options'.
+  if (o.schedule == "zbv" && o.chunk_placement != schedule::ChunkPlacement::v_shape)
+    fail("the zbv schedule places 2 chunks per device in a V: set chunks = 2 and chunk_placement = v_shape");
+  if (o.schedule == "interleaved-1f1b" && o.chunk_placement != schedule::ChunkPlacement::interleaved)
+    fail("the interleaved-1f1b schedule places chunks interleaved: set chunk_placement = interleaved");
 }
 
 /// How often a pipeline with `loss` runs it: `automatic` becomes per micro-batch when the loss is
@@ -110,10 +121,13 @@ PlacedStages<B> place_stages(const PipelineOptions& o, std::vector<nn::LayerPtr<
   const auto student_costs = runtime::profile_blocks<B>(student, sample, /*student=*/true);
 
   partition::PartitionRequest request;
-  request.stages = o.stages;
+  // One part per logical stage. A device holds its chunks' memory together, so each chunk gets
+  // 1/v of the cap: the parts of a device then fit the cap whatever the placement.
+  const int logical = o.logical_stages();
+  request.stages = logical;
   request.micro_batches_in_flight = o.micro_batches * o.views;
   request.teacher_versions = o.teacher.staleness + 1;
-  request.memory_cap_bytes = o.memory_cap_bytes;
+  request.memory_cap_bytes = o.memory_cap_bytes / o.chunks;
   request.shared_cuts = o.teacher.is_momentum();
   partition::PartitionPlan& plan = placed.plan;
   if (o.teacher_cuts.empty() != o.student_cuts.empty())
@@ -121,17 +135,17 @@ PlacedStages<B> place_stages(const PipelineOptions& o, std::vector<nn::LayerPtr<
   if (o.teacher_cuts.empty()) {
     plan = partition::balance(teacher_costs, student_costs, request).value();
   } else {
-    plan.teacher_bounds = partition::bounds_from_cuts(o.teacher_cuts, static_cast<int>(teacher.size()), o.stages, "teacher").value();
-    plan.student_bounds = partition::bounds_from_cuts(o.student_cuts, static_cast<int>(student.size()), o.stages, "student").value();
+    plan.teacher_bounds = partition::bounds_from_cuts(o.teacher_cuts, static_cast<int>(teacher.size()), logical, "teacher").value();
+    plan.student_bounds = partition::bounds_from_cuts(o.student_cuts, static_cast<int>(student.size()), logical, "student").value();
     partition::evaluate_plan(plan, teacher_costs, student_costs, request);
   }
   const auto blocks_of = [](const std::vector<int>& bounds, int s) {
     return std::pair{bounds[static_cast<std::size_t>(s)], bounds[static_cast<std::size_t>(s) + 1]};
   };
 
-  // The simulator's cost table: per stage, whole batch of one view = M micro-batches.
-  placed.profiled_costs.stages.assign(static_cast<std::size_t>(o.stages), {});
-  for (int s = 0; s < o.stages; ++s) {
+  // The simulator's cost table: per logical stage, whole batch of one view = M micro-batches.
+  placed.profiled_costs.stages.assign(static_cast<std::size_t>(logical), {});
+  for (int s = 0; s < logical; ++s) {
     auto& c = placed.profiled_costs.stages[static_cast<std::size_t>(s)];
     c.teacher_forward = c.student_forward = c.student_backward = 0.0;
     for (auto [i, end] = blocks_of(plan.teacher_bounds, s); i < end; ++i)
@@ -143,7 +157,7 @@ PlacedStages<B> place_stages(const PipelineOptions& o, std::vector<nn::LayerPtr<
     }
   }
 
-  for (int s = 0; s < o.stages; ++s) {
+  for (int s = 0; s < logical; ++s) {  // Stage s is logical stage s: a chunk on its device
     auto stage = std::make_unique<runtime::Stage<B>>();
     stage->index = s;
     for (auto [i, end] = blocks_of(plan.teacher_bounds, s); i < end; ++i) stage->teacher.add("", std::move(teacher[static_cast<std::size_t>(i)]));

@@ -54,6 +54,8 @@ inline void write_plan(Metadata& metadata, const PipelineOptions& o, const parti
   metadata["plan.frozen_lookahead"] = std::to_string(o.frozen_lookahead);
   metadata["plan.calibrate_costs"] = flag_text(o.calibrate_costs);
   metadata["plan.loss_granularity"] = std::string(to_string(o.loss_granularity));
+  metadata["plan.chunks"] = std::to_string(o.chunks);
+  metadata["plan.chunk_placement"] = std::string(schedule::to_string(o.chunk_placement));
   metadata["partition.teacher_bounds"] = detail::bounds_text(partition.teacher_bounds);
   metadata["partition.student_bounds"] = detail::bounds_text(partition.student_bounds);
   metadata["costs.per_action_overhead"] = exact_text(costs.per_action_overhead, "the cost model's per_action_overhead");
@@ -62,6 +64,25 @@ inline void write_plan(Metadata& metadata, const PipelineOptions& o, const parti
       const std::string key = "costs." + std::to_string(s) + "." + name;
       metadata[key] = exact_text(costs.stages[s].*field, "the cost model's " + key);
     }
+}
+
+/// Throws Error(`where` …) unless the checkpoint's stages are this pipeline's: the chunks per
+/// device and their placement saved in `metadata` (1, interleaved, for a writer that stored
+/// none) must be `options`'. The plan (schedule, partition, cost model) and each stage's active
+/// teacher version (`teacher_active.<s>`) are kept per logical stage of that layout, so another
+/// layout is refused rather than remapped.
+inline void check_saved_chunks(const Metadata& metadata, const std::string& where, const PipelineOptions& options) {
+  const auto chunks_key = metadata.find("plan.chunks");
+  const auto placement_key = metadata.find("plan.chunk_placement");
+  const std::string chunks = chunks_key == metadata.end() ? "1" : chunks_key->second;
+  const std::string placement = placement_key == metadata.end() ? std::string(schedule::to_string(schedule::ChunkPlacement::interleaved))
+                                                                : placement_key->second;
+  if (chunks != std::to_string(options.chunks))
+    throw Error(where + "it was saved with plan.chunks = " + detail::quoted_brief(chunks) + " chunks per device, this pipeline runs " +
+                std::to_string(options.chunks) + ": build the pipeline with the checkpoint's chunks to resume it");
+  if (options.chunks > 1 && placement != schedule::to_string(options.chunk_placement))
+    throw Error(where + "it was saved with plan.chunk_placement = " + detail::quoted_brief(placement) + ", this pipeline places its chunks " +
+                std::string(schedule::to_string(options.chunk_placement)) + ": build the pipeline with the checkpoint's placement");
 }
 
 /// The options and cost model a pipeline continues with after a load.
@@ -108,9 +129,9 @@ inline RestoredPlan read_plan(const Metadata& metadata, const std::string& where
 
   PipelineOptions& o = out.options;
   o.schedule = text("plan.schedule");
-  bool known = false;
-  for (auto name : planning::generator_names()) known = known || name == o.schedule;
-  if (!known) throw Error(where + "metadata plan.schedule " + detail::quoted_brief(o.schedule) + " is not a known schedule");
+  if (!is_known_schedule(o.schedule)) throw Error(where + "metadata plan.schedule " + detail::quoted_brief(o.schedule) + " is not a known schedule");
+  if (Status runs = check_schedule_chunks(o.schedule, o.chunks); !runs)
+    throw Error(where + "metadata plan.schedule " + detail::quoted_brief(o.schedule) + ": " + runs.message());
   o.micro_batches = count("plan.micro_batches", 1);
   if (o.micro_batches > o.batch_size)
     throw Error(where + "plan.micro_batches = " + std::to_string(o.micro_batches) + " is larger than this pipeline's batch (" +
@@ -153,11 +174,11 @@ inline RestoredPlan read_plan(const Metadata& metadata, const std::string& where
       saved.stages[s].*field = read_finite(text(key), where + "metadata " + key);
     }
   schedule::Workload probe;
-  probe.stages = static_cast<int>(saved.stages.size());
+  probe.stages = static_cast<int>(saved.stages.size());  // a row per logical stage
   probe.costs = saved;
   if (Status ok = probe.check(); !ok) throw Error(where + "the saved cost model: " + ok.message());
   if (teacher_bounds == partition.teacher_bounds && student_bounds == partition.student_bounds) out.costs = std::move(saved);
-  const auto runs = planning::generate(o.schedule, segment_workload(o, out.costs, partition.stages(), 2, step));
+  const auto runs = planning::generate(o.schedule, segment_workload(o, out.costs, o.stages, 2, step));
   if (!runs) throw Error(where + "its plan cannot run here: " + runs.message());
   return out;
 }

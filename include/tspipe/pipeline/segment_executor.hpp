@@ -1,7 +1,9 @@
 #pragma once
 // Runs one segment of fed batches through a generated, validated schedule: one worker thread per
-// local stage takes its actions (in order or dynamically, runtime/dispatch.hpp) and executes them
-// on its stage, exchanging activations and gradients through the transport.
+// local device takes its actions (in order or dynamically, runtime/dispatch.hpp) and executes each
+// on the stage it names, exchanging activations and gradients through the transport. With one
+// chunk per device a device is a stage; with v chunks (virtual stages) a device's worker runs the
+// actions of its v logical stages, and a transfer between two of them stays in this process.
 #include <tspipe/pipeline/options.hpp>
 #include <tspipe/pipeline/timing.hpp>
 #include <tspipe/runtime/backend_hooks.hpp>
@@ -68,25 +70,27 @@ class SegmentExecutor {
 
     {
       std::vector<std::jthread> workers;
-      for (int j = 0; j < stages(); ++j) {
-        if (!distribution_.runs_stage(j)) continue;
+      for (int j = 0; j < w.stages; ++j) {
+        if (!distribution_.runs_stage(j)) continue;  // (a distribution runs one chunk per device)
         workers.emplace_back([&, j] {
-          runtime::Stage<B>& stage = *stages_[static_cast<std::size_t>(j)];
+          const std::string worker = (w.chunks > 1 ? "device " : "stage ") + std::to_string(j);
           for (;;) {
             auto next = dispatcher.next(j, options_.watchdog);
             if (!next) {
-              fail("stage " + std::to_string(j) + ": " + next.message());
+              fail(worker + ": " + next.message());
               return;
             }
             if (!next.value()) return;  // list done, or another worker failed
             const schedule::Action local = *next.value();
             schedule::Action a = local;
             a.batch = static_cast<int>(first + local.batch);
+            // The logical stage the action names; LOSS runs where the last one's outputs are.
+            const int l = a.kind == schedule::ActionKind::Loss ? w.last_stage() : a.stage;
             const auto t0 = std::chrono::steady_clock::now();
             try {
-              execute(stage, a, batches[static_cast<std::size_t>(local.batch)], w, transport, on_loss);
+              execute(*stages_.at(static_cast<std::size_t>(l)), a, batches[static_cast<std::size_t>(local.batch)], w, transport, on_loss);
             } catch (const std::exception& e) {
-              fail("stage " + std::to_string(j) + ", " + schedule::to_token(a) + ": " + e.what());
+              fail(worker + ", " + schedule::to_token(a) + ": " + e.what());
               return;
             }
             dispatcher.finished(local);
@@ -101,7 +105,7 @@ class SegmentExecutor {
   }
 
  private:
-  int stages() const { return static_cast<int>(stages_.size()); }
+  int stages() const { return static_cast<int>(stages_.size()); }  ///< logical stages
 
   double seconds_since_origin(std::chrono::steady_clock::time_point t) const {
     return std::chrono::duration<double>(t - origin_).count();

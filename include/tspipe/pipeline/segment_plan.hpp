@@ -12,14 +12,45 @@
 #include <cstddef>
 #include <deque>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace tspipe {
 
-/// The workload of a segment of `batches` batches starting at global batch `first`.
+namespace detail {
+inline bool listed(const std::vector<std::string_view>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+}  // namespace detail
+
+/// Whether `name` is a generator the runtime can plan with, at any number of chunks.
+inline bool is_known_schedule(const std::string& name) {
+  return detail::listed(planning::generator_names(), name) || detail::listed(planning::virtual_stage_generator_names(), name);
+}
+
+/// Whether the runtime can plan schedule `name` with `chunks` model chunks per device: the
+/// one-chunk generators at chunks = 1, the virtual-stage ones and `tspipe` at chunks > 1. The
+/// failure names the schedule and what to change (an unknown name lists the known ones).
+inline Status check_schedule_chunks(const std::string& name, int chunks) {
+  if (!is_known_schedule(name)) return Status::failure(planning::generate(name, schedule::kd_workload(1)).message());
+  const bool virtual_stages = detail::listed(planning::virtual_stage_generator_names(), name);
+  if (chunks == 1 && virtual_stages)
+    return Status::failure("the " + name + " schedule runs virtual stages: set chunks ≥ 2" +
+                           (name == "zbv" ? " (zbv: chunks = 2 with chunk_placement = v_shape)" : ""));
+  if (chunks > 1 && !virtual_stages && name != "tspipe")
+    return Status::failure("chunks = " + std::to_string(chunks) + ", but the " + name +
+                           " schedule runs one chunk per device: use interleaved-1f1b, zbv or tspipe");
+  return {};
+}
+
+/// The workload of a segment of `batches` batches starting at global batch `first`, on `stages`
+/// devices (each running o.chunks logical stages).
 inline schedule::Workload segment_workload(const PipelineOptions& o, const schedule::CostModel& costs, int stages, int batches,
                                            long first) {
   schedule::Workload w;
   w.stages = stages;
+  w.chunks = o.chunks;
+  w.chunk_placement = o.chunk_placement;
   w.micro_batches = o.micro_batches;
   w.views = o.views;
   w.batches = batches;
@@ -48,6 +79,9 @@ class SegmentPlanner {
       if (p.batches == w.batches && p.warmup == w.warmup) return p.generated;
     auto generated = planning::generate(o.schedule, w);
     if (!generated) throw Error("Pipeline: " + generated.message());
+    if (generated.value().workload.chunks != o.chunks)  // the stages were built for o.chunks
+      throw Error("Pipeline: the " + o.schedule + " schedule planned " + std::to_string(generated.value().workload.chunks) +
+                  " chunks per device, the pipeline has " + std::to_string(o.chunks));
     const auto violations = schedule::validate(generated.value().schedule, generated.value().workload, 3);
     if (!violations.empty())
       throw Error("Pipeline: the " + o.schedule + " schedule is invalid: " + schedule::to_string(violations.front()));

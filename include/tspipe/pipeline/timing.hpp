@@ -22,12 +22,12 @@ struct TimingReport {
 /// Accumulates the timing report segment by segment.
 class TimingAccumulator {
  public:
-  /// Opens a segment of a pipeline of `stages` stages.
+  /// Opens a segment of a pipeline of `stages` devices (workers).
   void begin_segment(int stages) {
     busy_.assign(static_cast<std::size_t>(stages), 0.0);
     actions_.assign(static_cast<std::size_t>(stages), 0);
   }
-  /// Adds an action of stage `stage` to the open segment (called by that stage's worker only).
+  /// Adds an action of device `stage` to the open segment (called by that device's worker only).
   void record(int stage, const MeasuredAction& measured) {
     busy_[static_cast<std::size_t>(stage)] += measured.end - measured.start;
     ++actions_[static_cast<std::size_t>(stage)];

@@ -17,7 +17,7 @@ struct MeasuredAction {
   double end = 0.0;
 };
 
-/// Per stage, the measured actions in the order they ran, oldest first.
+/// Per device (worker), the measured actions in the order they ran, oldest first.
 using MeasuredTrace = std::vector<std::deque<MeasuredAction>>;
 
 /// The trace as simulator timelines (seconds), ready for sim::chrome_trace / svg_timeline.
@@ -28,7 +28,7 @@ inline std::vector<std::vector<sim::TimedAction>> to_timeline(const MeasuredTrac
   return out;
 }
 
-/// The actions of the last `segments` segments (none when 0). Each stage's worker records its own
+/// The actions of the last `segments` segments (none when 0). Each device's worker records its own
 /// actions; segments begin on the thread that runs them, between segments.
 class TraceWindow {
  public:
@@ -46,7 +46,7 @@ class TraceWindow {
       sizes_.pop_front();
     }
   }
-  /// Adds an action of stage `stage` to the open segment (called by that stage's worker only).
+  /// Adds an action of device `stage` to the open segment (called by that device's worker only).
   void record(int stage, const MeasuredAction& measured) {
     if (sizes_.empty()) return;
     const auto j = static_cast<std::size_t>(stage);

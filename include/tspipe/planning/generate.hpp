@@ -1,7 +1,8 @@
 #pragma once
 // Every schedule generator by name: the fixed orders of schedule/generators.hpp, the
 // cost-aware `tspipe` search and the virtual-stage orders (virtual_stages.hpp), which run only
-// workloads with chunks > 1 or choose_chunks, so the runtime (one chunk per device) never gets one. This is what the runtime, the CLI and research code call.
+// workloads with chunks > 1 or choose_chunks. This is what the runtime, the CLI and research code
+// call.
 #include <tspipe/planning/tspipe_search.hpp>
 #include <tspipe/schedule/generators.hpp>
 
@@ -11,15 +12,15 @@
 
 namespace tspipe::planning {
 
-/// The generators every user expects, by name: each runs one chunk per device, what the runtime
-/// executes.
+/// The generators every user expects, by name: each runs one chunk per device (`tspipe` also
+/// runs more).
 inline const std::vector<std::string_view>& generator_names() {
   static const std::vector<std::string_view> names = {"sequential", "gpipe", "1f1b", "tspipe-paper", "tspipe"};
   return names;
 }
 
-/// The generators of virtual stages (v > 1 chunks per device), which planning tools (tspipe-sim,
-/// the benchmark) offer beside generator_names() and the runtime does not.
+/// The generators of virtual stages (v > 1 chunks per device), offered beside generator_names()
+/// (the runtime runs them when its pipeline has chunks > 1).
 inline const std::vector<std::string_view>& virtual_stage_generator_names() {
   static const std::vector<std::string_view> names = {"interleaved-1f1b", "zbv"};
   return names;

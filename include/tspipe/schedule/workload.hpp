@@ -146,11 +146,11 @@ struct Workload {
   bool per_micro_batch_loss = false;
   /// Upper bound on the M that choose_micro_batches may pick; 0 = 8·S.
   int max_micro_batches = 0;
-  /// Model chunks per device (virtual stages): v ≥ 1. The runtime runs one, so it leaves this 1.
+  /// Model chunks per device (virtual stages): v ≥ 1. The runtime sets it from PipelineOptions.
   int chunks = 1;
   ChunkPlacement chunk_placement = ChunkPlacement::interleaved;
-  /// Let the `tspipe` generator pick v among 1, 2 and 3 and the placement (the runtime cannot run
-  /// chunks, so it leaves this off; the CLI and the benchmark turn it on).
+  /// Let the `tspipe` generator pick v among 1, 2 and 3 and the placement (the runtime's stages
+  /// are built for one v, so it leaves this off; the CLI and the benchmark turn it on).
   bool choose_chunks = false;
 
   /// Logical stages of the model: S·v.
