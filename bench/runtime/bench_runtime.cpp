@@ -4,6 +4,8 @@
 // the profiled per-block costs, in one run; then in-order against dynamic dispatch when the real
 // costs stray from the profiled ones; then the runtime's own overhead per action on a model whose
 // compute is negligible.
+#include "../common/mlp_blocks.hpp"
+
 #include <tspipe/cpu/backend.hpp>
 #include <tspipe/pipeline.hpp>
 
@@ -44,19 +46,13 @@ class Drag final : public tspipe::nn::Layer<B> {
   std::mt19937_64 rng_;
 };
 
-/// An MLP as blocks (Linear, ReLU between), each block followed by a Drag of drag_ms[i] (if any).
+/// The benchmarks' MLP (bench/common/mlp_blocks.hpp), each block i followed by a Drag of
+/// drag_ms[i] (if any).
 std::vector<tspipe::nn::LayerPtr<B>> mlp(const std::vector<int64_t>& widths, uint64_t seed, const std::string& prefix,
                                          const std::vector<double>& drag_ms = {}) {
-  std::vector<tspipe::nn::LayerPtr<B>> blocks;
-  for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
-    const std::string name = prefix + std::to_string(i);
-    auto block = std::make_unique<tspipe::nn::Sequential<B>>();
-    block->add(name, B::linear(widths[i], widths[i + 1], true, seed + i, name));
-    if (i + 2 < widths.size()) block->add(name + "_act", B::relu());
-    if (i < drag_ms.size() && drag_ms[i] > 0) block->add(name + "_drag", std::make_unique<Drag>(drag_ms[i], seed * 131 + i));
-    blocks.push_back(std::move(block));
-  }
-  return blocks;
+  return tspipe::bench::mlp_blocks(widths, seed, prefix, [&](std::size_t i, const std::string& name, tspipe::nn::Sequential<B>& block) {
+    if (i < drag_ms.size() && drag_ms[i] > 0) block.add(name + "_drag", std::make_unique<Drag>(drag_ms[i], seed * 131 + i));
+  });
 }
 
 struct Setup {

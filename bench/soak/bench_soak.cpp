@@ -13,6 +13,8 @@
 //
 // Each configuration runs in turn in this process; run one per process (--config) to keep one
 // configuration's freed memory out of the next one's figures.
+#include "../common/mlp_blocks.hpp"
+
 #include <tspipe/cpu/backend.hpp>
 #include <tspipe/pipeline.hpp>
 
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 using B = tspipe::cpu::Backend;
+using tspipe::bench::mlp_blocks;
 using tspipe::nn::Tensor;
 
 namespace {
@@ -63,18 +66,6 @@ std::string load_average() {
   std::string one;
   loadavg >> one;
   return one;
-}
-
-std::vector<tspipe::nn::LayerPtr<B>> mlp(const std::vector<int64_t>& widths, uint64_t seed, const std::string& prefix) {
-  std::vector<tspipe::nn::LayerPtr<B>> blocks;
-  for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
-    const std::string name = prefix + std::to_string(i);
-    auto block = std::make_unique<tspipe::nn::Sequential<B>>();
-    block->add(name, B::linear(widths[i], widths[i + 1], true, seed + i, name));
-    if (i + 2 < widths.size()) block->add(name + "_act", B::relu());
-    blocks.push_back(std::move(block));
-  }
-  return blocks;
 }
 
 struct Mark {
@@ -147,7 +138,7 @@ class Soaked {
     } else {
       loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>();
     }
-    return tspipe::Pipeline<B>(mlp(teacher_widths, 1, config.ssl ? "s" : "t"), mlp(student_widths, 2, "s"), loss,
+    return tspipe::Pipeline<B>(mlp_blocks(teacher_widths, 1, config.ssl ? "s" : "t"), mlp_blocks(student_widths, 2, "s"), loss,
                                [] { return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = 0.01}); }, o);
   }
   void take() {

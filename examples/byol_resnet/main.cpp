@@ -66,8 +66,9 @@ int main(int argc, char** argv) {
   // 1.5e-6, τ₀ 0.996; a 1-epoch warm-up stands for its 10 of 1000 epochs.
   const MomentumExample byol{
       .program = "byol_resnet", .phase = "byol", .seed_salt = 3, .projector_layers = 2,
-      .heads_end_in_batch_norm = false, .out = "out/byol_resnet", .width = 0.25, .learning_rate = 0.2,
-      .weight_decay = 1.5e-6, .tau0 = 0.996, .lr_warmup_epochs = 1, .optimizer = "lars", .optimizer_help = "lars (BYOL's recipe) | sgd | adamw",
+      .heads_end_in_batch_norm = false,
+      .common = {.learning_rate = 0.2, .weight_decay = 1.5e-6, .lr_warmup_epochs = 1, .out = "out/byol_resnet", .width = 0.25},
+      .momentum = {.tau0 = 0.996, .optimizer = "lars"}, .optimizer_help = "lars (BYOL's recipe) | sgd | adamw",
       .summary = "BYOL (momentum teacher, two views) on Fashion-MNIST (or --dataset) through a tspipe Pipeline;\n"
                  "reports the linear-probe test accuracy of the frozen backbone."};
   return run_momentum_example(argc, argv, byol, ByolRecipe{});

@@ -36,15 +36,20 @@ std::string default_text(const T& value) {
   return s.str();
 }
 
+/// `names` one after another with `separator` between: the choices a help text or a message lists.
+template <class Names>
+std::string joined(const Names& names, const std::string& separator) {
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : separator) + std::string(n);
+  return list;
+}
+
 /// UsageError unless `value` is one of `names`: "--flag 'value': unknown flag (known: a, b, …)".
 template <class Names>
 void check_known(const std::string& flag, const std::string& value, const Names& names) {
-  std::string list;
-  for (const auto& n : names) {
+  for (const auto& n : names)
     if (n == value) return;
-    list += (list.empty() ? "" : ", ") + std::string(n);
-  }
-  throw UsageError("--" + flag + " " + in_quotes(value) + ": unknown " + flag + " (known: " + list + ")");
+  throw UsageError("--" + flag + " " + in_quotes(value) + ": unknown " + flag + " (known: " + joined(names, ", ") + ")");
 }
 
 }  // namespace
@@ -120,9 +125,7 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("backend", &o.backend, "cpu | cuda | auto (auto: cuda when built with it and a GPU exists, else cpu)");
   flags.add("stages", &o.stages, "pipeline stages (devices; one worker thread each on the CPU)");
   flags.add("micro-batches", &o.micro_batches, "micro-batches per batch");
-  std::string names;
-  for (auto n : planning::generator_names()) names += (names.empty() ? "" : " | ") + std::string(n);
-  flags.add("schedule", &o.schedule, names);
+  flags.add("schedule", &o.schedule, joined(planning::generator_names(), " | "));
   flags.add("staleness", &o.staleness, "δ: batches a momentum teacher may lag (0 exact, 1 TSPipe); a frozen teacher ignores it");
   flags.add("warmup", &o.warmup, "K: the first K batches read the exact momentum teacher (δ = 0)");
   flags.add("epochs", &o.epochs, "training epochs");
@@ -134,9 +137,8 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("out", &o.out, "output directory (checkpoints, curves, timelines, summary.json)");
   flags.add_switch("resume", &o.resume, "continue the run in --out from its checkpoints");
   flags.add_switch("overwrite", &o.overwrite, "replace the run in --out (without it or --resume, a previous run there is refused)");
-  std::string datasets;
-  for (const std::string& n : data::dataset_names()) datasets += (datasets.empty() ? "" : " | ") + n;
-  flags.add("dataset", &o.dataset, datasets + " (self-supervised examples train on STL-10's unlabeled split)");
+  flags.add("dataset", &o.dataset,
+            joined(data::dataset_names(), " | ") + " (self-supervised examples train on STL-10's unlabeled split)");
   flags.add("data", &o.data,
             "where --dataset is: Fashion-MNIST's folder or IMAGES,LABELS IDX files (default /usr/share/datasets/fashion-mnist); "
             "cifar-10-batches-bin, cifar-100-binary, stl10_binary (or their parents); a folder with train/ and val/");

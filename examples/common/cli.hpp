@@ -58,11 +58,11 @@ struct CommonOptions {
   double weight_decay = 1e-4;
   int lr_warmup_epochs = 0;
   int seed = 0;
-  std::string out;               ///< output directory
+  std::string out{};             ///< output directory
   bool resume = false;           ///< continue the run in --out
   bool overwrite = false;        ///< replace the run in --out
   std::string dataset = "fashion-mnist";  ///< fashion-mnist | cifar10 | cifar100 | stl10 | folder (data/open.hpp)
-  std::string data;              ///< where --dataset is (empty: Fashion-MNIST's Debian package)
+  std::string data{};            ///< where --dataset is (empty: Fashion-MNIST's Debian package)
   int image_size = 0;            ///< the side of the images the models see; 0: the dataset's (folder: 224)
   int train_subset = 0;          ///< first N training images; 0 = all 60000
   int test_subset = 0;           ///< first N test images; 0 = all 10000

@@ -28,23 +28,6 @@
 
 namespace tspipe::examples {
 
-/// What names a momentum example, and its own defaults of the flags.
-struct MomentumExample {
-  const char* program;         ///< the program's name in its usage, messages and summary
-  const char* phase;           ///< the phase's name, and its subdirectory of --out
-  std::uint64_t seed_salt;     ///< the models' seed is --seed · 1000 + seed_salt
-  int projector_layers;        ///< Linear layers of the projector (the predictor has two)
-  /// The projector and the predictor end in BatchNorm without affine parameters (MoCo-v3's ViT heads).
-  bool heads_end_in_batch_norm;
-  const char* out;             ///< --out
-  /// --width, --lr (per 256 images), --weight-decay, --tau0
-  double width, learning_rate, weight_decay, tau0;
-  int lr_warmup_epochs;        ///< --lr-warmup-epochs
-  const char* optimizer;       ///< --optimizer
-  const char* optimizer_help;  ///< --optimizer's help (the optimizers, the recipe's own first)
-  const char* summary;         ///< --help's description
-};
-
 /// The flags every momentum example has beyond the common ones (τ₀ and the optimizer default to
 /// the example's).
 struct MomentumOptions {
@@ -55,6 +38,22 @@ struct MomentumOptions {
   double crop_min = 0.08;             ///< RandomResizedCrop's smallest area fraction
   int knn_k = 20, knn_subset = 10000;
   double knn_temperature = 0.07;
+};
+
+/// What names a momentum example, and its own defaults of the flags.
+struct MomentumExample {
+  const char* program;         ///< the program's name in its usage, messages and summary
+  const char* phase;           ///< the phase's name, and its subdirectory of --out
+  std::uint64_t seed_salt;     ///< the models' seed is --seed · 1000 + seed_salt
+  int projector_layers;        ///< Linear layers of the projector (the predictor has two)
+  /// The projector and the predictor end in BatchNorm without affine parameters (MoCo-v3's ViT heads).
+  bool heads_end_in_batch_norm;
+  /// The recipe's defaults of the flags, before the command line: --out, --width, --lr (per 256
+  /// images), --weight-decay, --lr-warmup-epochs here, --tau0 and --optimizer in `momentum`.
+  CommonOptions common;
+  MomentumOptions momentum;
+  const char* optimizer_help;  ///< --optimizer's help (the optimizers, the recipe's own first)
+  const char* summary;         ///< --help's description
 };
 
 /// The BYOL recipe's learning-rate rule (MoCo-v3 follows it): lr = base × batch / 256.
@@ -176,15 +175,8 @@ int momentum_example_body(int argc, char** argv, const MomentumExample& example,
 /// The example's whole program (what main returns): UsageError → exit 2, other errors → exit 1.
 template <class Recipe>
 int run_momentum_example(int argc, char** argv, const MomentumExample& example, Recipe recipe) {
-  CommonOptions o;
-  o.out = example.out;
-  o.width = example.width;
-  o.learning_rate = example.learning_rate;
-  o.weight_decay = example.weight_decay;
-  o.lr_warmup_epochs = example.lr_warmup_epochs;
-  MomentumOptions m;
-  m.tau0 = example.tau0;
-  m.optimizer = example.optimizer;
+  CommonOptions o = example.common;
+  MomentumOptions m = example.momentum;
   return guarded_main(example.program, [&] { return momentum_example_body(argc, argv, example, o, m, recipe); });
 }
 

@@ -89,8 +89,9 @@ int main(int argc, char** argv) {
   // without affine parameters; a 1-epoch warm-up stands for its 40 of 300 epochs.
   const MomentumExample moco{
       .program = "mocov3_vit", .phase = "mocov3", .seed_salt = 4, .projector_layers = 3,
-      .heads_end_in_batch_norm = true, .out = "out/mocov3_vit", .width = 1.0 / 3.0, .learning_rate = 1.5e-4,
-      .weight_decay = 0.1, .tau0 = 0.99, .lr_warmup_epochs = 1, .optimizer = "adamw",
+      .heads_end_in_batch_norm = true,
+      .common = {.learning_rate = 1.5e-4, .weight_decay = 0.1, .lr_warmup_epochs = 1, .out = "out/mocov3_vit", .width = 1.0 / 3.0},
+      .momentum = {.tau0 = 0.99, .optimizer = "adamw"},
       .optimizer_help = "adamw (MoCo-v3's for ViTs) | sgd | lars",
       .summary = "MoCo-v3 (momentum teacher, InfoNCE, two views) with a small ViT on Fashion-MNIST (or --dataset) through a tspipe\n"
                  "Pipeline; reports the linear-probe test accuracy of the frozen backbone."};

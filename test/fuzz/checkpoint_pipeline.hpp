@@ -28,17 +28,11 @@ inline std::vector<tspipe::nn::LayerPtr<B>> mlp(std::uint64_t seed) {
 }
 
 inline std::unique_ptr<tspipe::Pipeline<B>> checkpoint_pipeline() {
-  tspipe::PipelineOptions o;
-  o.stages = 2;
-  o.micro_batches = 2;
-  o.schedule = "tspipe";
-  o.batch_size = kBatch;
-  o.input_shape = {kFeatures};
-  o.views = 2;
-  o.teacher = tspipe::update::TeacherPolicy::momentum(0.9, 1);
-  o.teacher_cuts = o.student_cuts = {2};
-  o.segment_batches = 2;
-  o.watchdog = std::chrono::milliseconds(60000);
+  const tspipe::PipelineOptions o{.stages = 2, .micro_batches = 2, .views = 2, .schedule = "tspipe",
+                                  .teacher = tspipe::update::TeacherPolicy::momentum(0.9, 1),
+                                  .batch_size = kBatch, .input_shape = {kFeatures},
+                                  .teacher_cuts = {2}, .student_cuts = {2},
+                                  .segment_batches = 2, .watchdog = std::chrono::milliseconds(60000)};
   return std::make_unique<tspipe::Pipeline<B>>(
       mlp(11), mlp(10), std::make_shared<tspipe::nn::ByolLoss>(),
       [] { return std::make_unique<tspipe::nn::AdamW>(tspipe::nn::AdamWOptions{.learning_rate = 0.01}); }, o);

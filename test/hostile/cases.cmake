@@ -12,6 +12,20 @@
 # ---- tspipe-sim: the command line, numbers, limits, cost tables, schedule files ------------------
 # Exit codes: 0 success, 1 an invalid schedule or a failed simulation, 2 bad input.
 
+# The two commands most cases below run, written once: `metrics` reading a cost table (a table it
+# refuses is bad input, exit 2) and `validate` reading a schedule file, both on the 2-stage KD
+# workload; <file> is a hostile_file name.
+#   hostile_costs_case(<name> <file> [<option>...] EXPECT <stderr phrase>...)   options follow --costs
+#   hostile_kd2_schedule_case(<name> <file> EXIT <code> [EXPECT <phrase>...] [EXPECT_STDOUT <phrase>...])
+function(hostile_costs_case name file)
+  cmake_parse_arguments(PARSE_ARGV 2 COSTS "" "" "EXPECT")
+  hostile_case(${name} EXIT 2 EXPECT ${COSTS_EXPECT}
+               RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:${file} ${COSTS_UNPARSED_ARGUMENTS})
+endfunction()
+function(hostile_kd2_schedule_case name file)
+  hostile_case(${name} ${ARGN} RUN tspipe-sim validate --workload kd --stages 2 --file FILE:${file})
+endfunction()
+
 hostile_file(costs_ok.csv TEXT "stage,teacher_forward,student_forward,student_backward\n0,3,1,2\n1,3,1,2\n")
 hostile_file(costs_inf.csv TEXT "stage,teacher_forward\n0,inf\n1,1\n")
 hostile_file(costs_nan.csv TEXT "stage,student_forward\n0,1\n1,nan\n")
@@ -136,42 +150,48 @@ hostile_case(sim_huge_lookahead_dynamic EXIT 0 EXPECT_STDOUT "dynamic dispatch" 
 # Files read whole: --costs and --file.
 hostile_case(sim_costs_dev_zero EXIT 2 EXPECT "--costs '/dev/zero' is larger than the 64 MiB limit on files read whole (raise it with --max-file-mb)" RUN tspipe-sim metrics --workload kd --stages 2 --costs /dev/zero)
 hostile_case(sim_file_dev_zero EXIT 2 EXPECT "--file '/dev/zero' is larger than the 64 MiB limit" RUN tspipe-sim validate --workload kd --stages 2 --file /dev/zero)
-hostile_case(sim_costs_200mb_sparse EXIT 2 EXPECT "is larger than the 64 MiB limit on files read whole" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:zeros_200mb)
-hostile_case(sim_file_65mib_newlines EXIT 2 EXPECT "is larger than the 64 MiB limit" "--max-file-mb" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:newlines_65mib)
+hostile_costs_case(sim_costs_200mb_sparse zeros_200mb EXPECT "is larger than the 64 MiB limit on files read whole")
+hostile_kd2_schedule_case(sim_file_65mib_newlines newlines_65mib EXIT 2 EXPECT "is larger than the 64 MiB limit" "--max-file-mb")
 hostile_case(sim_costs_newlines_lowered_limit EXIT 2 EXPECT "is larger than the 1 MiB limit" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:newlines_2mib --max-file-mb 1)
 hostile_case(sim_costs_newlines_raised_limit EXIT 2 EXPECT "cost CSV: empty input" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:newlines_2mib --max-file-mb 3)
 hostile_case(sim_file_newlines_raised_limit EXIT 1 EXPECT_STDOUT "schedule has 0 devices" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:newlines_2mib --max-file-mb 3)
 hostile_case(sim_max_file_mb_word EXIT 2 EXPECT "--max-file-mb = 'lots' is not an integer" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_ok.csv --max-file-mb lots)
-hostile_case(sim_costs_directory EXIT 2 EXPECT "--costs '" "a_directory' is a directory, not a file" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:a_directory)
-hostile_case(sim_file_directory EXIT 2 EXPECT "a_directory' is a directory, not a file" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:a_directory)
+hostile_costs_case(sim_costs_directory a_directory EXPECT "--costs '" "a_directory' is a directory, not a file")
+hostile_kd2_schedule_case(sim_file_directory a_directory EXIT 2 EXPECT "a_directory' is a directory, not a file")
 hostile_case(sim_costs_missing EXIT 2 EXPECT "--costs: cannot open '/nonexistent/costs.csv' (No such file or directory)" RUN tspipe-sim metrics --workload kd --stages 2 --costs /nonexistent/costs.csv)
 hostile_case(sim_file_missing EXIT 2 EXPECT "--file: cannot open" RUN tspipe-sim validate --workload kd --stages 2 --file /nonexistent/schedule.txt)
 hostile_case(sim_costs_and_teacher_cost EXIT 2 EXPECT "--teacher-cost and --costs both set the teacher's cost" RUN tspipe-sim metrics --workload kd --stages 2 --teacher-cost 3 --costs FILE:costs_ok.csv)
 hostile_case(sim_costs_ok EXIT 0 EXPECT_STDOUT "time per batch" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_ok.csv)
 
-# Cost tables.
-hostile_case(costs_inf EXIT 2 EXPECT "costs_inf.csv': cost CSV, line 2: column 'teacher_forward' = 'inf' is not a non-negative finite number" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_inf.csv)
-hostile_case(costs_nan EXIT 2 EXPECT "line 3: column 'student_forward' = 'nan'" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_nan.csv)
-hostile_case(costs_1e308 EXIT 2 EXPECT "column 'transfer' = '1e308'" "(at most 1e18)" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_1e308.csv)
-hostile_case(costs_1e19 EXIT 2 EXPECT "column 'loss' = '1e19'" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_1e19.csv)
-hostile_case(costs_negative EXIT 2 EXPECT "column 'student_backward' = '-2'" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_negative.csv)
-hostile_case(costs_share_above_one EXIT 2 EXPECT "column 'backward_input_share' = '1.5' is not a number in [0, 1]" RUN tspipe-sim metrics --workload kd --stages 2 --split input-weight --costs FILE:costs_share.csv)
-hostile_case(costs_unknown_column EXIT 2 EXPECT "unknown column 'bogus_column' (known: teacher_forward" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_unknown_column.csv)
-hostile_case(costs_duplicate_column EXIT 2 EXPECT "column 'loss' appears twice" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_duplicate_column.csv)
-hostile_case(costs_no_stage_column EXIT 2 EXPECT "the first column must be 'stage', got 'teacher_forward'" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_no_stage.csv)
-hostile_case(costs_stage_twice EXIT 2 EXPECT "line 3: stage 0 appears twice" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_stage_twice.csv)
-hostile_case(costs_stage_missing EXIT 2 EXPECT "stage 0 is missing" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_stage_missing.csv)
-hostile_case(costs_stage_huge EXIT 2 EXPECT "stage 4096 is implausibly large (at most 4095)" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_stage_huge.csv)
-hostile_case(costs_stage_negative EXIT 2 EXPECT "stage '-1' is not a non-negative integer" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_stage_negative.csv)
-hostile_case(costs_wrong_stage_count EXIT 2 EXPECT "has 3 stages, --stages is 2" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_three_stages.csv)
-hostile_case(costs_short_row EXIT 2 EXPECT "line 2: has 2 columns, the header 3" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_short_row.csv)
-hostile_case(costs_header_only EXIT 2 EXPECT "cost CSV: no stage rows" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_header_only.csv)
-hostile_case(costs_empty EXIT 2 EXPECT "cost CSV: empty input" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:empty.txt)
-hostile_case(costs_binary EXIT 2 EXPECT "column 'loss' = '\\x01\\x02\\x7f'" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_binary.csv)
-hostile_case(costs_zeros EXIT 2 EXPECT "the first column must be 'stage', got '\\x00\\x00" "(2097152 bytes)" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:zeros_2mib --max-file-mb 3)
-hostile_case(costs_long_row EXIT 2 EXPECT "line 2: has 100001 columns, the header 2" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_long_row.csv)
-hostile_case(costs_long_header EXIT 2 EXPECT "unknown column ''" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_long_header.csv)
-hostile_case(costs_long_cell EXIT 2 EXPECT "column 'loss' = 'xxxx" "(100000 bytes) is not a non-negative finite number" RUN tspipe-sim metrics --workload kd --stages 2 --costs FILE:costs_long_cell.csv)
+# Cost tables, cells: a cost that is not a finite non-negative number, or a share outside [0, 1].
+hostile_costs_case(costs_inf costs_inf.csv EXPECT "costs_inf.csv': cost CSV, line 2: column 'teacher_forward' = 'inf' is not a non-negative finite number")
+hostile_costs_case(costs_nan costs_nan.csv EXPECT "line 3: column 'student_forward' = 'nan'")
+hostile_costs_case(costs_1e308 costs_1e308.csv EXPECT "column 'transfer' = '1e308'" "(at most 1e18)")
+hostile_costs_case(costs_1e19 costs_1e19.csv EXPECT "column 'loss' = '1e19'")
+hostile_costs_case(costs_negative costs_negative.csv EXPECT "column 'student_backward' = '-2'")
+hostile_costs_case(costs_share_above_one costs_share.csv --split input-weight EXPECT "column 'backward_input_share' = '1.5' is not a number in [0, 1]")
+hostile_costs_case(costs_binary costs_binary.csv EXPECT "column 'loss' = '\\x01\\x02\\x7f'")
+hostile_costs_case(costs_long_cell costs_long_cell.csv EXPECT "column 'loss' = 'xxxx" "(100000 bytes) is not a non-negative finite number")
+
+# Cost tables, the header: known columns, each once, after a first column 'stage'.
+hostile_costs_case(costs_unknown_column costs_unknown_column.csv EXPECT "unknown column 'bogus_column' (known: teacher_forward")
+hostile_costs_case(costs_duplicate_column costs_duplicate_column.csv EXPECT "column 'loss' appears twice")
+hostile_costs_case(costs_no_stage_column costs_no_stage.csv EXPECT "the first column must be 'stage', got 'teacher_forward'")
+hostile_costs_case(costs_long_header costs_long_header.csv EXPECT "unknown column ''")
+hostile_costs_case(costs_zeros zeros_2mib --max-file-mb 3 EXPECT "the first column must be 'stage', got '\\x00\\x00" "(2097152 bytes)")
+
+# Cost tables, the stage column: each of the --stages stages once.
+hostile_costs_case(costs_stage_twice costs_stage_twice.csv EXPECT "line 3: stage 0 appears twice")
+hostile_costs_case(costs_stage_missing costs_stage_missing.csv EXPECT "stage 0 is missing")
+hostile_costs_case(costs_stage_huge costs_stage_huge.csv EXPECT "stage 4096 is implausibly large (at most 4095)")
+hostile_costs_case(costs_stage_negative costs_stage_negative.csv EXPECT "stage '-1' is not a non-negative integer")
+hostile_costs_case(costs_wrong_stage_count costs_three_stages.csv EXPECT "has 3 stages, --stages is 2")
+
+# Cost tables, the rows: at least one, each as long as the header.
+hostile_costs_case(costs_short_row costs_short_row.csv EXPECT "line 2: has 2 columns, the header 3")
+hostile_costs_case(costs_long_row costs_long_row.csv EXPECT "line 2: has 100001 columns, the header 2")
+hostile_costs_case(costs_header_only costs_header_only.csv EXPECT "cost CSV: no stage rows")
+hostile_costs_case(costs_empty empty.txt EXPECT "cost CSV: empty input")
 
 # Schedule files (validate): text and CSV forms.
 hostile_case(file_valid_text EXIT 0 EXPECT_STDOUT "9 actions, 0 violations" RUN tspipe-sim validate --workload kd --stages 2 --micro-batches 1 --batches 1 --file FILE:gpipe_kd2.txt)
@@ -179,21 +199,21 @@ hostile_case(file_valid_csv EXIT 0 EXPECT_STDOUT "9 actions, 0 violations" RUN t
 hostile_case(file_deadlock EXIT 1 EXPECT_STDOUT "deadlock d1" "waits forever" RUN tspipe-sim validate --workload kd --stages 2 --micro-batches 1 --batches 1 --file FILE:deadlock_kd2.txt)
 hostile_case(file_missing_action EXIT 1 EXPECT_STDOUT "missing d1: OPT:1.0 never appears" RUN tspipe-sim validate --workload kd --stages 2 --micro-batches 1 --batches 1 --file FILE:missing_kd2.txt)
 hostile_case(file_wrong_workload EXIT 1 EXPECT_STDOUT "schedule has 2 devices, the workload 3 stages" RUN tspipe-sim validate --workload kd --stages 3 --batches 1 --file FILE:gpipe_kd2.txt)
-hostile_case(file_empty EXIT 1 EXPECT_STDOUT "schedule has 0 devices" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:empty.txt)
-hostile_case(file_no_colon EXIT 2 EXPECT "device line 2: device number '1 FT' is not a non-negative integer" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:no_colon.txt)
-hostile_case(file_unknown_kind EXIT 2 EXPECT "malformed action token 'XX:0.0.0.0': unknown kind 'XX'" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:unknown_kind.txt)
-hostile_case(file_teacher_backward EXIT 2 EXPECT "unknown kind 'BT'" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:teacher_backward.txt)
-hostile_case(file_field_overflow EXIT 2 EXPECT "field 2 '99999999999' is not an integer" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:field_overflow.txt)
+hostile_kd2_schedule_case(file_empty empty.txt EXIT 1 EXPECT_STDOUT "schedule has 0 devices")
+hostile_kd2_schedule_case(file_no_colon no_colon.txt EXIT 2 EXPECT "device line 2: device number '1 FT' is not a non-negative integer")
+hostile_kd2_schedule_case(file_unknown_kind unknown_kind.txt EXIT 2 EXPECT "malformed action token 'XX:0.0.0.0': unknown kind 'XX'")
+hostile_kd2_schedule_case(file_teacher_backward teacher_backward.txt EXIT 2 EXPECT "unknown kind 'BT'")
+hostile_kd2_schedule_case(file_field_overflow field_overflow.txt EXIT 2 EXPECT "field 2 '99999999999' is not an integer")
 hostile_case(file_field_int_max EXIT 1 EXPECT_STDOUT "FT:0.2147483647.0.0: batch 2147483647 outside [0, 1)" RUN tspipe-sim validate --workload kd --stages 2 --micro-batches 1 --batches 1 --file FILE:field_int_max.txt)
-hostile_case(file_devices_out_of_order EXIT 2 EXPECT "devices must be listed in order: expected d0, got d1" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:devices_out_of_order.txt)
-hostile_case(file_5000_device_lines EXIT 2 EXPECT "more than 4096 device lines" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:device_lines_5000.txt)
-hostile_case(file_long_token EXIT 2 EXPECT "expected 'd<j>: tok tok ...', got 'FFFFFFFF" "(100000 bytes)" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:long_token.txt)
-hostile_case(file_binary EXIT 2 EXPECT "malformed action token '\\x01\\x02\\x03\\x04'" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:binary.txt)
-hostile_case(file_csv_device_huge EXIT 2 EXPECT "device number 4096 too large" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:csv_device_huge.csv)
-hostile_case(file_csv_bad_header EXIT 2 EXPECT "expected 'd<j>: tok tok ...', got 'device" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:csv_bad_header.csv)
-hostile_case(file_csv_position_twice EXIT 2 EXPECT "device 0 position 0 appears twice" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:csv_position_twice.csv)
-hostile_case(file_csv_position_gap EXIT 2 EXPECT "device 0 position 1 is beyond its 1 rows" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:csv_position_gap.csv)
-hostile_case(file_csv_four_columns EXIT 2 EXPECT "expected 3 columns (device,position,token)" RUN tspipe-sim validate --workload kd --stages 2 --file FILE:csv_four_columns.csv)
+hostile_kd2_schedule_case(file_devices_out_of_order devices_out_of_order.txt EXIT 2 EXPECT "devices must be listed in order: expected d0, got d1")
+hostile_kd2_schedule_case(file_5000_device_lines device_lines_5000.txt EXIT 2 EXPECT "more than 4096 device lines")
+hostile_kd2_schedule_case(file_long_token long_token.txt EXIT 2 EXPECT "expected 'd<j>: tok tok ...', got 'FFFFFFFF" "(100000 bytes)")
+hostile_kd2_schedule_case(file_binary binary.txt EXIT 2 EXPECT "malformed action token '\\x01\\x02\\x03\\x04'")
+hostile_kd2_schedule_case(file_csv_device_huge csv_device_huge.csv EXIT 2 EXPECT "device number 4096 too large")
+hostile_kd2_schedule_case(file_csv_bad_header csv_bad_header.csv EXIT 2 EXPECT "expected 'd<j>: tok tok ...', got 'device")
+hostile_kd2_schedule_case(file_csv_position_twice csv_position_twice.csv EXIT 2 EXPECT "device 0 position 0 appears twice")
+hostile_kd2_schedule_case(file_csv_position_gap csv_position_gap.csv EXIT 2 EXPECT "device 0 position 1 is beyond its 1 rows")
+hostile_kd2_schedule_case(file_csv_four_columns csv_four_columns.csv EXIT 2 EXPECT "expected 3 columns (device,position,token)")
 hostile_case(file_workload_invalid EXIT 2 EXPECT "--teacher-cost = 'inf'" RUN tspipe-sim validate --workload kd --stages 2 --teacher-cost inf --file FILE:gpipe_kd2.txt)
 
 # PyTorch compute-only CSVs (validate --format torch-csv, fill).

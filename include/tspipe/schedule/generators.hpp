@@ -54,13 +54,19 @@ inline Schedule one_f_one_b_schedule(const Workload& w) {
     }
   });
 }
+
+/// Why the flush generators (gpipe, 1f1b) cannot run `w`, empty when they can: the workload is
+/// invalid, has several chunks per device, or asks for teacher versions a flush cannot keep.
+inline std::string flush_generator_problem(const Workload& w) {
+  if (Status ok = w.check(); !ok) return ok.message();
+  if (auto why = several_chunks_problem(w); !why.empty()) return why;
+  return flush_version_problem(w);
+}
 }  // namespace detail
 
 /// gpipe: all teacher forwards, all student forwards, LOSS, all backwards (LIFO), OPT, EMA.
 inline Result<Generated> generate_gpipe(Workload w) {
-  if (Status ok = w.check(); !ok) return detail::fail("gpipe", ok.message());
-  if (auto why = detail::several_chunks_problem(w); !why.empty()) return detail::fail("gpipe", why);
-  if (auto why = detail::flush_version_problem(w); !why.empty()) return detail::fail("gpipe", why);
+  if (auto why = detail::flush_generator_problem(w); !why.empty()) return detail::fail("gpipe", why);
   Schedule s = detail::flush_schedule(w, "gpipe", [&](detail::DeviceList& list, int stage, int b) {
     detail::append_teacher_forwards(list, stage, b, w);
     detail::append_student_forwards(list, stage, b, w);
@@ -78,9 +84,7 @@ inline Result<Generated> generate_gpipe(Workload w) {
 /// warm-up covers all forwards and there is nothing to alternate with: all forwards, then the
 /// backwards in forward order (FIFO), then the flush.
 inline Result<Generated> generate_1f1b(Workload w) {
-  if (Status ok = w.check(); !ok) return detail::fail("1f1b", ok.message());
-  if (auto why = detail::several_chunks_problem(w); !why.empty()) return detail::fail("1f1b", why);
-  if (auto why = detail::flush_version_problem(w); !why.empty()) return detail::fail("1f1b", why);
+  if (auto why = detail::flush_generator_problem(w); !why.empty()) return detail::fail("1f1b", why);
   if (w.per_micro_batch_loss) return Generated{w, detail::one_f_one_b_schedule(w)};
   Schedule s = detail::flush_schedule(w, "1f1b", [&](detail::DeviceList& list, int stage, int b) {
     for (int v = 0; v < w.views; ++v)

@@ -11,6 +11,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tspipe::schedule {
@@ -33,28 +34,26 @@ enum class BackwardSplit {
   halves,        ///< the reference implementation's two halves per micro-batch: BS u ∈ [0, 2M)
 };
 
-constexpr std::string_view to_string(TeacherKind kind) {
-  switch (kind) {
-    case TeacherKind::frozen: return "frozen";
-    case TeacherKind::momentum: return "momentum";
-    case TeacherKind::none: return "no";
-  }
+namespace detail {
+/// The name `names` gives `value` ("?" for a value it does not list): one lookup behind every
+/// enum's to_string, each a table in the enum's order.
+template <class Enum, std::size_t N>
+constexpr std::string_view name_in(Enum value, const std::pair<Enum, std::string_view> (&names)[N]) {
+  for (const auto& [listed, name] : names)
+    if (listed == value) return name;
   return "?";
+}
+}  // namespace detail
+
+constexpr std::string_view to_string(TeacherKind kind) {
+  return detail::name_in(kind, {{TeacherKind::frozen, "frozen"}, {TeacherKind::momentum, "momentum"}, {TeacherKind::none, "no"}});
 }
 constexpr std::string_view to_string(ChunkPlacement placement) {
-  switch (placement) {
-    case ChunkPlacement::interleaved: return "interleaved";
-    case ChunkPlacement::v_shape: return "v-shape";
-  }
-  return "?";
+  return detail::name_in(placement, {{ChunkPlacement::interleaved, "interleaved"}, {ChunkPlacement::v_shape, "v-shape"}});
 }
 constexpr std::string_view to_string(BackwardSplit split) {
-  switch (split) {
-    case BackwardSplit::full: return "full";
-    case BackwardSplit::input_weight: return "input-weight";
-    case BackwardSplit::halves: return "halves";
-  }
-  return "?";
+  return detail::name_in(split, {{BackwardSplit::full, "full"}, {BackwardSplit::input_weight, "input-weight"},
+                                 {BackwardSplit::halves, "halves"}});
 }
 
 /// Costs of one stage, in any consistent time unit, for the WHOLE batch of one view.
@@ -296,18 +295,6 @@ struct Workload {
   double activation_per_slice(int l) const { return stage_costs(l).activation_memory * chunk_share() / micro_batches; }
 };
 
-/// SSL with a momentum teacher as the reference runs it: V = 2, δ = 1, M = S − 1 (at least 1).
-inline Workload ssl_workload(int stages) {
-  Workload w;
-  w.stages = stages;
-  w.micro_batches = std::max(1, stages - 1);
-  w.views = 2;
-  w.teacher = TeacherKind::momentum;
-  w.staleness = 1;
-  w.costs = CostModel::unit(stages);
-  return w;
-}
-
 /// KD with a frozen teacher: V = 1, M = S − 1 (at least 1).
 inline Workload kd_workload(int stages) {
   Workload w;
@@ -316,6 +303,15 @@ inline Workload kd_workload(int stages) {
   w.views = 1;
   w.teacher = TeacherKind::frozen;
   w.costs = CostModel::unit(stages);
+  return w;
+}
+
+/// SSL with a momentum teacher as the reference runs it: KD's shape with V = 2 and δ = 1.
+inline Workload ssl_workload(int stages) {
+  Workload w = kd_workload(stages);
+  w.views = 2;
+  w.teacher = TeacherKind::momentum;
+  w.staleness = 1;
   return w;
 }
 
