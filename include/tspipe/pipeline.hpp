@@ -24,7 +24,8 @@
 // (checks, profiling, partition, stages), segment_plan.hpp (each segment's validated schedule,
 // planned from a cost model fixed for the run), segment_executor.hpp (one segment on the
 // workers), checkpoint.hpp and plan_metadata.hpp (save/load content with the plan, checked before
-// anything is copied), trace.hpp and timing.hpp (a window of recent actions; running sums).
+// anything is copied), trace.hpp and timing.hpp (a window of recent actions; running sums),
+// backend_types.hpp (the backend's types that Pipeline and its parts all name).
 // Nothing a pipeline keeps grows with the batches trained, as long as the caller takes its losses.
 //
 // Backends: what differs between host and device tensors (the loss and optimizer types, parameter
