@@ -1,6 +1,5 @@
 #pragma once
 // Small models and an independent single-device reference trainer for the runtime tests.
-#include <doctest/doctest.h>
 #include <tspipe/cpu/backend.hpp>
 #include <tspipe/nn/losses.hpp>
 #include <tspipe/nn/optim.hpp>
@@ -241,20 +240,6 @@ inline double worst_held_teacher_version(tspipe::Pipeline<B>& pipeline, const Re
   double worst = 0.0;
   for_each_held_teacher_version(pipeline, ref, [&](double difference) { worst = std::max(worst, difference); });
   return worst;
-}
-
-/// Flushes `pipeline` (fed batches 0, 1, … in order) and checks it against the reference that
-/// trained the same batches: one loss per batch, in batch order, each within a relative 1e-5 of
-/// `expected`, and the student's parameters within 1e-5 of the reference's.
-inline void check_losses_and_student(tspipe::Pipeline<B>& pipeline, const std::vector<double>& expected, ReferenceTrainer& ref) {
-  pipeline.flush();
-  const auto losses = pipeline.take_losses();
-  REQUIRE(losses.size() == expected.size());
-  for (std::size_t step = 0; step < expected.size(); ++step) {
-    CHECK(losses[step].batch == static_cast<long>(step));
-    CHECK(losses[step].loss == doctest::Approx(expected[step]).epsilon(1e-5));
-  }
-  CHECK(max_relative_difference(values_of(pipeline.student_parameters()), values_of(ref.student.parameters())) < 1e-5);
 }
 
 /// Feeds batches [from, to) (`batch_at(step)` makes each; its labels go in when `labelled`),

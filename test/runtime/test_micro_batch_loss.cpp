@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "common.hpp"
+#include "reference_checks.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "common.hpp"
+#include "reference_checks.hpp"
 
 #include <nlohmann/json.hpp>
 #include <tspipe/sim/export.hpp>

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "common.hpp"
+#include "reference_checks.hpp"
 
 #include <filesystem>
 #include <map>
