@@ -87,7 +87,8 @@ void check_virtual_stages(const CommonOptions& o) {
   const bool v_shape = placement == schedule::ChunkPlacement::v_shape;
   if ((o.schedule == "zbv" && !v_shape) || (o.schedule == "interleaved-1f1b" && v_shape))
     throw UsageError("--schedule " + o.schedule + " with --chunk-placement " + o.chunk_placement + ": the " + o.schedule +
-                     " schedule places chunks " + (v_shape ? "interleaved (--chunk-placement interleaved)" : "in a V (--chunks 2 --chunk-placement v-shape)"));
+                     " schedule places chunks " +
+                     (v_shape ? "interleaved (--chunk-placement interleaved)" : "in a V (--chunks 2 --chunk-placement v-shape)"));
 }
 
 }  // namespace
@@ -164,8 +165,8 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("stages", &o.stages, "pipeline stages (devices; one worker thread each on the CPU)");
   flags.add("micro-batches", &o.micro_batches, "micro-batches per batch");
   flags.add("schedule", &o.schedule,
-            joined(planning::generator_names(), " | ") + "; with --chunks > 1: " + joined(planning::virtual_stage_generator_names(), " | ") +
-                " | tspipe");
+            joined(planning::generator_names(), " | ") + "; with --chunks > 1: " +
+                joined(planning::virtual_stage_generator_names(), " | ") + " | tspipe");
   flags.add("chunks", &o.chunks, "v: model chunks per device (virtual stages; the model is cut into stages × v parts; one process only)");
   flags.add("chunk-placement", &o.chunk_placement,
             "where a device's chunks sit: interleaved (device d holds d, d + S, ...) | v-shape (--chunks 2: d and 2S − 1 − d)");

@@ -56,7 +56,8 @@ std::vector<std::vector<sim::TimedAction>> measured_since(const Pipeline<B>& p, 
 template <class B>
 std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& json) {
   const schedule::Workload w = pipeline.workload(16);
-  const std::string chunks = w.chunks > 1 ? " × " + std::to_string(w.chunks) + " chunks (" + std::string(schedule::to_string(w.chunk_placement)) + ")" : "";
+  const std::string chunks =
+      w.chunks > 1 ? " × " + std::to_string(w.chunks) + " chunks (" + std::string(schedule::to_string(w.chunk_placement)) + ")" : "";
   std::string text = "schedule comparison on this run's profiled costs (S = " + std::to_string(w.stages) + chunks +
                      ", M = " + std::to_string(w.micro_batches) + ", V = " + std::to_string(w.views) + ", " +
                      (w.teacher == schedule::TeacherKind::momentum ? "momentum" : "frozen") + " teacher, δ = " +
@@ -103,7 +104,8 @@ std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& jso
 
 nlohmann::json options_json(const CommonOptions& o) {
   return {{"backend", o.backend}, {"stages", o.stages}, {"micro_batches", o.micro_batches},
-          {"schedule", o.schedule}, {"chunks", o.chunks}, {"chunk_placement", o.chunk_placement}, {"staleness", o.staleness}, {"warmup", o.warmup}, {"epochs", o.epochs},
+          {"schedule", o.schedule}, {"chunks", o.chunks}, {"chunk_placement", o.chunk_placement},
+          {"staleness", o.staleness}, {"warmup", o.warmup}, {"epochs", o.epochs},
           {"batch_size", o.batch_size}, {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
           {"lr_warmup_epochs", o.lr_warmup_epochs}, {"seed", o.seed}, {"out", o.out}, {"resume", o.resume},
           {"dataset", o.dataset}, {"data", o.data.empty() ? data::default_fashion_mnist_dir().string() : o.data},

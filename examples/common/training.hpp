@@ -109,9 +109,10 @@ struct PhaseResult : PhaseOutcome {
 template <class B>
 PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& options, const Datasets& data);
 
-/// A parameter-free teacher of `stages` blocks (one per logical stage: --stages × --chunks), for phases trained with a supervised loss only
-/// (the teacher of a KD pipeline before it exists, the student-alone baseline): its outputs are
-/// ignored by CrossEntropyLoss, and the run keeps every other property of the pipelined one.
+/// A parameter-free teacher of `stages` blocks (one per logical stage: --stages × --chunks), for
+/// phases trained with a supervised loss only (the teacher of a KD pipeline before it exists, the
+/// student-alone baseline): its outputs are ignored by CrossEntropyLoss, and the run keeps every
+/// other property of the pipelined one.
 template <class B>
 Blocks<B> pass_through_teacher(int stages) {
   Blocks<B> blocks;
