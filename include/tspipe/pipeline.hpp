@@ -24,7 +24,8 @@
 // (checks, profiling, partition, stages), segment_plan.hpp (each segment's validated schedule,
 // planned from a cost model fixed for the run), segment_executor.hpp (one segment on the
 // workers), checkpoint.hpp and plan_metadata.hpp (save/load content with the plan, checked before
-// anything is copied), trace.hpp and timing.hpp (a window of recent actions; running sums).
+// anything is copied), trace.hpp and timing.hpp (a window of recent actions; running sums),
+// backend_types.hpp (the backend's types that Pipeline and its parts all name).
 // Nothing a pipeline keeps grows with the batches trained, as long as the caller takes its losses.
 //
 // Backends: what differs between host and device tensors (the loss and optimizer types, parameter
@@ -32,6 +33,7 @@
 // the CPU backend these are nn::Loss and nn::Optimizer; for Pipeline<cuda::Backend> include
 // <tspipe/cuda/pipeline.hpp> (device losses and optimizers, one stream per stage).
 #include <tspipe/nn/losses.hpp>
+#include <tspipe/pipeline/backend_types.hpp>
 #include <tspipe/pipeline/checkpoint.hpp>
 #include <tspipe/pipeline/options.hpp>
 #include <tspipe/pipeline/placement.hpp>
@@ -55,15 +57,11 @@
 namespace tspipe {
 
 template <class B>
-class Pipeline {
+class Pipeline : public BackendTypes<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ops = runtime::TensorOps<Tensor>;
-  using Hooks = runtime::BackendHooks<B>;
-  using Loss = typename Hooks::Loss;
-  /// Makes one stage's optimizer (tspipe::OptimizerFactory for host backends).
-  using OptimizerFactory = std::function<std::unique_ptr<typename Hooks::Optimizer>()>;
-  using Distribution = tspipe::Distribution<Tensor, typename Hooks::StudentSlot>;
+  // Tensor, Ops, Loss, OptimizerFactory, Distribution, … (pipeline/backend_types.hpp).
+  using typename BackendTypes<B>::Tensor, typename BackendTypes<B>::Hooks, typename BackendTypes<B>::Loss;
+  using typename BackendTypes<B>::OptimizerFactory, typename BackendTypes<B>::Distribution;
   using TimingReport = tspipe::TimingReport;
 
   /// Builds the pipeline: checks the options, profiles the blocks on a synthetic micro-batch

@@ -18,6 +18,28 @@ using B = tspipe::cpu::Backend;
 using tspipe::nn::Tensor;
 using Blocks = std::vector<tspipe::nn::LayerPtr<B>>;
 
+/// The shapes and optimizer the runtime suites train with, in a namespace of their own (`using
+/// namespace test::small_mlp;`) so that a file including common.hpp may still declare these names.
+namespace small_mlp {
+
+using tspipe::Pipeline;
+using tspipe::PipelineOptions;
+
+/// Samples of kFeatures values; kClasses outputs (logits or embeddings).
+constexpr int64_t kFeatures = 6, kClasses = 4;
+/// Four-block MLPs (mlp's widths): a student and the wider teacher a KD test distils from.
+inline std::vector<int64_t> student_widths() { return {kFeatures, 10, 10, 8, kClasses}; }
+inline std::vector<int64_t> teacher_widths() { return {kFeatures, 12, 12, 12, kClasses}; }
+
+/// SGD with momentum 0.9 and weight decay 1e-3 at learning rate `lr`.
+inline tspipe::OptimizerFactory sgd(double lr = 0.05) {
+  return [lr] {
+    return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = lr, .momentum = 0.9, .weight_decay = 1e-3});
+  };
+}
+
+}  // namespace small_mlp
+
 /// An MLP as blocks: Linear+ReLU pairs, then a Linear head. Same seed ⇒ same weights.
 inline Blocks mlp(const std::vector<int64_t>& widths, uint64_t seed, const std::string& prefix = "fc") {
   Blocks blocks;
@@ -198,10 +220,10 @@ struct ReferenceTrainer {
   }
 };
 
-/// The largest relative difference (max_relative_difference) between a teacher version ξ_r that a
-/// stage of `pipeline` still holds and the reference trajectory's ξ_r, over every stage and r.
-inline double worst_held_teacher_version(tspipe::Pipeline<B>& pipeline, const ReferenceTrainer& ref) {
-  double worst = 0.0;
+/// Calls `visit(difference)` for each teacher version ξ_r that a stage of `pipeline` still holds,
+/// with its relative difference (max_relative_difference) from the reference trajectory's ξ_r.
+template <class Visit>
+void for_each_held_teacher_version(tspipe::Pipeline<B>& pipeline, const ReferenceTrainer& ref, Visit&& visit) {
   const auto held = pipeline.teacher_versions_held();
   for (int s = 0; s < pipeline.stages(); ++s)
     for (long r : held[static_cast<std::size_t>(s)]) {
@@ -209,8 +231,14 @@ inline double worst_held_teacher_version(tspipe::Pipeline<B>& pipeline, const Re
       pipeline.with_teacher_version(s, r, [&](auto& teacher) { got = values_of(teacher.parameters()); });
       for (const auto& [param, values] : ref.teacher_versions.at(r))
         if (got.count(param)) want[param] = values;
-      worst = std::max(worst, max_relative_difference(got, want));
+      visit(max_relative_difference(got, want));
     }
+}
+
+/// The largest of those differences, over every stage and r.
+inline double worst_held_teacher_version(tspipe::Pipeline<B>& pipeline, const ReferenceTrainer& ref) {
+  double worst = 0.0;
+  for_each_held_teacher_version(pipeline, ref, [&](double difference) { worst = std::max(worst, difference); });
   return worst;
 }
 

@@ -18,31 +18,19 @@
 #include <fstream>
 #include <iterator>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 using namespace test;
-using tspipe::Pipeline;
-using tspipe::PipelineOptions;
+using namespace test::small_mlp;
 using tspipe::nn::SafetensorsContent;
 using tspipe::nn::StoredTensor;
 
 namespace {
 
-constexpr int64_t kFeatures = 6, kClasses = 4;
 constexpr long kBatch = 8;
-const std::vector<int64_t> kWidths = {kFeatures, 10, 10, 8, kClasses};  // 4 blocks: fc0.weight is [10, 6]
+const std::vector<int64_t> kWidths = student_widths();  // 4 blocks: fc0.weight is [10, 6]
 
-/// This process's scratch folder, removed when the tests end.
-std::filesystem::path scratch(const std::string& name) {
-  struct Folder {
-    std::filesystem::path path = std::filesystem::temp_directory_path() / ("tspipe_checkpoint_" + std::to_string(::getpid()));
-    Folder() { std::filesystem::create_directories(path); }
-    ~Folder() { std::filesystem::remove_all(path); }
-  };
-  static const Folder folder;
-  return folder.path / name;
-}
+std::filesystem::path scratch(const std::string& name) { return scratch_file("checkpoint", name); }
 
 struct Setup {
   bool ssl = false;        ///< BYOL with a momentum teacher (δ = 1) and AdamW, else KD with SGD
@@ -68,7 +56,7 @@ Pipeline<B> make_pipeline(const Setup& setup, uint64_t seed = 300) {
     return Pipeline<B>(mlp(kWidths, seed + 1), mlp(kWidths, seed), std::make_shared<tspipe::nn::ByolLoss>(),
                        [] { return std::make_unique<tspipe::nn::AdamW>(tspipe::nn::AdamWOptions{.learning_rate = 0.01}); },
                        options_for(setup));
-  return Pipeline<B>(mlp({kFeatures, 12, 12, 12, kClasses}, seed + 1, "t"), mlp(kWidths, seed),
+  return Pipeline<B>(mlp(teacher_widths(), seed + 1, "t"), mlp(kWidths, seed),
                      std::make_shared<tspipe::nn::SoftTargetKDLoss>(4.0, 0.5),
                      [] {
                        return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = 0.05, .momentum = 0.9});
@@ -78,12 +66,8 @@ Pipeline<B> make_pipeline(const Setup& setup, uint64_t seed = 300) {
 
 /// Feeds batches [from, to) and returns every loss reported, in batch order.
 std::vector<tspipe::LossRecord> train(Pipeline<B>& pipeline, const Setup& setup, int from, int to) {
-  for (int step = from; step < to; ++step) {
-    const Batch batch = make_batch(kBatch, kFeatures, setup.ssl ? 2 : 1, kClasses, 500 + static_cast<uint64_t>(step));
-    pipeline.feed(batch.views, setup.ssl ? std::vector<int>{} : batch.labels);
-  }
-  pipeline.flush();
-  return pipeline.take_losses();
+  const auto batch_at = [&](int step) { return make_batch(kBatch, kFeatures, setup.ssl ? 2 : 1, kClasses, 500 + static_cast<uint64_t>(step)); };
+  return train_range(pipeline, from, to, batch_at, !setup.ssl);
 }
 
 /// Everything a load could change.
@@ -167,6 +151,14 @@ void check_refused(Pipeline<B>& pipeline, const SafetensorsContent& content, con
   check_same_state(before, state_of(pipeline));
 }
 
+/// What a refusal test loads a checkpoint into: an SSL pipeline that trained elsewhere (other
+/// weights, two batches), so that any tensor it took from a checkpoint would change it.
+struct TrainedElsewhere {
+  const Setup setup{.ssl = true};
+  Pipeline<B> target = make_pipeline(setup, 900);
+  TrainedElsewhere() { train(target, setup, 0, 2); }
+};
+
 }  // namespace
 
 TEST_CASE("resume: the plan and cost model come back with the checkpoint; every later loss and the weights are bit-identical") {
@@ -245,12 +237,8 @@ TEST_CASE("resume with calibrate_costs: the calibrated cost model comes back, la
   CHECK(values_of(resumed.teacher_parameters()) == values_of(uninterrupted.teacher_parameters()));
 }
 
-TEST_CASE("a checkpoint with one tensor transposed is refused by name with both shapes; the pipeline is unchanged") {
-  const Setup setup{.ssl = true};
+TEST_CASE_FIXTURE(TrainedElsewhere, "a checkpoint with one tensor transposed is refused by name with both shapes; the pipeline is unchanged") {
   const auto path = saved_checkpoint("source.safetensors", 4);
-  // The target trained elsewhere: every tensor of the checkpoint would change it.
-  Pipeline<B> target = make_pipeline(setup, 900);
-  train(target, setup, 0, 2);
   SafetensorsContent content = tspipe::nn::load_safetensors(path);
   transpose(content.tensors.at("student.fc0.weight"));
   check_refused(target, content, "transposed.safetensors",
@@ -260,8 +248,7 @@ TEST_CASE("a checkpoint with one tensor transposed is refused by name with both 
   CHECK(target.batches_fed() == 4);
 }
 
-TEST_CASE("teacher versions: oversized, undersized, incomplete or unknown versions are refused by name; nothing is loaded") {
-  const Setup setup{.ssl = true};
+TEST_CASE_FIXTURE(TrainedElsewhere, "teacher versions: oversized, undersized, incomplete or unknown versions are refused by name; nothing is loaded") {
   const auto path = saved_checkpoint("versions.safetensors", 3);
   const SafetensorsContent good = tspipe::nn::load_safetensors(path);
   std::string version_name;  // a version tensor of fc1.weight, [10, 10]
@@ -270,8 +257,6 @@ TEST_CASE("teacher versions: oversized, undersized, incomplete or unknown versio
   REQUIRE_FALSE(version_name.empty());
   CHECK(good.tensors.at(version_name).shape == std::vector<std::uint64_t>{10, 10});  // the parameter's full shape
   const std::string version = version_name.substr(0, version_name.find('.'));
-  Pipeline<B> target = make_pipeline(setup, 900);
-  train(target, setup, 0, 2);
 
   SafetensorsContent oversized = good;
   oversized.tensors[version_name] = StoredTensor::from_f32({11, 10}, std::vector<float>(110, 1.0f));
@@ -297,12 +282,9 @@ TEST_CASE("teacher versions: oversized, undersized, incomplete or unknown versio
   check_refused(target, too_many, "too_many_versions.safetensors", {"teacher versions, but the stage keeps at most 2 (staleness + 1)"});
 }
 
-TEST_CASE("missing, extra, wrong-dtype and misshapen optimizer tensors are all named in one error; nothing is loaded") {
-  const Setup setup{.ssl = true};
+TEST_CASE_FIXTURE(TrainedElsewhere, "missing, extra, wrong-dtype and misshapen optimizer tensors are all named in one error; nothing is loaded") {
   const auto path = saved_checkpoint("several.safetensors", 3);
   SafetensorsContent content = tspipe::nn::load_safetensors(path);
-  Pipeline<B> target = make_pipeline(setup, 900);
-  train(target, setup, 0, 2);
   content.tensors.erase("teacher.fc2.bias");
   content.tensors["student.fc7.weight"] = StoredTensor::from_f32({3}, std::vector<float>(3, 0.0f));
   StoredTensor as_f64;
@@ -326,12 +308,9 @@ TEST_CASE("missing, extra, wrong-dtype and misshapen optimizer tensors are all n
   check_refused(target, partial, "partial_optimizer.safetensors", {"'optimizer.fc0.weight/step': missing from the file (the model has F32 [1])"});
 }
 
-TEST_CASE("checkpoint metadata: non-finite or malformed numbers are refused by name; the pipeline is unchanged") {
-  const Setup setup{.ssl = true};
+TEST_CASE_FIXTURE(TrainedElsewhere, "checkpoint metadata: non-finite or malformed numbers are refused by name; the pipeline is unchanged") {
   const auto path = saved_checkpoint("metadata.safetensors", 2);
   const SafetensorsContent good = tspipe::nn::load_safetensors(path);
-  Pipeline<B> target = make_pipeline(setup, 900);
-  train(target, setup, 0, 2);
   const auto with = [&](const std::string& key, const std::string& value) {
     SafetensorsContent c = good;
     c.metadata[key] = value;
@@ -394,11 +373,8 @@ TEST_CASE("nn::load_weights reads one model out of a pipeline checkpoint by pref
   CHECK(values_of(loaded) == values_of(source.student_parameters()));
 }
 
-TEST_CASE("a flipped bit anywhere in a checkpoint's weights, or a file without checksums, is refused; the pipeline is unchanged") {
-  const Setup setup{.ssl = true};
+TEST_CASE_FIXTURE(TrainedElsewhere, "a flipped bit anywhere in a checkpoint's weights, or a file without checksums, is refused; the pipeline is unchanged") {
   const auto path = saved_checkpoint("flipped.safetensors", 3);
-  Pipeline<B> target = make_pipeline(setup, 900);
-  train(target, setup, 0, 2);
   const State before = state_of(target);
   const auto refusal = [&](const std::filesystem::path& file) {
     try {
@@ -446,12 +422,9 @@ TEST_CASE("a flipped bit anywhere in a checkpoint's weights, or a file without c
   CHECK_NOTHROW(target.load(path));  // the undamaged file still loads
 }
 
-TEST_CASE("optimizer state no optimizer could hold (a step of 1.9e31, a negative second moment) is refused by name; nothing is loaded") {
+TEST_CASE_FIXTURE(TrainedElsewhere, "optimizer state no optimizer could hold (a step of 1.9e31, a negative second moment) is refused by name; nothing is loaded") {
   // Found by fuzz_checkpoint: a finite but huge AdamW step reached a float-to-long conversion.
-  const Setup setup{.ssl = true};
   const auto path = saved_checkpoint("state_values.safetensors", 3);
-  Pipeline<B> target = make_pipeline(setup, 900);
-  train(target, setup, 0, 2);
   SafetensorsContent content = tspipe::nn::load_safetensors(path);
   content.tensors["optimizer.fc0.weight/step"] = StoredTensor::from_f32({1}, std::vector<float>{1.9e31f});
   content.tensors["optimizer.fc1.bias/step"] = StoredTensor::from_f32({1}, std::vector<float>{2.5f});

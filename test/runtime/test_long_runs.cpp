@@ -11,12 +11,10 @@
 #include <set>
 
 using namespace test;
-using tspipe::Pipeline;
-using tspipe::PipelineOptions;
+using namespace test::small_mlp;
 
 namespace {
 
-constexpr int64_t kFeatures = 6, kClasses = 4;
 constexpr long kBatch = 8;
 
 PipelineOptions options(bool ssl) {
@@ -29,7 +27,7 @@ PipelineOptions options(bool ssl) {
 }
 
 Pipeline<B> make_pipeline(const PipelineOptions& o) {
-  const std::vector<int64_t> widths = {kFeatures, 10, 10, 8, kClasses};
+  const std::vector<int64_t> widths = student_widths();
   std::shared_ptr<const tspipe::nn::Loss> loss;
   if (o.views == 2) loss = std::make_shared<tspipe::nn::ByolLoss>();
   else loss = std::make_shared<tspipe::nn::SoftTargetKDLoss>();

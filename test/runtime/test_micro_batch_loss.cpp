@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "common.hpp"
+#include "reference_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -15,28 +16,16 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 using namespace test;
+using namespace test::small_mlp;
 using tspipe::LossGranularity;
-using tspipe::Pipeline;
-using tspipe::PipelineOptions;
 using tspipe::schedule::ActionKind;
 
 namespace {
 
-constexpr int64_t kFeatures = 6, kClasses = 4;
 constexpr long kBatch = 7;  // uneven slices: 4 + 3 at M = 2, 3 + 2 + 2 at M = 3
-
-std::vector<int64_t> student_widths() { return {kFeatures, 10, 10, 8, kClasses}; }  // 4 blocks
-std::vector<int64_t> teacher_widths() { return {kFeatures, 12, 12, 12, kClasses}; }
-
-tspipe::OptimizerFactory sgd(double lr = 0.05) {
-  return [lr] {
-    return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = lr, .momentum = 0.9, .weight_decay = 1e-3});
-  };
-}
 
 PipelineOptions per_micro_batch(int stages, int micro_batches, const std::string& schedule) {
   PipelineOptions o = mlp_options(stages, micro_batches, schedule, kBatch, kFeatures);
@@ -133,36 +122,12 @@ Run check_exact(const PipelineOptions& o) {
     pipeline.feed(batch.views, ssl ? std::vector<int>{} : batch.labels);
     expected.push_back(ref.train(batch, o.teacher.tau.at(step)));
   }
-  pipeline.flush();
-  const auto reported = pipeline.take_losses();
-  REQUIRE(reported.size() == kSteps);
-  for (int step = 0; step < kSteps; ++step) {
-    CHECK(reported[step].batch == step);
-    CHECK(reported[step].loss == doctest::Approx(expected[step]).epsilon(1e-5));
-  }
-  CHECK(max_relative_difference(values_of(pipeline.student_parameters()), values_of(ref.student.parameters())) < 1e-5);
-  const auto held = pipeline.teacher_versions_held();
-  for (int s = 0; ssl && s < pipeline.stages(); ++s)
-    for (long r : held[static_cast<std::size_t>(s)]) {
-      std::map<std::string, std::vector<float>> got, want;
-      pipeline.with_teacher_version(s, r, [&](auto& t) { got = values_of(t.parameters()); });
-      for (const auto& [param, values] : ref.teacher_versions.at(r))
-        if (got.count(param)) want[param] = values;
-      CHECK(max_relative_difference(got, want) < 1e-5);
-    }
+  check_losses_and_student(pipeline, expected, ref);
+  if (ssl) for_each_held_teacher_version(pipeline, ref, [](double difference) { CHECK(difference < 1e-5); });
   return {pipeline.trace(), pipeline.workload(o.segment_batches)};
 }
 
-/// This process's scratch folder, removed when the tests end.
-std::filesystem::path scratch(const std::string& name) {
-  struct Folder {
-    std::filesystem::path path = std::filesystem::temp_directory_path() / ("tspipe_micro_batch_loss_" + std::to_string(::getpid()));
-    Folder() { std::filesystem::create_directories(path); }
-    ~Folder() { std::filesystem::remove_all(path); }
-  };
-  static const Folder folder;
-  return folder.path / name;
-}
+std::filesystem::path scratch(const std::string& name) { return scratch_file("micro_batch_loss", name); }
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "common.hpp"
+#include "reference_checks.hpp"
 
 #include <nlohmann/json.hpp>
 #include <tspipe/sim/export.hpp>
@@ -14,22 +15,11 @@
 #include <unistd.h>
 
 using namespace test;
-using tspipe::Pipeline;
-using tspipe::PipelineOptions;
+using namespace test::small_mlp;
 
 namespace {
 
-constexpr int64_t kFeatures = 6, kClasses = 4;
 constexpr long kBatch = 8;
-
-std::vector<int64_t> student_widths() { return {kFeatures, 10, 10, 8, kClasses}; }  // 4 blocks
-std::vector<int64_t> teacher_widths() { return {kFeatures, 12, 12, 12, kClasses}; }
-
-tspipe::OptimizerFactory sgd(double lr = 0.05) {
-  return [lr] {
-    return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = lr, .momentum = 0.9, .weight_decay = 1e-3});
-  };
-}
 
 PipelineOptions kd_options(int stages, int micro_batches, const std::string& schedule) {
   return mlp_options(stages, micro_batches, schedule, kBatch, kFeatures);
@@ -52,14 +42,7 @@ tspipe::MeasuredTrace check_kd_exact(const PipelineOptions& o) {
     pipeline.feed(batch.views, batch.labels);
     ref_losses.push_back(ref.train(batch, 0.0));
   }
-  pipeline.flush();
-  const auto losses = pipeline.take_losses();
-  REQUIRE(losses.size() == kSteps);
-  for (int step = 0; step < kSteps; ++step) {
-    CHECK(losses[step].batch == step);
-    CHECK(losses[step].loss == doctest::Approx(ref_losses[step]).epsilon(1e-5));
-  }
-  CHECK(max_relative_difference(values_of(pipeline.student_parameters()), values_of(ref.student.parameters())) < 1e-5);
+  check_losses_and_student(pipeline, ref_losses, ref);
   return pipeline.trace();
 }
 }  // namespace

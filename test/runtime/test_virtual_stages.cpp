@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "common.hpp"
+#include "reference_checks.hpp"
 
 #include <filesystem>
 #include <map>
@@ -16,26 +17,18 @@
 #include <vector>
 
 using namespace test;
+using namespace test::small_mlp;
 using tspipe::LossGranularity;
-using tspipe::Pipeline;
-using tspipe::PipelineOptions;
 using tspipe::schedule::ChunkPlacement;
 
 namespace {
 
-constexpr int64_t kFeatures = 6, kClasses = 4;
 constexpr long kBatch = 7;  // uneven micro-batches: 4 + 3 at M = 2, 3 + 2 + 2 at M = 3
 constexpr int kSteps = 5;
 
 // Six blocks each: enough for S·v = 6 logical stages (S = 2, v = 3 or S = 3, v = 2).
-std::vector<int64_t> student_widths() { return {kFeatures, 10, 10, 9, 9, 8, kClasses}; }
-std::vector<int64_t> teacher_widths() { return {kFeatures, 12, 12, 12, 11, 11, kClasses}; }
-
-tspipe::OptimizerFactory sgd(double lr = 0.05) {
-  return [lr] {
-    return std::make_unique<tspipe::nn::Sgd>(tspipe::nn::SgdOptions{.learning_rate = lr, .momentum = 0.9, .weight_decay = 1e-3});
-  };
-}
+std::vector<int64_t> six_block_student() { return {kFeatures, 10, 10, 9, 9, 8, kClasses}; }
+std::vector<int64_t> six_block_teacher() { return {kFeatures, 12, 12, 12, 11, 11, kClasses}; }
 
 /// S devices with v chunks each, one block per logical stage from the front (explicit cuts:
 /// logical stage l starts at block l), the rest of the blocks on the last logical stage.
@@ -61,8 +54,8 @@ struct Models {
 };
 Models models(const PipelineOptions& o, uint64_t seed = 0) {
   if (o.teacher.is_momentum())
-    return {mlp(student_widths(), 300 + seed), mlp(student_widths(), 300 + seed), std::make_shared<tspipe::nn::MseLoss>()};
-  return {mlp(teacher_widths(), 100 + seed, "t"), mlp(student_widths(), 200 + seed), std::make_shared<tspipe::nn::SoftTargetKDLoss>(4.0, 0.5)};
+    return {mlp(six_block_student(), 300 + seed), mlp(six_block_student(), 300 + seed), std::make_shared<tspipe::nn::MseLoss>()};
+  return {mlp(six_block_teacher(), 100 + seed, "t"), mlp(six_block_student(), 200 + seed), std::make_shared<tspipe::nn::SoftTargetKDLoss>(4.0, 0.5)};
 }
 
 std::unique_ptr<Pipeline<B>> build(const PipelineOptions& o, uint64_t seed = 0) {
@@ -96,14 +89,7 @@ Run check_against_single_device(const PipelineOptions& options) {
     pipeline.feed(batch.views, o.teacher.is_momentum() ? std::vector<int>{} : batch.labels);
     expected.push_back(ref.train(batch, 0.9));
   }
-  pipeline.flush();
-  const auto losses = pipeline.take_losses();
-  REQUIRE(losses.size() == kSteps);
-  for (int step = 0; step < kSteps; ++step) {
-    CHECK(losses[step].batch == step);
-    CHECK(losses[step].loss == doctest::Approx(expected[step]).epsilon(1e-5));
-  }
-  CHECK(max_relative_difference(values_of(pipeline.student_parameters()), values_of(ref.student.parameters())) < 1e-5);
+  check_losses_and_student(pipeline, expected, ref);
   if (o.teacher.is_momentum()) {
     // Every logical stage holds ξ_N and, at δ = 1, ξ_{N−1} beside it, each the reference's.
     const std::vector<long> newest = o.teacher.staleness == 1 ? std::vector<long>{kSteps - 1, kSteps} : std::vector<long>{kSteps};

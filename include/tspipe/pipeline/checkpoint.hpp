@@ -10,6 +10,7 @@
 #include <tspipe/nn/optim.hpp>
 #include <tspipe/nn/safetensors.hpp>
 #include <tspipe/nn/weights.hpp>
+#include <tspipe/pipeline/backend_types.hpp>
 #include <tspipe/pipeline/metadata_text.hpp>
 #include <tspipe/runtime/backend_hooks.hpp>
 #include <tspipe/runtime/stage.hpp>
@@ -34,16 +35,12 @@ struct CheckpointPosition {
 
 /// Reads and writes the checkpoint of a pipeline's local stages.
 template <class B>
-class PipelineCheckpoint {
+class PipelineCheckpoint : public BackendTypes<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ops = runtime::TensorOps<Tensor>;
-  using Hooks = runtime::BackendHooks<B>;
+  using typename BackendTypes<B>::Tensor, typename BackendTypes<B>::Ops, typename BackendTypes<B>::Hooks;
+  using typename BackendTypes<B>::Stage, typename BackendTypes<B>::Stages, typename BackendTypes<B>::OptimizerFactory;
   using VersionCopies = typename Hooks::VersionCopies;
-  using Stage = runtime::Stage<B>;
-  using Stages = std::vector<std::unique_ptr<Stage>>;
   using RunsStage = std::function<bool(int stage)>;
-  using OptimizerFactory = std::function<std::unique_ptr<typename Hooks::Optimizer>()>;
 
   /// `make_optimizer` makes an optimizer like the stages' (what their state is checked against).
   PipelineCheckpoint(Stages& stages, RunsStage runs_stage, OptimizerFactory make_optimizer)

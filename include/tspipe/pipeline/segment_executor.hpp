@@ -4,6 +4,7 @@
 // on the stage it names, exchanging activations and gradients through the transport. With one
 // chunk per device a device is a stage; with v chunks (virtual stages) a device's worker runs the
 // actions of its v logical stages, and a transfer between two of them stays in this process.
+#include <tspipe/pipeline/backend_types.hpp>
 #include <tspipe/pipeline/options.hpp>
 #include <tspipe/pipeline/timing.hpp>
 #include <tspipe/runtime/backend_hooks.hpp>
@@ -27,14 +28,10 @@
 namespace tspipe {
 
 template <class B>
-class SegmentExecutor {
+class SegmentExecutor : public BackendTypes<B> {
  public:
-  using Tensor = typename B::Tensor;
-  using Ops = runtime::TensorOps<Tensor>;
-  using Hooks = runtime::BackendHooks<B>;
-  using Loss = typename Hooks::Loss;
-  using Stages = std::vector<std::unique_ptr<runtime::Stage<B>>>;
-  using Distribution = tspipe::Distribution<Tensor, typename Hooks::StudentSlot>;
+  using typename BackendTypes<B>::Tensor, typename BackendTypes<B>::Ops, typename BackendTypes<B>::Hooks;
+  using typename BackendTypes<B>::Loss, typename BackendTypes<B>::Stages, typename BackendTypes<B>::Distribution;
   /// Receives each batch's loss, from the last stage's worker.
   using LossSink = std::function<void(long batch, double loss)>;
   /// Receives each executed action of a stage, from that stage's worker.
