@@ -38,11 +38,10 @@ struct ByolRecipe {
   }
   void describe(const CommonOptions& o, const MomentumOptions& m, const Datasets& data) const {
     const auto& train = data.unlabeled ? data.unlabeled : data.train;
-    std::printf("byol_resnet: backend %s, %s, %ld %strain / %ld test images, ResNet-%d×%.3g, δ = %d, K = %d, τ₀ = %.4g, %d stages, "
-                "%d micro-batches, schedule %s\n",
+    std::printf("byol_resnet: backend %s, %s, %ld %strain / %ld test images, ResNet-%d×%.3g, δ = %d, K = %d, τ₀ = %.4g, %s\n",
                 o.backend.c_str(), dataset_title(o.dataset).c_str(), static_cast<long>(train->size()), data.unlabeled ? "unlabeled " : "",
-                static_cast<long>(data.test->size()), depth, o.width, o.staleness, o.warmup, m.tau0, o.stages, o.micro_batches,
-                o.schedule.c_str());
+                static_cast<long>(data.test->size()), depth, o.width, o.staleness, o.warmup, m.tau0,
+                pipeline_shape(o).c_str());
   }
   template <class B>
   Blocks<B> backbone(const CommonOptions& o, std::uint64_t seed) const {

@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <tspipe/data/open.hpp>
+#include <tspipe/pipeline/segment_plan.hpp>
 #include <tspipe/planning/generate.hpp>
 #if TSPIPE_EXAMPLES_CUDA
 #include <tspipe/cuda/device.hpp>
@@ -50,6 +51,44 @@ void check_known(const std::string& flag, const std::string& value, const Names&
   for (const auto& n : names)
     if (n == value) return;
   throw UsageError("--" + flag + " " + in_quotes(value) + ": unknown " + flag + " (known: " + joined(names, ", ") + ")");
+}
+
+/// Every schedule the examples' pipelines run: the one-chunk generators, then those of virtual stages.
+std::vector<std::string_view> schedule_names() {
+  std::vector<std::string_view> names = planning::generator_names();
+  const auto& chunked = planning::virtual_stage_generator_names();
+  names.insert(names.end(), chunked.begin(), chunked.end());
+  return names;
+}
+
+constexpr schedule::ChunkPlacement kPlacements[] = {schedule::ChunkPlacement::interleaved, schedule::ChunkPlacement::v_shape};
+
+/// The --chunk-placement names, the schedule layer's own ("interleaved", "v-shape").
+std::vector<std::string_view> placement_names() {
+  std::vector<std::string_view> names;
+  for (const auto p : kPlacements) names.push_back(schedule::to_string(p));
+  return names;
+}
+
+/// UsageError naming the flags unless the pipeline can run --schedule with --chunks placed by
+/// --chunk-placement: the schedule layer's rule on chunks and placements (Workload::check), the
+/// pipeline's on which schedules run chunks (check_schedule_chunks), and the placement the fixed
+/// virtual-stage orders take (Pipeline's construction refuses the others, docs/design.md §2.9).
+void check_virtual_stages(const CommonOptions& o) {
+  const schedule::ChunkPlacement placement = chunk_placement(o);
+  const std::string flags = "--stages " + std::to_string(o.stages) + " --chunks " + std::to_string(o.chunks) +
+                            " --chunk-placement " + o.chunk_placement;
+  schedule::Workload shape = schedule::kd_workload(o.stages);
+  shape.chunks = o.chunks;
+  shape.chunk_placement = placement;
+  if (Status ok = shape.check(); !ok) throw UsageError(flags + ": " + ok.message());
+  if (Status runs = check_schedule_chunks(o.schedule, o.chunks); !runs)
+    throw UsageError("--schedule " + o.schedule + " with --chunks " + std::to_string(o.chunks) + ": " + runs.message());
+  const bool v_shape = placement == schedule::ChunkPlacement::v_shape;
+  if ((o.schedule == "zbv" && !v_shape) || (o.schedule == "interleaved-1f1b" && v_shape))
+    throw UsageError("--schedule " + o.schedule + " with --chunk-placement " + o.chunk_placement + ": the " + o.schedule +
+                     " schedule places chunks " +
+                     (v_shape ? "interleaved (--chunk-placement interleaved)" : "in a V (--chunks 2 --chunk-placement v-shape)"));
 }
 
 }  // namespace
@@ -125,7 +164,12 @@ void add_common_flags(Flags& flags, CommonOptions& o) {
   flags.add("backend", &o.backend, "cpu | cuda | auto (auto: cuda when built with it and a GPU exists, else cpu)");
   flags.add("stages", &o.stages, "pipeline stages (devices; one worker thread each on the CPU)");
   flags.add("micro-batches", &o.micro_batches, "micro-batches per batch");
-  flags.add("schedule", &o.schedule, joined(planning::generator_names(), " | "));
+  flags.add("schedule", &o.schedule,
+            joined(planning::generator_names(), " | ") + "; with --chunks > 1: " +
+                joined(planning::virtual_stage_generator_names(), " | ") + " | tspipe");
+  flags.add("chunks", &o.chunks, "v: model chunks per device (virtual stages; the model is cut into stages × v parts; one process only)");
+  flags.add("chunk-placement", &o.chunk_placement,
+            "where a device's chunks sit: interleaved (device d holds d, d + S, ...) | v-shape (--chunks 2: d and 2S − 1 − d)");
   flags.add("staleness", &o.staleness, "δ: batches a momentum teacher may lag (0 exact, 1 TSPipe); a frozen teacher ignores it");
   flags.add("warmup", &o.warmup, "K: the first K batches read the exact momentum teacher (δ = 0)");
   flags.add("epochs", &o.epochs, "training epochs");
@@ -173,7 +217,7 @@ void check_common_options(const CommonOptions& o) {
   };
   // In the order the usage lists the flags: with several bad, the first is reported.
   const Bound bounds[] = {
-      {"stages", o.stages, 1}, {"micro-batches", o.micro_batches, 1}, {"staleness", o.staleness, 0},
+      {"stages", o.stages, 1}, {"micro-batches", o.micro_batches, 1}, {"chunks", o.chunks, 1}, {"staleness", o.staleness, 0},
       {"warmup", o.warmup, 0}, {"epochs", o.epochs, 1}, {"batch-size", o.batch_size, 1},
       {"lr-warmup-epochs", o.lr_warmup_epochs, 0}, {"train-subset", o.train_subset, 0}, {"test-subset", o.test_subset, 0},
       {"threads", o.threads, 0}, {"segment-batches", o.segment_batches, 1}, {"probe-epochs", o.probe_epochs, 1},
@@ -191,12 +235,26 @@ void check_common_options(const CommonOptions& o) {
   if (o.micro_batches > o.batch_size && o.schedule != "sequential")  // sequential runs with M = 1
     throw UsageError("--micro-batches " + default_text(o.micro_batches) + ": more micro-batches than samples in a batch (--batch-size " +
                      default_text(o.batch_size) + ")");
-  check_known("schedule", o.schedule, planning::generator_names());
+  check_known("schedule", o.schedule, schedule_names());
+  check_virtual_stages(o);
   if (o.out.empty()) throw UsageError("--out: an output directory is required");
   check_known("dataset", o.dataset, data::dataset_names());
   if (o.dataset != "fashion-mnist" && o.data.empty())
     throw UsageError("--dataset " + o.dataset + ": give --data, the folder it is in");
   image_geometry(o);  // checks --image-size
+}
+
+schedule::ChunkPlacement chunk_placement(const CommonOptions& o) {
+  check_known("chunk-placement", o.chunk_placement, placement_names());
+  for (const auto p : kPlacements)
+    if (schedule::to_string(p) == o.chunk_placement) return p;
+  return schedule::ChunkPlacement::interleaved;  // not reached: check_known knows the names
+}
+
+std::string pipeline_shape(const CommonOptions& o) {
+  return std::to_string(o.stages) + " stages" +
+         (o.chunks > 1 ? " × " + std::to_string(o.chunks) + " chunks (" + o.chunk_placement + ")" : std::string()) + ", " +
+         std::to_string(o.micro_batches) + " micro-batches, schedule " + o.schedule;
 }
 
 ImageGeometry image_geometry(const CommonOptions& o) {

@@ -4,6 +4,8 @@
 //
 // Exit codes of every example: 0 ok, 1 runtime failure, 2 bad command-line input. A UsageError's
 // message names the flag and the value it rejects.
+#include <tspipe/schedule/workload.hpp>
+
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -50,6 +52,8 @@ struct CommonOptions {
   int stages = 2;
   int micro_batches = 4;
   std::string schedule = "tspipe";
+  int chunks = 1;                ///< v: model chunks per device (virtual stages, docs/design.md §2.9)
+  std::string chunk_placement = "interleaved";  ///< interleaved | v-shape: where a device's chunks sit
   int staleness = 1;             ///< δ of a momentum teacher
   int warmup = 0;                ///< K: the first K batches read the exact teacher (δ = 0)
   int epochs = 2;
@@ -102,11 +106,20 @@ ImageGeometry image_geometry(const CommonOptions& options);
 /// How reports name --dataset: "Fashion-MNIST", "CIFAR-10", "CIFAR-100", "STL-10", "image folder".
 std::string dataset_title(const std::string& dataset);
 
-/// Checks ranges and names (stages ≥ 1, a known schedule, a backend name, ...). Throws UsageError
-/// naming the flag. `--schedule sequential` with M ≠ 1 passes: begin_run (launch.hpp) runs it
-/// with M = 1. Whether the backend can run here is resolve_backend's question, asked once the
-/// command line is known to be good.
+/// Checks ranges and names (stages ≥ 1, a known schedule, a backend name, ...) and that the
+/// schedule runs --chunks with --chunk-placement. Throws UsageError naming the flags.
+/// `--schedule sequential` with M ≠ 1 passes: begin_run (launch.hpp) runs it with M = 1. Whether
+/// the backend can run here is resolve_backend's question, asked once the command line is known
+/// to be good. Chunks under mpirun pass too: the library refuses them (mpi::make_pipeline), and
+/// its message is the one a user should see.
 void check_common_options(const CommonOptions& options);
+
+/// --chunk-placement as the pipeline takes it; UsageError naming the flag for an unknown name.
+schedule::ChunkPlacement chunk_placement(const CommonOptions& options);
+
+/// The pipeline's shape as the examples' first line says it: "2 stages, 4 micro-batches,
+/// schedule tspipe", with "× 2 chunks (v-shape)" after the stages when there are virtual stages.
+std::string pipeline_shape(const CommonOptions& options);
 
 /// UsageError unless `requested` is cpu, cuda or auto.
 void check_backend_name(const std::string& requested);

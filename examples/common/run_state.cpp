@@ -63,7 +63,8 @@ nlohmann::json run_defining_flags(const CommonOptions& o, int phase_epochs) {
           {"lr", o.learning_rate},    {"weight-decay", o.weight_decay}, {"lr-warmup-epochs", o.lr_warmup_epochs},
           {"dataset", o.dataset},     {"image-size", image_geometry(o).side},
           {"train-subset", o.train_subset}, {"width", o.width},       {"stages", o.stages},
-          {"micro-batches", o.micro_batches}, {"schedule", o.schedule}, {"staleness", o.staleness},
+          {"micro-batches", o.micro_batches}, {"schedule", o.schedule}, {"chunks", o.chunks},
+          {"chunk-placement", o.chunk_placement}, {"staleness", o.staleness},
           {"warmup", o.warmup}};
 }
 

@@ -28,7 +28,7 @@ struct PhaseState {
 };
 
 /// The flags that decide what a phase computes (seed, dataset and image size, subset, batch,
-/// learning-rate schedule, model width, pipeline shape), with the phase's own epoch count: a resume
+/// learning-rate schedule, model width, pipeline shape with its chunks), with the phase's own epoch count: a resume
 /// under other values would not continue the same run.
 nlohmann::json run_defining_flags(const CommonOptions& options, int phase_epochs);
 

@@ -56,25 +56,42 @@ std::vector<std::vector<sim::TimedAction>> measured_since(const Pipeline<B>& p, 
 template <class B>
 std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& json) {
   const schedule::Workload w = pipeline.workload(16);
-  std::string text = "schedule comparison on this run's profiled costs (S = " + std::to_string(w.stages) +
+  const std::string chunks =
+      w.chunks > 1 ? " × " + std::to_string(w.chunks) + " chunks (" + std::string(schedule::to_string(w.chunk_placement)) + ")" : "";
+  std::string text = "schedule comparison on this run's profiled costs (S = " + std::to_string(w.stages) + chunks +
                      ", M = " + std::to_string(w.micro_batches) + ", V = " + std::to_string(w.views) + ", " +
                      (w.teacher == schedule::TeacherKind::momentum ? "momentum" : "frozen") + " teacher, δ = " +
                      std::to_string(w.staleness) + ", 16 batches simulated):\n";
-  text += "  schedule        time/batch    utilisation   speed-up vs sequential\n";
+  // The one-chunk generators plan the same model with each device's chunks as one stage; with
+  // virtual stages, those that run chunks follow, on the run's own chunks ("name v=2").
+  std::vector<std::pair<std::string, schedule::Workload>> rows;
+  for (auto name : planning::generator_names()) rows.emplace_back(std::string(name), planning::one_chunk_per_device(w));
+  if (w.chunks > 1) {
+    for (auto name : planning::virtual_stage_generator_names()) rows.emplace_back(std::string(name), w);
+    rows.emplace_back("tspipe", w);
+  }
+  const auto label_of = [&](const std::string& name, const schedule::Workload& planned) {
+    return planned.chunks > 1 ? name + " v=" + std::to_string(planned.chunks) : name;
+  };
+  const std::string this_run = label_of(pipeline.options().schedule, w);
+  constexpr std::size_t width = 26;
+  text += "  schedule" + std::string(width - 10, ' ') + "time/batch    utilisation   speed-up vs sequential\n";
   json = nlohmann::json::array();
-  for (auto name : planning::generator_names()) {
-    std::string row = "  " + std::string(name) + (name == pipeline.options().schedule ? " *" : "");
-    row.resize(18, ' ');
-    auto evaluated = planning::evaluate(name, w);
+  for (const auto& [name, planned] : rows) {
+    const std::string label = label_of(name, planned);
+    std::string row = "  " + label + (label == this_run ? " *" : "");
+    row.resize(std::max(width, row.size() + 1), ' ');
+    auto evaluated = planning::evaluate(name, planned);
     if (!evaluated) {
       text += row + "n/a (" + evaluated.message() + ")\n";
-      json.push_back({{"schedule", name}, {"error", evaluated.message()}});
+      json.push_back({{"schedule", name}, {"chunks", planned.chunks}, {"error", evaluated.message()}});
       continue;
     }
     const auto& e = evaluated.value();
     text += row + fixed(1000.0 * e.result.time_per_batch, 2) + " ms" + std::string(6, ' ') +
             fixed(100.0 * e.result.utilisation, 1) + "%" + std::string(9, ' ') + fixed(e.speedup_vs_sequential, 2) + "x\n";
     json.push_back({{"schedule", name},
+                    {"chunks", planned.chunks},
                     {"time_per_batch_s", e.result.time_per_batch},
                     {"utilisation", e.result.utilisation},
                     {"speedup_vs_sequential", e.speedup_vs_sequential}});
@@ -87,7 +104,8 @@ std::string schedule_comparison(const Pipeline<B>& pipeline, nlohmann::json& jso
 
 nlohmann::json options_json(const CommonOptions& o) {
   return {{"backend", o.backend}, {"stages", o.stages}, {"micro_batches", o.micro_batches},
-          {"schedule", o.schedule}, {"staleness", o.staleness}, {"warmup", o.warmup}, {"epochs", o.epochs},
+          {"schedule", o.schedule}, {"chunks", o.chunks}, {"chunk_placement", o.chunk_placement},
+          {"staleness", o.staleness}, {"warmup", o.warmup}, {"epochs", o.epochs},
           {"batch_size", o.batch_size}, {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
           {"lr_warmup_epochs", o.lr_warmup_epochs}, {"seed", o.seed}, {"out", o.out}, {"resume", o.resume},
           {"dataset", o.dataset}, {"data", o.data.empty() ? data::default_fashion_mnist_dir().string() : o.data},
@@ -116,6 +134,9 @@ std::unique_ptr<Pipeline<B>> make_phase_pipeline(PhaseSpec<B>& spec, const Pipel
   };
   if (!launch().distributed()) {
     auto pipeline = build(options, spec.loss);
+    // Pipeline::set_distribution takes no hook at all with virtual stages: save_checkpoint adds
+    // the run state to their checkpoints itself.
+    if (options.chunks > 1) return pipeline;
     typename Pipeline<B>::Distribution hooks;  // every stage here; only the checkpoint's content is added to
     hooks.gather_checkpoint = [add_state](nn::SafetensorsContent& content) {
       add_state(content);
@@ -146,10 +167,21 @@ std::unique_ptr<Pipeline<B>> make_phase_pipeline(PhaseSpec<B>& spec, const Pipel
   throw Error("an MPI launch of the examples runs on the CPU backend");
 }
 
-/// Pipeline::save, or under MPI its collective form (every stage gathered to rank 0, which writes).
+/// Pipeline::save, or under MPI its collective form (every stage gathered to rank 0, which writes);
+/// the run state rides in the checkpoint through make_phase_pipeline's hook. A pipeline with
+/// virtual stages has no hook: it saves to a temporary file beside `path` (named as
+/// prepare_out_dir's cleanup of interrupted writes knows), read back and written to `path` with
+/// `run_state` by one atomic rename, so a kill at any point leaves the previous checkpoint whole.
 template <class B>
-void save_checkpoint(Pipeline<B>& pipeline, const fs::path& path) {
-  if (!launch().distributed()) {
+void save_checkpoint(Pipeline<B>& pipeline, const fs::path& path, const Metadata& run_state) {
+  if (!launch().distributed() && pipeline.options().chunks > 1) {
+    const fs::path staged = path.parent_path() / ("." + path.filename().string() + ".tmp-staged");
+    pipeline.save(staged);
+    nn::SafetensorsContent content = nn::load_safetensors(staged, nn::Checksums::required);
+    for (const auto& [key, value] : run_state) content.metadata[key] = value;
+    nn::save_safetensors(path, content);
+    fs::remove(staged);
+  } else if (!launch().distributed()) {
     pipeline.save(path);
   } else {
 #if TSPIPE_EXAMPLES_MPI
@@ -200,6 +232,8 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
   po.stages = o.stages;
   po.micro_batches = o.micro_batches;
   po.schedule = o.schedule;
+  po.chunks = o.chunks;
+  po.chunk_placement = chunk_placement(o);
   po.batch_size = o.batch_size / l.replicas();
   po.input_shape = {data.geometry.channels, data.geometry.side, data.geometry.side};
   po.segment_batches = o.segment_batches;
@@ -325,7 +359,7 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
     // The checkpoint is the phase's whole resumable state: it carries the epochs done with it.
     run_state->clear();
     put_phase_state({spec.name, epoch + 1, batches_per_epoch, result.history}, flags, *run_state);
-    save_checkpoint(pipeline, checkpoint);
+    save_checkpoint(pipeline, checkpoint, *run_state);
     // Under MPI, rank 0's trace holds its own stage only; the measured timelines are written alone.
     if (!l.distributed()) {
       write_file(dir / "trace.json", sim::chrome_trace(measured_since(pipeline, first_batch), spec.name + " (measured)", 1e6));

@@ -78,7 +78,8 @@ struct PhaseSpec {
   std::shared_ptr<const typename Pipeline<B>::Loss> loss;
   typename Pipeline<B>::OptimizerFactory make_optimizer;
   /// views, teacher policy (kind, τ₀) and teacher_uses_batch_statistics; stages, micro-batches,
-  /// schedule, staleness, warm-up, batch size and input shape come from the command line.
+  /// chunks and their placement, schedule, staleness, warm-up, batch size and input shape come
+  /// from the command line.
   PipelineOptions pipeline;
   data::MultiView augment;
   /// Trains on the dataset's unlabeled split where it has one (STL-10): self-supervised phases.
@@ -108,9 +109,10 @@ struct PhaseResult : PhaseOutcome {
 template <class B>
 PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& options, const Datasets& data);
 
-/// A parameter-free teacher of `stages` blocks, for phases trained with a supervised loss only
-/// (the teacher of a KD pipeline before it exists, the student-alone baseline): its outputs are
-/// ignored by CrossEntropyLoss, and the run keeps every other property of the pipelined one.
+/// A parameter-free teacher of `stages` blocks (one per logical stage: --stages × --chunks), for
+/// phases trained with a supervised loss only (the teacher of a KD pipeline before it exists, the
+/// student-alone baseline): its outputs are ignored by CrossEntropyLoss, and the run keeps every
+/// other property of the pipelined one.
 template <class B>
 Blocks<B> pass_through_teacher(int stages) {
   Blocks<B> blocks;

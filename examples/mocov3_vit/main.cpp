@@ -53,10 +53,10 @@ struct MocoRecipe {
   void describe(const CommonOptions& o, const MomentumOptions& m, const Datasets& data) const {
     const auto& train = data.unlabeled ? data.unlabeled : data.train;
     std::printf("mocov3_vit: backend %s, %s, %ld %strain / %ld test images, ViT dim %ld depth %d heads %d patch %d, δ = %d, "
-                "K = %d, τ₀ = %.4g, T = %.3g, %d stages, %d micro-batches, schedule %s\n",
+                "K = %d, τ₀ = %.4g, T = %.3g, %s\n",
                 o.backend.c_str(), dataset_title(o.dataset).c_str(), static_cast<long>(train->size()), data.unlabeled ? "unlabeled " : "",
                 static_cast<long>(data.test->size()), static_cast<long>(feature_size(o)), depth, heads, patch_for(data.geometry.side),
-                o.staleness, o.warmup, m.tau0, temperature, o.stages, o.micro_batches, o.schedule.c_str());
+                o.staleness, o.warmup, m.tau0, temperature, pipeline_shape(o).c_str());
   }
   template <class B>
   Blocks<B> backbone(const CommonOptions& o, std::uint64_t seed) const {

@@ -37,7 +37,7 @@ template <class B>
 PhaseSpec<B> supervised_phase(const std::string& name, Blocks<B> model, const CommonOptions& o, const KdOptions& kd, int epochs) {
   PhaseSpec<B> spec;
   spec.name = name;
-  spec.teacher = pass_through_teacher<B>(o.stages);
+  spec.teacher = pass_through_teacher<B>(o.stages * o.chunks);
   spec.student = std::move(model);
   spec.loss = std::make_shared<typename BackendKit<B>::CrossEntropyLoss>();
   spec.make_optimizer = optimizer_factory<B>(kd.optimizer, o);
@@ -119,9 +119,9 @@ int train_and_distil(const CommonOptions& o, const KdOptions& kd) {
   const auto started = std::chrono::steady_clock::now();
   const Datasets data = load_datasets(o);
   std::printf("resnet_kd: backend %s, %s, %ld train / %ld test images, teacher ResNet-%d×%.3g, student ResNet-%d×%.3g, "
-              "%d stages, %d micro-batches, schedule %s\n",
+              "%s\n",
               o.backend.c_str(), dataset_title(o.dataset).c_str(), static_cast<long>(data.train->size()), static_cast<long>(data.test->size()),
-              kd.teacher_depth, kd.teacher_width, kd.student_depth, o.width, o.stages, o.micro_batches, o.schedule.c_str());
+              kd.teacher_depth, kd.teacher_width, kd.student_depth, o.width, pipeline_shape(o).c_str());
   const auto teacher_seed = static_cast<std::uint64_t>(o.seed) * 1000 + 1;
   const auto student_seed = static_cast<std::uint64_t>(o.seed) * 1000 + 2;
   const auto build_resnet = [&](int depth, double width, std::uint64_t seed) {

@@ -6,7 +6,9 @@
 #   2. the same MPI run stopped after two epochs (--stop-after) and resumed under mpirun: the same
 #      results again;
 #   3. mocov3_vit under `mpirun -np 4 … --stages 2` (R = 2 replicas, InfoNCE over the whole batch
-#      through GatheredLoss): finishes, every rank exiting 0, the result printed once.
+#      through GatheredLoss): finishes, every rank exiting 0, the result printed once;
+#   4. bad input refused on every rank: a batch 2 replicas cannot share (exit 2), and --chunks 2,
+#      which the library refuses for a distributed launch (exit 1, its message printed once).
 # Every run must leave no process behind. This run's processes are found by a marker only they
 # carry in their environment (mpirun hands its environment to its ranks), never by program name:
 # other tests running the same programs at once under `ctest -j` are neither seen nor ended.
@@ -86,5 +88,16 @@ mpi "$dir/odd.log" 4 "$kd" --stages 2 --batch-size 33 --train-subset 256 --no-pr
 [ $? -eq 2 ] || { cat "$dir/odd.log"; fail "--batch-size 33 over 2 replicas was not refused with exit 2"; }
 [ "$(grep -c -- "--batch-size 33: must divide by the 2 replicas" "$dir/odd.log")" -eq 1 ] || { cat "$dir/odd.log"; fail "the refusal was not printed once"; }
 
-[ $status -eq 0 ] && echo "ok: the same figures alone and under mpirun, resumed under mpirun, and with 2 replicas"
+# Virtual stages under mpirun: the library refuses them (it places one stage per process) before
+# any collective call; rank 0 prints its message once, every rank ends with exit 1 (not an abort
+# of the job), none is left behind, nothing is trained.
+# shellcheck disable=SC2086
+mpi "$dir/chunks.log" 2 "$kd" --stages 2 --chunks 2 --schedule interleaved-1f1b --train-subset 256 --no-progress $data --out "$dir/chunks"
+chunks_code=$?
+[ $chunks_code -eq 1 ] || { cat "$dir/chunks.log"; fail "--chunks 2 under mpirun exited with $chunks_code, not 1"; }
+[ "$(grep -c "make_pipeline: chunks = 2: virtual stages run only with every device in one process" "$dir/chunks.log")" -eq 1 ] ||
+  { cat "$dir/chunks.log"; fail "the library's refusal of --chunks 2 was not printed once"; }
+! grep -qE "MPI_ABORT|epoch 1/" "$dir/chunks.log" || { cat "$dir/chunks.log"; fail "--chunks 2 under mpirun aborted the job or trained"; }
+
+[ $status -eq 0 ] && echo "ok: the same figures alone and under mpirun, resumed under mpirun, and with 2 replicas; bad input refused on every rank"
 exit $status

@@ -6,6 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <vector>
+
 namespace {
 
 using namespace tspipe::test;
@@ -123,6 +126,74 @@ TEST_CASE("resnet_kd --schedule sequential runs whole batches (M = 1), saying so
   CHECK(summary(out).at("options").at("micro_batches") == 1);
 }
 
+// Virtual stages compute what one chunk per device computes (docs/design.md §2.9): each chunk's
+// optimizer steps its own parameters, and a parameter's gradient is summed over the micro-batches
+// in the order their backwards run. interleaved-1f1b and zbv run a batch's backwards first
+// micro-batch first (FIFO), as 1f1b does, so they must match a one-chunk 1f1b run bit for bit:
+// every phase's losses and accuracies. gpipe runs them last micro-batch first (LIFO), and float
+// addition is not associative, so against it the losses agree only to rounding (docs/design.md
+// §1.7, the loss contract) — and so may the accuracies of these near-chance models on 100 test
+// images, where a rounding can move a prediction.
+TEST_CASE("resnet_kd with virtual stages (--chunks 2, interleaved and V-shaped) trains as one chunk per device does, and resumes") {
+  const std::string base = std::string(TSPIPE_RESNET_KD) +
+                           " --train-subset 128 --test-subset 100 --batch-size 32 --epochs 1 --teacher-epochs 1 --width 0.0625"
+                           " --teacher-width 0.0625 --threads 1 --no-progress";
+  const auto trained = [&](const std::string& name, const std::string& flags) {
+    const fs::path out = scratch(name);
+    REQUIRE_MESSAGE(run(base + " " + flags + " --out " + out.string(), out / "log.txt") == 0, read(out / "log.txt"));
+    return out;
+  };
+  const char* const phases[] = {"teacher", "student_alone", "distilled"};
+  const auto accuracies = [](const nlohmann::json& summary) {
+    const auto& r = summary.at("results");
+    return std::vector<double>{r.at("teacher_accuracy"), r.at("student_alone_accuracy"), r.at("distilled_accuracy")};
+  };
+  const auto fifo = summary(trained("kd_1f1b", "--chunks 1 --schedule 1f1b"));
+  const auto lifo = summary(trained("kd_gpipe", "--chunks 1 --schedule gpipe"));
+  const fs::path interleaved = trained("kd_chunks_interleaved", "--chunks 2 --schedule interleaved-1f1b");
+  const fs::path v_shape = trained("kd_chunks_v_shape", "--chunks 2 --chunk-placement v-shape --schedule zbv");
+  for (const fs::path& out : {interleaved, v_shape}) {
+    INFO(out.string());
+    const auto s = summary(out);
+    CHECK(s.at("options").at("chunks") == 2);
+    CHECK(read(out / "log.txt").find("2 stages × 2 chunks") != std::string::npos);
+    // The pipelines ran the chunks: their checkpoints record them (the library's plan metadata).
+    for (const char* phase : phases) {
+      const auto metadata = read_checkpoint(out / phase / "checkpoint.safetensors").metadata;
+      CHECK(metadata.at("plan.chunks") == "2");
+      CHECK(metadata.at("plan.chunk_placement") == (out == v_shape ? "v-shape" : "interleaved"));
+    }
+    CHECK(accuracies(s) == accuracies(fifo));
+    for (const char* phase : phases) {
+      INFO(phase);
+      const auto& history = s.at("phases").at(phase).at("history");
+      const auto& same_order = fifo.at("phases").at(phase).at("history");
+      REQUIRE(history.size() == same_order.size());
+      for (std::size_t e = 0; e < history.size(); ++e) {
+        CHECK(history[e].at("loss").get<double>() == same_order[e].at("loss").get<double>());
+        CHECK(history[e].at("accuracy").get<double>() == same_order[e].at("accuracy").get<double>());
+      }
+      const double loss = history.back().at("loss").get<double>();
+      const double gpipe = lifo.at("phases").at(phase).at("history").back().at("loss").get<double>();
+      CHECK(std::abs(loss - gpipe) <= 1e-4 * std::abs(gpipe));
+    }
+  }
+
+  // Stopped after two phases and resumed: the same run as the uninterrupted one, through
+  // checkpoints that hold the chunks' parameters and the run state.
+  const fs::path parts = scratch("kd_chunks_parts");
+  const std::string resumable = base + " --chunks 2 --schedule interleaved-1f1b";
+  REQUIRE(run(resumable + " --stop-after 2 --out " + parts.string(), parts / "log1.txt") == 0);
+  check_refused(base + " --chunks 1 --schedule 1f1b --resume --out " + parts.string(), parts / "log_other.txt", 2, "--chunks 1: ");
+  REQUIRE_MESSAGE(run(resumable + " --resume --out " + parts.string(), parts / "log2.txt") == 0, read(parts / "log2.txt"));
+  CHECK(accuracies(summary(parts)) == accuracies(summary(interleaved)));
+  for (const char* phase : phases) {
+    check_same_training_state(interleaved / phase / "checkpoint.safetensors", parts / phase / "checkpoint.safetensors");
+    for (const auto& entry : fs::directory_iterator(parts / phase))
+      CHECK_MESSAGE(entry.path().filename().string().find(".tmp-") == std::string::npos, entry.path().string() << " left behind");
+  }
+}
+
 TEST_CASE("bad input exits 2 with a message naming the flag or the file") {
   const fs::path out = scratch("bad");
   const std::string kd = std::string(TSPIPE_RESNET_KD) + " --out " + out.string();
@@ -159,6 +230,21 @@ TEST_CASE("bad input exits 2 with a message naming the flag or the file") {
                 "--warmup 2147483647: longer than the mocov3 phase (16 batches)");
   check_refused(kd + " --staleness 1", out / "v.txt", 2, "resnet_kd's teacher is frozen");
   check_refused(kd + " --max-parameters nan", out / "w.txt", 2, "--max-parameters 'nan': not a finite number");
+  // Virtual stages: chunks the schedule or the placement cannot run, refused up front by name.
+  check_refused(kd + " --schedule gpipe --chunks 2", out / "x1.txt", 2, "--schedule gpipe with --chunks 2");
+  check_refused(kd + " --chunk-placement v-shape --chunks 3", out / "x2.txt", 2,
+                "--chunks 3 --chunk-placement v-shape: workload: chunks = 3 is invalid (the v-shape placement holds 2 chunks per device)");
+  check_refused(kd + " --chunks 0", out / "x3.txt", 2, "--chunks 0: must be at least 1");
+  check_refused(kd + " --chunks 2 --chunk-placement zigzag", out / "x4.txt", 2, "--chunk-placement 'zigzag': unknown chunk-placement");
+  check_refused(kd + " --chunks 2 --schedule zbv", out / "x5.txt", 2, "--schedule zbv with --chunk-placement interleaved");
+  check_refused(kd + " --chunks 2 --chunk-placement v-shape --schedule interleaved-1f1b", out / "x6.txt", 2,
+                "--schedule interleaved-1f1b with --chunk-placement v-shape");
+  check_refused(kd + " --schedule interleaved-1f1b", out / "x7.txt", 2, "--schedule interleaved-1f1b with --chunks 1");
+  check_refused(std::string(TSPIPE_BYOL_RESNET) + " --schedule 1f1b --chunks 2 --out " + out.string(), out / "x8.txt", 2,
+                "--schedule 1f1b with --chunks 2");
+  check_refused(std::string(TSPIPE_MOCOV3_VIT) + " --chunks 2147483647 --out " + out.string(), out / "x9.txt", 2,
+                "--chunks 2147483647 --chunk-placement interleaved: workload: chunks = 2147483647 is invalid");
   CHECK(run(std::string(TSPIPE_BYOL_RESNET) + " --help", out / "h.txt") == 0);
+  CHECK(read(out / "h.txt").find("--chunk-placement") != std::string::npos);
   CHECK(read(out / "h.txt").find("--staleness") != std::string::npos);
 }

@@ -141,6 +141,13 @@ TEST_CASE("a checkpoint of another run, or without a run state, is refused by na
   other.learning_rate = 0.1;
   CHECK_THROWS_WITH_AS(read_phase_state(path, "byol", run_defining_flags(other, 2)), doctest::Contains("--lr 0.1"), UsageError);
   CHECK_THROWS_WITH_AS(read_phase_state(path, "byol", run_defining_flags(sample_options(), 3)), doctest::Contains("--epochs 3"), UsageError);
+  // Virtual stages cut the model into other parts and run another schedule: a resume keeps them.
+  CommonOptions chunked = sample_options();
+  chunked.chunks = 2;
+  CHECK_THROWS_WITH_AS(read_phase_state(path, "byol", run_defining_flags(chunked, 2)), doctest::Contains("--chunks 2: "), UsageError);
+  chunked.chunk_placement = "v-shape";
+  CHECK_THROWS_WITH_AS(read_phase_state(path, "byol", run_defining_flags(chunked, 2)),
+                       doctest::Contains("--chunk-placement \"v-shape\": "), UsageError);
   CHECK_THROWS_WITH_AS(read_phase_state(path, "mocov3", flags), doctest::Contains("holds phase 'byol'"), Error);
   metadata.erase("example.state");
   CHECK_THROWS_WITH_AS(read_phase_state(checkpoint_with(metadata, "no_state.safetensors"), "byol", flags),

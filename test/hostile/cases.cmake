@@ -261,3 +261,11 @@ hostile_case(sim_v_shape_three_chunks EXIT 2 EXPECT "chunks = 3 is invalid (the 
 hostile_case(sim_one_chunk_generator EXIT 2 EXPECT "gpipe: runs one chunk per device, the workload has chunks = 2" RUN tspipe-sim metrics --schedule gpipe --workload kd --stages 4 --chunks 2)
 hostile_file(torch_no_layout.csv TEXT "0F0,3F0,5F0\n1F0,2F0,4F0\n")
 hostile_case(sim_torch_csv_no_layout EXIT 2 EXPECT "placed neither interleaved" RUN tspipe-sim validate --format torch-csv --file FILE:torch_no_layout.csv)
+
+# ---- the training examples: virtual-stage flags, refused (exit 2) before any data is read -------
+hostile_case(kd_chunks_int_max EXIT 2 EXPECT "--chunks 2147483647 --chunk-placement interleaved: workload: chunks = 2147483647 is invalid (need 1 to 2048" RUN resnet_kd --chunks 2147483647 --out OUT:run)
+hostile_case(kd_chunks_negative EXIT 2 EXPECT "--chunks -1: must be at least 1" RUN resnet_kd --chunks -1 --out OUT:run)
+hostile_case(kd_chunks_past_stages EXIT 2 EXPECT "--stages 64 --chunks 65 --chunk-placement interleaved: workload: chunks = 65 is invalid (need 1 to 64" RUN resnet_kd --stages 64 --chunks 65 --out OUT:run)
+hostile_case(kd_chunk_placement_unknown EXIT 2 EXPECT "--chunk-placement 'zigzag': unknown chunk-placement (known: interleaved, v-shape)" RUN resnet_kd --chunks 2 --chunk-placement zigzag --out OUT:run)
+hostile_case(byol_chunks_one_chunk_schedule EXIT 2 EXPECT "--schedule gpipe with --chunks 2: chunks = 2, but the gpipe schedule runs one chunk per device" RUN byol_resnet --schedule gpipe --chunks 2 --out OUT:run)
+hostile_case(moco_zbv_interleaved EXIT 2 EXPECT "--schedule zbv with --chunk-placement interleaved" RUN mocov3_vit --schedule zbv --chunks 2 --out OUT:run)

@@ -16,6 +16,11 @@
 //                   no MPI call (the session's background thread moves it; over TCP its
 //                   rendezvous needs rank 0's progress), and a session with nothing in flight
 //                   spends no CPU polling
+//   chunks-refused  S = 2, R = 1, chunks = 2 (interleaved-1f1b): make_pipeline refuses on every
+//                   rank with its message and builds nothing, before any collective call: each
+//                   rank is refused first alone while the other waits in a barrier (a collective
+//                   inside would wait for it, or meet the barrier instead), then all at once, as a
+//                   launch calls it
 #include "../runtime/common.hpp"
 #include "cpu_time.hpp"
 
@@ -300,21 +305,23 @@ void compare(mpi::MpiSession& session, const Setup& setup, tspipe::Pipeline<B>& 
   check(worst < 1e-5, l, setup.name + ": losses vs in-process, relative difference " + scientific(worst));
 }
 
+/// Every rank waits for the others (30 s at most, then the job ends).
+void barrier(mpi::MpiSession& session) {
+  MPI_Comm comm = session.control_comm();
+  if (tspipe::Status s = session.engine().run("MPI_Ibarrier", [comm](MPI_Request* r) { return MPI_Ibarrier(comm, r); }, std::chrono::seconds(30)); !s)
+    session.abort_job(s.message());
+}
+
 /// See "engine" at the top. The sender sleeps instead of computing: either way its thread makes
 /// no MPI call, and the message must not wait for its next one.
 void engine(mpi::MpiSession& session) {
   using Clock = std::chrono::steady_clock;
   const auto& l = session.layout();
-  const auto barrier = [&] {
-    MPI_Comm comm = session.control_comm();
-    if (tspipe::Status s = session.engine().run("MPI_Ibarrier", [comm](MPI_Request* r) { return MPI_Ibarrier(comm, r); }, std::chrono::seconds(30)); !s)
-      session.abort_job(s.message());
-  };
   mpi::MpiTransport<tspipe::nn::Tensor> transport(session);
   const tspipe::runtime::MessageKey key{tspipe::schedule::ActionKind::StudentForward, 0, 0, 0};
   const auto value = tspipe::nn::Tensor::randn({256, 1024}, 5);  // 1 MiB: past every eager limit
   const auto busy = std::chrono::milliseconds(1000), limit = std::chrono::milliseconds(400);
-  barrier();
+  barrier(session);
   const auto start = Clock::now();
   if (l.stage() == 0) {
     tspipe::Status sent = transport.send(1, key, value, std::chrono::seconds(10));
@@ -329,13 +336,39 @@ void engine(mpi::MpiSession& session) {
           "it arrived after " + std::to_string(took.count()) + " ms while its sender made no MPI call for " + std::to_string(busy.count()) +
               " ms (limit " + std::to_string(limit.count()) + " ms)");
   }
-  barrier();
+  barrier(session);
   const double before = process_cpu_seconds();
   std::this_thread::sleep_for(std::chrono::seconds(1));
   const double used_ms = 1e3 * (process_cpu_seconds() - before);
   // A background thread polling on a timer while idle costs 11-17 ms per second (every 2 ms) to
   // 55 ms (every 200 µs) here (bench/RESULTS.md, "MPI launch"); 5 ms leaves room for noise only.
   check(used_ms < 5.0, l, "an idle session used " + std::to_string(used_ms) + " ms of CPU in 1 s (limit 5 ms: nothing polls while nothing is in flight)");
+}
+
+/// See "chunks-refused" at the top.
+void chunks_refused(mpi::MpiSession& session) {
+  const auto& l = session.layout();
+  const Setup setup{"KD", false, "interleaved-1f1b"};
+  tspipe::PipelineOptions options = options_for(setup, kShard);
+  options.chunks = 2;
+  const std::string expected = "make_pipeline: chunks = 2: virtual stages run only with every device in one process";
+  const auto refused = [&](const std::string& when) {
+    int built = 0;
+    auto got = mpi::make_pipeline<B>(session, options, [&](const tspipe::PipelineOptions& o) {
+      ++built;
+      return std::make_unique<tspipe::Pipeline<B>>(teacher_of(setup), student_of(setup), loss_of(setup), sgd(), o);
+    });
+    const bool named = !got && got.message().find(expected) != std::string::npos;
+    check(named && built == 0, l,
+          when + ": chunks = 2 refused" + (got ? std::string(" -- NOT: it was built") : ": " + got.message()) +
+              (built ? ", but the build function ran" : ""));
+  };
+  for (int turn = 0; turn < l.world_size; ++turn) {
+    if (l.rank == turn) refused("rank " + std::to_string(turn) + " alone");
+    barrier(session);
+  }
+  refused("every rank at once");
+  barrier(session);  // no rank is left in a collective of make_pipeline's
 }
 
 }  // namespace
@@ -426,9 +459,11 @@ int main(int argc, char** argv) {
     check(false, l, "the run finished although rank 1 stopped");
   } else if (mode == "engine") {
     engine(session);
+  } else if (mode == "chunks-refused") {
+    chunks_refused(session);
   } else {
     std::cerr << "usage: mpirun -np 2 " << argv[0] << " single-replica | mpirun -np 4 " << argv[0]
-              << " replicas|batchnorm <checkpoint> | mpirun -np 2 " << argv[0] << " killed|stalled|engine" << std::endl;
+              << " replicas|batchnorm <checkpoint> | mpirun -np 2 " << argv[0] << " killed|stalled|engine|chunks-refused" << std::endl;
     return 2;
   }
   return failures == 0 ? 0 : 1;
