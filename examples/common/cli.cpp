@@ -71,9 +71,8 @@ std::vector<std::string_view> placement_names() {
 }
 
 /// UsageError naming the flags unless the pipeline can run --schedule with --chunks placed by
-/// --chunk-placement: the schedule layer's rule on chunks and placements (Workload::check), the
-/// pipeline's on which schedules run chunks (check_schedule_chunks), and the placement the fixed
-/// virtual-stage orders take (Pipeline's construction refuses the others, docs/design.md §2.9).
+/// --chunk-placement: the schedule layer's rule on chunks and placements (Workload::check) and the
+/// pipeline's on which schedules run which chunks and placements (check_schedule_chunks).
 void check_virtual_stages(const CommonOptions& o) {
   const schedule::ChunkPlacement placement = chunk_placement(o);
   const std::string flags = "--stages " + std::to_string(o.stages) + " --chunks " + std::to_string(o.chunks) +
@@ -82,13 +81,9 @@ void check_virtual_stages(const CommonOptions& o) {
   shape.chunks = o.chunks;
   shape.chunk_placement = placement;
   if (Status ok = shape.check(); !ok) throw UsageError(flags + ": " + ok.message());
-  if (Status runs = check_schedule_chunks(o.schedule, o.chunks); !runs)
-    throw UsageError("--schedule " + o.schedule + " with --chunks " + std::to_string(o.chunks) + ": " + runs.message());
-  const bool v_shape = placement == schedule::ChunkPlacement::v_shape;
-  if ((o.schedule == "zbv" && !v_shape) || (o.schedule == "interleaved-1f1b" && v_shape))
-    throw UsageError("--schedule " + o.schedule + " with --chunk-placement " + o.chunk_placement + ": the " + o.schedule +
-                     " schedule places chunks " +
-                     (v_shape ? "interleaved (--chunk-placement interleaved)" : "in a V (--chunks 2 --chunk-placement v-shape)"));
+  if (Status runs = check_schedule_chunks(o.schedule, o.chunks, placement); !runs)
+    throw UsageError("--schedule " + o.schedule + " with --chunks " + std::to_string(o.chunks) + " --chunk-placement " +
+                     o.chunk_placement + ": " + runs.message());
 }
 
 }  // namespace

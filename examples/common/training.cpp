@@ -134,9 +134,6 @@ std::unique_ptr<Pipeline<B>> make_phase_pipeline(PhaseSpec<B>& spec, const Pipel
   };
   if (!launch().distributed()) {
     auto pipeline = build(options, spec.loss);
-    // Pipeline::set_distribution takes no hook at all with virtual stages: save_checkpoint adds
-    // the run state to their checkpoints itself.
-    if (options.chunks > 1) return pipeline;
     typename Pipeline<B>::Distribution hooks;  // every stage here; only the checkpoint's content is added to
     hooks.gather_checkpoint = [add_state](nn::SafetensorsContent& content) {
       add_state(content);
@@ -168,20 +165,10 @@ std::unique_ptr<Pipeline<B>> make_phase_pipeline(PhaseSpec<B>& spec, const Pipel
 }
 
 /// Pipeline::save, or under MPI its collective form (every stage gathered to rank 0, which writes);
-/// the run state rides in the checkpoint through make_phase_pipeline's hook. A pipeline with
-/// virtual stages has no hook: it saves to a temporary file beside `path` (named as
-/// prepare_out_dir's cleanup of interrupted writes knows), read back and written to `path` with
-/// `run_state` by one atomic rename, so a kill at any point leaves the previous checkpoint whole.
+/// the run state rides in the checkpoint through make_phase_pipeline's hook.
 template <class B>
-void save_checkpoint(Pipeline<B>& pipeline, const fs::path& path, const Metadata& run_state) {
-  if (!launch().distributed() && pipeline.options().chunks > 1) {
-    const fs::path staged = path.parent_path() / ("." + path.filename().string() + ".tmp-staged");
-    pipeline.save(staged);
-    nn::SafetensorsContent content = nn::load_safetensors(staged, nn::Checksums::required);
-    for (const auto& [key, value] : run_state) content.metadata[key] = value;
-    nn::save_safetensors(path, content);
-    fs::remove(staged);
-  } else if (!launch().distributed()) {
+void save_checkpoint(Pipeline<B>& pipeline, const fs::path& path) {
+  if (!launch().distributed()) {
     pipeline.save(path);
   } else {
 #if TSPIPE_EXAMPLES_MPI
@@ -359,7 +346,7 @@ PhaseResult<B> run_phase(PhaseSpec<B> spec, const CommonOptions& o, const Datase
     // The checkpoint is the phase's whole resumable state: it carries the epochs done with it.
     run_state->clear();
     put_phase_state({spec.name, epoch + 1, batches_per_epoch, result.history}, flags, *run_state);
-    save_checkpoint(pipeline, checkpoint, *run_state);
+    save_checkpoint(pipeline, checkpoint);
     // Under MPI, rank 0's trace holds its own stage only; the measured timelines are written alone.
     if (!l.distributed()) {
       write_file(dir / "trace.json", sim::chrome_trace(measured_since(pipeline, first_batch), spec.name + " (measured)", 1e6));

@@ -236,9 +236,9 @@ TEST_CASE("bad input exits 2 with a message naming the flag or the file") {
                 "--chunks 3 --chunk-placement v-shape: workload: chunks = 3 is invalid (the v-shape placement holds 2 chunks per device)");
   check_refused(kd + " --chunks 0", out / "x3.txt", 2, "--chunks 0: must be at least 1");
   check_refused(kd + " --chunks 2 --chunk-placement zigzag", out / "x4.txt", 2, "--chunk-placement 'zigzag': unknown chunk-placement");
-  check_refused(kd + " --chunks 2 --schedule zbv", out / "x5.txt", 2, "--schedule zbv with --chunk-placement interleaved");
+  check_refused(kd + " --chunks 2 --schedule zbv", out / "x5.txt", 2, "--schedule zbv with --chunks 2 --chunk-placement interleaved: the zbv schedule places 2 chunks per device in a V");
   check_refused(kd + " --chunks 2 --chunk-placement v-shape --schedule interleaved-1f1b", out / "x6.txt", 2,
-                "--schedule interleaved-1f1b with --chunk-placement v-shape");
+                "--schedule interleaved-1f1b with --chunks 2 --chunk-placement v-shape: the interleaved-1f1b schedule places chunks interleaved");
   check_refused(kd + " --schedule interleaved-1f1b", out / "x7.txt", 2, "--schedule interleaved-1f1b with --chunks 1");
   check_refused(std::string(TSPIPE_BYOL_RESNET) + " --schedule 1f1b --chunks 2 --out " + out.string(), out / "x8.txt", 2,
                 "--schedule 1f1b with --chunks 2");

@@ -267,5 +267,5 @@ hostile_case(kd_chunks_int_max EXIT 2 EXPECT "--chunks 2147483647 --chunk-placem
 hostile_case(kd_chunks_negative EXIT 2 EXPECT "--chunks -1: must be at least 1" RUN resnet_kd --chunks -1 --out OUT:run)
 hostile_case(kd_chunks_past_stages EXIT 2 EXPECT "--stages 64 --chunks 65 --chunk-placement interleaved: workload: chunks = 65 is invalid (need 1 to 64" RUN resnet_kd --stages 64 --chunks 65 --out OUT:run)
 hostile_case(kd_chunk_placement_unknown EXIT 2 EXPECT "--chunk-placement 'zigzag': unknown chunk-placement (known: interleaved, v-shape)" RUN resnet_kd --chunks 2 --chunk-placement zigzag --out OUT:run)
-hostile_case(byol_chunks_one_chunk_schedule EXIT 2 EXPECT "--schedule gpipe with --chunks 2: chunks = 2, but the gpipe schedule runs one chunk per device" RUN byol_resnet --schedule gpipe --chunks 2 --out OUT:run)
-hostile_case(moco_zbv_interleaved EXIT 2 EXPECT "--schedule zbv with --chunk-placement interleaved" RUN mocov3_vit --schedule zbv --chunks 2 --out OUT:run)
+hostile_case(byol_chunks_one_chunk_schedule EXIT 2 EXPECT "--schedule gpipe with --chunks 2 --chunk-placement interleaved: chunks = 2, but the gpipe schedule runs one chunk per device" RUN byol_resnet --schedule gpipe --chunks 2 --out OUT:run)
+hostile_case(moco_zbv_interleaved EXIT 2 EXPECT "--schedule zbv with --chunks 2 --chunk-placement interleaved: the zbv schedule places 2 chunks per device in a V" RUN mocov3_vit --schedule zbv --chunks 2 --out OUT:run)

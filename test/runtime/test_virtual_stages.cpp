@@ -230,7 +230,7 @@ TEST_CASE("bad virtual-stage options are refused by name") {
   refused(o, "4 stages need 3 cut points, got 1");
 }
 
-TEST_CASE("virtual stages refuse a distributed launch by name; the pipeline still trains in this process") {
+TEST_CASE("virtual stages refuse a distributed launch by name; the pipeline still trains and saves in this process") {
   const auto pipeline = build(chunked(2, 2, ChunkPlacement::interleaved, 2, "interleaved-1f1b"));
   const std::string why = "chunks = 2: virtual stages run only with every device in this process";
   tspipe::Distribution<Tensor> split_up;
@@ -247,6 +247,25 @@ TEST_CASE("virtual stages refuse a distributed launch by name; the pipeline stil
   pipeline->feed(batch.views, batch.labels);
   pipeline->flush();
   CHECK(pipeline->take_losses().size() == 1);
+
+  // A checkpoint hook alone spreads nothing: it adds to what this process saves (the examples
+  // put their run state in the file this way), and the file it shapes loads back.
+  tspipe::Distribution<Tensor> add_to_checkpoint;
+  int calls = 0;
+  add_to_checkpoint.gather_checkpoint = [&calls](tspipe::nn::SafetensorsContent& content) {
+    ++calls;
+    content.metadata["test.note"] = "added by the hook";
+    return true;
+  };
+  REQUIRE_NOTHROW(pipeline->set_distribution(add_to_checkpoint));
+  const auto path = scratch("hook_only.safetensors");
+  pipeline->save(path);
+  CHECK(calls == 1);
+  const auto saved = tspipe::nn::load_safetensors(path, tspipe::nn::Checksums::required);
+  CHECK(saved.metadata.at("test.note") == "added by the hook");
+  CHECK(saved.metadata.at("plan.chunks") == "2");
+  const auto reloaded = build(chunked(2, 2, ChunkPlacement::interleaved, 2, "interleaved-1f1b"));
+  CHECK_NOTHROW(reloaded->load(path));
 }
 
 TEST_CASE("resume with virtual stages: the plan records v and placement; later losses, weights and teacher versions are bit-identical") {

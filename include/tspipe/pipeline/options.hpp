@@ -137,8 +137,9 @@ void check_distribution(const PipelineOptions& o, const Distribution<Tensor, Gra
     fail("dynamic dispatch reads every stage's progress, so it needs all stages in this process; use Dispatch::in_order "
          "for a distributed launch");
   // A device's chunks share its worker thread and talk through local mailboxes; a launch places
-  // one stage per process, which is not where a chunk lives.
-  if (o.chunks > 1 && (d.transport || !d.local_stages.empty() || d.reduce_gradients || d.gather_checkpoint))
+  // one stage per process, which is not where a chunk lives. A checkpoint hook alone (adding to
+  // what this process saves) spreads nothing.
+  if (o.chunks > 1 && (d.transport || !d.local_stages.empty() || d.reduce_gradients))
     fail("chunks = " + std::to_string(o.chunks) + ": virtual stages run only with every device in this process, not "
          "spread over processes or replicas; use chunks = 1 for a distributed launch");
   for (int s : d.local_stages)

@@ -58,14 +58,10 @@ void check_pipeline_options(const PipelineOptions& o, const std::vector<nn::Laye
     fail(std::to_string(o.stages) + " stages" + (o.chunks > 1 ? " × " + std::to_string(o.chunks) + " chunks" : std::string()) +
          " but the teacher has " + std::to_string(teacher.size()) + " and the student " + std::to_string(student.size()) +
          " blocks (every " + (o.chunks > 1 ? "chunk" : "stage") + " needs at least one of each)");
-  if (Status runs = check_schedule_chunks(o.schedule, o.chunks); !runs) fail(runs.message());
+  if (Status runs = check_schedule_chunks(o.schedule, o.chunks, o.chunk_placement); !runs) fail(runs.message());
   if (o.schedule == "sequential" && o.micro_batches != 1)
     fail("the sequential schedule runs whole batches: micro_batches must be 1, got " + std::to_string(o.micro_batches));
   // The fixed virtual-stage orders place chunks their own way; the runtime keeps the options'.
-  if (o.schedule == "zbv" && o.chunk_placement != schedule::ChunkPlacement::v_shape)
-    fail("the zbv schedule places 2 chunks per device in a V: set chunks = 2 and chunk_placement = v_shape");
-  if (o.schedule == "interleaved-1f1b" && o.chunk_placement != schedule::ChunkPlacement::interleaved)
-    fail("the interleaved-1f1b schedule places chunks interleaved: set chunk_placement = interleaved");
 }
 
 /// How often a pipeline with `loss` runs it: `automatic` becomes per micro-batch when the loss is

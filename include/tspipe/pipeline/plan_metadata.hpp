@@ -130,7 +130,7 @@ inline RestoredPlan read_plan(const Metadata& metadata, const std::string& where
   PipelineOptions& o = out.options;
   o.schedule = text("plan.schedule");
   if (!is_known_schedule(o.schedule)) throw Error(where + "metadata plan.schedule " + detail::quoted_brief(o.schedule) + " is not a known schedule");
-  if (Status runs = check_schedule_chunks(o.schedule, o.chunks); !runs)
+  if (Status runs = check_schedule_chunks(o.schedule, o.chunks, o.chunk_placement); !runs)
     throw Error(where + "metadata plan.schedule " + detail::quoted_brief(o.schedule) + ": " + runs.message());
   o.micro_batches = count("plan.micro_batches", 1);
   if (o.micro_batches > o.batch_size)

@@ -28,10 +28,11 @@ inline bool is_known_schedule(const std::string& name) {
   return detail::listed(planning::generator_names(), name) || detail::listed(planning::virtual_stage_generator_names(), name);
 }
 
-/// Whether the runtime can plan schedule `name` with `chunks` model chunks per device: the
-/// one-chunk generators at chunks = 1, the virtual-stage ones and `tspipe` at chunks > 1. The
+/// Whether the runtime can plan schedule `name` with `chunks` model chunks per device placed by
+/// `placement`: the one-chunk generators at chunks = 1, the virtual-stage ones and `tspipe` at
+/// chunks > 1, `zbv` in a V and `interleaved-1f1b` interleaved (their fixed orders assume it). The
 /// failure names the schedule and what to change (an unknown name lists the known ones).
-inline Status check_schedule_chunks(const std::string& name, int chunks) {
+inline Status check_schedule_chunks(const std::string& name, int chunks, schedule::ChunkPlacement placement) {
   if (!is_known_schedule(name)) return Status::failure(planning::generate(name, schedule::kd_workload(1)).message());
   const bool virtual_stages = detail::listed(planning::virtual_stage_generator_names(), name);
   if (chunks == 1 && virtual_stages)
@@ -40,6 +41,10 @@ inline Status check_schedule_chunks(const std::string& name, int chunks) {
   if (chunks > 1 && !virtual_stages && name != "tspipe")
     return Status::failure("chunks = " + std::to_string(chunks) + ", but the " + name +
                            " schedule runs one chunk per device: use interleaved-1f1b, zbv or tspipe");
+  if (name == "zbv" && placement != schedule::ChunkPlacement::v_shape)
+    return Status::failure("the zbv schedule places 2 chunks per device in a V: set chunks = 2 and chunk_placement = v_shape");
+  if (name == "interleaved-1f1b" && placement != schedule::ChunkPlacement::interleaved)
+    return Status::failure("the interleaved-1f1b schedule places chunks interleaved: set chunk_placement = interleaved");
   return {};
 }
 
