@@ -11,4 +11,4 @@ scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target resnet_kd tspipe-sim
 exec build/release/examples/resnet_kd/resnet_kd --backend auto --stages 2 \
-  --train-subset 2048 --test-subset 1000 --epochs 2 --teacher-epochs 3 --overwrite --out out/resnet_kd "$@"
+  --train-subset 4096 --test-subset 2000 --epochs 2 --teacher-epochs 3 --overwrite --out out/resnet_kd "$@"
