@@ -61,12 +61,10 @@ std::vector<std::string_view> schedule_names() {
   return names;
 }
 
-constexpr schedule::ChunkPlacement kPlacements[] = {schedule::ChunkPlacement::interleaved, schedule::ChunkPlacement::v_shape};
-
 /// The --chunk-placement names, the schedule layer's own ("interleaved", "v-shape").
 std::vector<std::string_view> placement_names() {
   std::vector<std::string_view> names;
-  for (const auto p : kPlacements) names.push_back(schedule::to_string(p));
+  for (const auto p : schedule::kChunkPlacements) names.push_back(schedule::to_string(p));
   return names;
 }
 
@@ -241,9 +239,7 @@ void check_common_options(const CommonOptions& o) {
 
 schedule::ChunkPlacement chunk_placement(const CommonOptions& o) {
   check_known("chunk-placement", o.chunk_placement, placement_names());
-  for (const auto p : kPlacements)
-    if (schedule::to_string(p) == o.chunk_placement) return p;
-  return schedule::ChunkPlacement::interleaved;  // not reached: check_known knows the names
+  return *schedule::chunk_placement_named(o.chunk_placement);  // check_known refused any other name
 }
 
 std::string pipeline_shape(const CommonOptions& o) {

@@ -363,14 +363,14 @@ Workload workload_from(const Options& o) {
   w.choose_split = w.choose_halves = o.search || !value_of(o, "--split");
   w.max_micro_batches = integer(o, "--max-micro-batches", 0, 0, kMaxCount);
   w.memory_cap = real(o, "--memory-cap", 0.0);
-  // v is the planner's unless --chunks pins it (the runtime cannot run chunks; this tool can).
+  // v is the planner's unless --chunks pins it.
   w.chunks = integer(o, "--chunks", 1, 1, schedule::kMaxStages);
   w.choose_chunks = !value_of(o, "--chunks");
   if (const auto placement = value_of(o, "--placement")) {
     if (!value_of(o, "--chunks")) throw UsageError{"--placement needs --chunks v (the chunks it places)"};
-    if (*placement == "interleaved") w.chunk_placement = schedule::ChunkPlacement::interleaved;
-    else if (*placement == "v-shape") w.chunk_placement = schedule::ChunkPlacement::v_shape;
-    else throw UsageError{"--placement must be interleaved or v-shape, got " + quote(*placement)};
+    const auto named = schedule::chunk_placement_named(*placement);
+    if (!named) throw UsageError{"--placement must be interleaved or v-shape, got " + quote(*placement)};
+    w.chunk_placement = *named;
   }
   // Every field error names the field and its value (Workload::check).
   if (Status ok = w.check(); !ok) throw UsageError{ok.message()};

@@ -61,7 +61,6 @@ void check_pipeline_options(const PipelineOptions& o, const std::vector<nn::Laye
   if (Status runs = check_schedule_chunks(o.schedule, o.chunks, o.chunk_placement); !runs) fail(runs.message());
   if (o.schedule == "sequential" && o.micro_batches != 1)
     fail("the sequential schedule runs whole batches: micro_batches must be 1, got " + std::to_string(o.micro_batches));
-  // The fixed virtual-stage orders place chunks their own way; the runtime keeps the options'.
 }
 
 /// How often a pipeline with `loss` runs it: `automatic` becomes per micro-batch when the loss is

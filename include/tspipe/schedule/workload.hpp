@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,14 @@ constexpr std::string_view to_string(TeacherKind kind) {
 }
 constexpr std::string_view to_string(ChunkPlacement placement) {
   return detail::name_in(placement, {{ChunkPlacement::interleaved, "interleaved"}, {ChunkPlacement::v_shape, "v-shape"}});
+}
+/// Every chunk placement, in the enum's order (the choices a command line lists).
+inline constexpr ChunkPlacement kChunkPlacements[] = {ChunkPlacement::interleaved, ChunkPlacement::v_shape};
+/// The placement whose to_string is `name` ("interleaved", "v-shape"); nullopt for any other.
+constexpr std::optional<ChunkPlacement> chunk_placement_named(std::string_view name) {
+  for (const ChunkPlacement p : kChunkPlacements)
+    if (to_string(p) == name) return p;
+  return std::nullopt;
 }
 constexpr std::string_view to_string(BackwardSplit split) {
   return detail::name_in(split, {{BackwardSplit::full, "full"}, {BackwardSplit::input_weight, "input-weight"},
